@@ -116,7 +116,7 @@ export function smallPreset(numClasses = 10, channels = 1, inputSize = 28): Pres
 export type PresetName = 'alexnet' | 'alexnet-small';
 
 export function getPreset(name: string, opts: { numClasses?: number; channels?: number; inputSize?: number } = {}): Preset {
-  if (name === 'alexnet') return alexnetPreset(opts.numClasses);
+  if (name === 'alexnet') return Object.freeze({ ...alexnetPreset(opts.numClasses), channels: opts.channels ?? 3 });
   if (name === 'alexnet-small' || name === 'small') return smallPreset(opts.numClasses, opts.channels, opts.inputSize);
   throw new Error(`unknown preset '${name}': expected 'alexnet' or 'alexnet-small'`);
 }

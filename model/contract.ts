@@ -4,6 +4,7 @@
  * about preprocessing is hard-coded per model anywhere else.
  */
 import { z } from 'zod';
+import { ModelError } from './errors.js';
 
 export const CONTRACT_KEY = 'sightline.contract';
 export const CONTRACT_VERSION = 1;
@@ -48,8 +49,11 @@ export const contractSchema = z.object({
 });
 export type ModelContract = z.infer<typeof contractSchema>;
 
-export class ContractError extends Error {
+/** The model file does not carry or does not fit our contract: the server cannot serve it (503). */
+export class ContractError extends ModelError {
   override readonly name = 'ContractError';
+  readonly code = 'model_contract';
+  readonly status = 503;
 }
 
 /** Parses the contract JSON found in a model's metadata; the message names what is wrong. */

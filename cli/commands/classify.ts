@@ -1,0 +1,151 @@
+/**
+ * `sightline classify IMG...`: top-k labels per image with the paper's 10-crop averaging.
+ * Also home of the helpers `embed` shares: flag validation, the default model path, session opening.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { classifyImage } from '../../model/classify.js';
+import type { Classification } from '../../model/classify.js';
+import { ModelError } from '../../model/errors.js';
+import { createSession, DEVICES } from '../../model/session.js';
+import type { DeviceRequest, ModelSession } from '../../model/session.js';
+import { CliError } from '../errors.js';
+
+export const DEFAULT_MODEL = 'model/default/sightline-fmnist.onnx';
+const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/** The folder holding our package.json, found from this file so it works from sources and from dist/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new CliError('cannot locate the sightline package root (no package.json above the CLI)');
+    dir = up;
+  }
+  return dir;
+}
+
+export function intFlag(flag: string, raw: string, min: number, max: number): number {
+  const v = Number(raw);
+  if (!/^-?\d+$/.test(raw.trim()) || v < min || v > max) throw new CliError(`${flag} must be an integer in [${min}, ${max}], got '${raw}'`);
+  return v;
+}
+
+export function cropsFlag(raw: string): 1 | 10 {
+  if (raw !== '1' && raw !== '10') throw new CliError(`--crops must be 1 or 10, got '${raw}'`);
+  return raw === '1' ? 1 : 10;
+}
+
+function deviceFlag(raw: string): DeviceRequest {
+  const d = DEVICES.find((x) => x === raw);
+  if (!d) throw new CliError(`--device must be one of ${DEVICES.join(', ')}, got '${raw}'`);
+  return d;
+}
+
+/** Reads every image up front so a typo fails before a model loads. */
+export function readImages(files: readonly string[]): Buffer[] {
+  return files.map((f) => {
+    if (!existsSync(f)) throw new CliError(`image file '${f}' does not exist`);
+    if (!statSync(f).isFile()) throw new CliError(`image path '${f}' is not a file`);
+    return readFileSync(f);
+  });
+}
+
+export interface ModelFlags {
+  model?: string;
+  device: string;
+  threads: string;
+}
+
+export function addModelFlags(cmd: Command): Command {
+  return cmd
+    .option('--model <file>', `ONNX model with a Sightline contract (default: ${DEFAULT_MODEL} in the package)`)
+    .option('--device <name>', `execution provider: ${DEVICES.join(', ')}`, 'auto')
+    .option('--threads <n>', 'onnxruntime intra-op threads', '2')
+    .option('--max-pixels <n>', 'refuse images with more pixels than this', String(DEFAULT_MAX_PIXELS));
+}
+
+export function maxPixelsFlag(raw: string): number {
+  return intFlag('--max-pixels', raw, 1, 1_000_000_000);
+}
+
+export async function openModel(flags: ModelFlags): Promise<ModelSession> {
+  const device = deviceFlag(flags.device);
+  const threads = intFlag('--threads', flags.threads, 1, 256);
+  const path = flags.model !== undefined ? resolve(flags.model) : join(packageRoot(), DEFAULT_MODEL);
+  if (!existsSync(path)) {
+    const hint = flags.model !== undefined ? '' : ' (the default model is produced by training; or pass --model FILE)';
+    throw new CliError(`model file '${path}' does not exist${hint}`);
+  }
+  const logger = { info: () => undefined, warn: (_obj: object, msg: string) => void process.stderr.write(`sightline: ${msg}\n`) };
+  try {
+    return await createSession(path, { device, threads, logger });
+  } catch (err) {
+    // Contract, ONNX and load errors all mean "this file cannot be served": say so without a stack.
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Per-image failures (HEIC, corrupt bytes) are reported and the remaining images still run. */
+export function reportImageError(file: string, err: unknown, json: boolean): void {
+  if (!(err instanceof ModelError)) throw err;
+  process.stderr.write(`sightline: ${file}: ${err.message}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ file, error: { code: err.code, status: err.status, message: err.message } })}\n`);
+}
+
+function printTable(file: string, r: Classification, session: ModelSession): void {
+  const { name, modelVersion } = session.contract;
+  const lines = [
+    `${file}  ${r.image.width}×${r.image.height} ${r.image.format}  ${r.crops} crop${r.crops === 1 ? '' : 's'}, agreement ${r.agreement}/${r.crops}  (${name} v${modelVersion}, ${session.provider})`,
+    '   #  probability  index  label',
+    ...r.predictions.map((p, i) => `${String(i + 1).padStart(4)}  ${p.probability.toFixed(4).padStart(11)}  ${String(p.index).padStart(5)}  ${p.label}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+interface ClassifyFlags extends ModelFlags {
+  crops: string;
+  topk: string;
+  json?: boolean;
+  maxPixels: string;
+}
+
+export function register(program: Command): void {
+  addModelFlags(
+    program
+      .command('classify')
+      .description('classify images (top-k labels, softmax averaged over the paper\'s 10 crops); --json prints one JSON object per line')
+      .argument('<images...>', 'JPEG, PNG, WebP, GIF, TIFF or AVIF files')
+      .option('--crops <n>', '1 (center crop) or 10 (corners + center, and their mirrors)', '10')
+      .option('--topk <n>', 'labels to print per image', '5')
+      .option('--json', 'JSON lines: { file, predictions, crops, agreement, model }'),
+  ).action(async (files: string[], flags: ClassifyFlags) => {
+    const crops = cropsFlag(flags.crops);
+    const topk = intFlag('--topk', flags.topk, 1, 100);
+    const maxPixels = maxPixelsFlag(flags.maxPixels);
+    const images = readImages(files);
+    const session = await openModel(flags);
+    let failed = 0;
+    try {
+      for (const [i, bytes] of images.entries()) {
+        const file = files[i] ?? '';
+        try {
+          const r = await classifyImage(session, bytes, { crops, topk, maxPixels });
+          if (!flags.json) printTable(file, r, session);
+          else {
+            const model = { name: session.contract.name, version: session.contract.modelVersion };
+            process.stdout.write(`${JSON.stringify({ file, predictions: r.predictions, crops: r.crops, agreement: r.agreement, model })}\n`);
+          }
+        } catch (err) {
+          reportImageError(file, err, flags.json === true);
+          failed++;
+        }
+      }
+    } finally {
+      await session.close();
+    }
+    if (failed > 0) throw new CliError(`${failed} of ${images.length} image${images.length === 1 ? '' : 's'} could not be classified`, 1);
+  });
+}

@@ -1,0 +1,55 @@
+/** `sightline embed IMG`: the fc7 embedding (mean over the crops used) and its L2 norm. */
+import type { Command } from 'commander';
+import { embedImage } from '../../model/classify.js';
+import { CliError } from '../errors.js';
+import { addModelFlags, cropsFlag, maxPixelsFlag, openModel, readImages, reportImageError } from './classify.js';
+import type { ModelFlags } from './classify.js';
+
+interface EmbedFlags extends ModelFlags {
+  crops: string;
+  json?: boolean;
+  maxPixels: string;
+}
+
+const PER_LINE = 8;
+
+/** Values rounded to float32's ~7 significant digits; more would only print noise. */
+function formatValues(v: Float32Array): string {
+  const lines: string[] = [];
+  for (let i = 0; i < v.length; i += PER_LINE) {
+    lines.push(Array.from(v.subarray(i, i + PER_LINE), (x) => x.toPrecision(7).padStart(14)).join(' '));
+  }
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  addModelFlags(
+    program
+      .command('embed')
+      .description('print the fc7 embedding of an image (averaged over the crops) and its L2 norm')
+      .argument('<image>', 'JPEG, PNG, WebP, GIF, TIFF or AVIF file')
+      .option('--crops <n>', '1 (center crop) or 10 (corners + center, and their mirrors)', '10')
+      .option('--json', 'one JSON object: { file, dim, norm, crops, model, embedding }'),
+  ).action(async (file: string, flags: EmbedFlags) => {
+    const crops = cropsFlag(flags.crops);
+    const maxPixels = maxPixelsFlag(flags.maxPixels);
+    const [bytes] = readImages([file]);
+    const session = await openModel(flags);
+    try {
+      const e = await embedImage(session, bytes ?? Buffer.alloc(0), { crops, maxPixels });
+      const model = { name: session.contract.name, version: session.contract.modelVersion };
+      if (flags.json) {
+        const doc = { file, dim: e.embedding.length, norm: e.norm, crops: e.crops, model, embedding: Array.from(e.embedding) };
+        process.stdout.write(`${JSON.stringify(doc)}\n`);
+      } else {
+        process.stdout.write(`${file}: ${e.embedding.length}-d fc7 embedding, L2 norm ${e.norm.toFixed(6)}, mean of ${e.crops} crop${e.crops === 1 ? '' : 's'} (${model.name} v${model.version})\n`);
+        process.stdout.write(`${formatValues(e.embedding)}\n`);
+      }
+    } catch (err) {
+      reportImageError(file, err, flags.json === true);
+      throw new CliError(`'${file}' could not be embedded`, 1);
+    } finally {
+      await session.close();
+    }
+  });
+}

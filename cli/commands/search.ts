@@ -1,0 +1,52 @@
+/** `sightline search IMG`: the most similar images of the local database, as a table or JSON. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { CliError } from '../errors.js';
+import { intFlag } from './classify.js';
+import { addRuntimeFlags, asCliError, configFromFlags, openRuntime, terminalLogger } from './serve.js';
+import type { RuntimeFlags } from './serve.js';
+
+interface SearchFlags extends RuntimeFlags {
+  k: string;
+  json?: boolean;
+  label?: string;
+  rerank: boolean;
+}
+
+function fmt(d: number | null): string {
+  return d === null ? '-' : d.toFixed(3);
+}
+
+export function register(program: Command): void {
+  addRuntimeFlags(
+    program
+      .command('search')
+      .description('find the indexed images most similar to IMG (Hamming candidates on binary codes, re-ranked by embedding distance)')
+      .argument('<image>', 'query image')
+      .option('--k <n>', 'results', '10')
+      .option('--json', 'print { "results": [{ id, source, distance, hamming, labels }] }')
+      .option('--label <label>', 'only images whose top label is this')
+      .option('--no-rerank', 'order by Hamming distance only'),
+  ).action(async (file: string, flags: SearchFlags) => {
+    const k = intFlag('--k', flags.k, 1, 100);
+    if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`image file '${file}' does not exist`);
+    const bytes = readFileSync(file);
+    const config = configFromFlags(flags, { demo: false });
+    const rt = await openRuntime(config, terminalLogger(false), { createIndex: false });
+    try {
+      const hits = await rt.gallery.search(bytes, { k, rerank: flags.rerank, ...(flags.label ? { label: flags.label } : {}) }).catch((err: unknown) => {
+        throw asCliError(err);
+      });
+      const results = hits.map(({ id, source, distance, hamming, labels }) => ({ id, source, distance, hamming, labels }));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ results })}\n`);
+        return;
+      }
+      const rows = results.map((r, i) => `${String(i + 1).padStart(3)}  ${String(r.id).padStart(6)}  ${fmt(r.distance).padStart(8)}  ${String(r.hamming).padStart(7)}  ${(r.labels[0] ?? '').padEnd(12)}  ${r.source}`);
+      process.stdout.write(`${['  #      id  distance  hamming  label         source', ...rows].join('\n')}\n`);
+      if (results.length === 0) process.stdout.write('(the index is empty: add images with `sightline index DIR`)\n');
+    } finally {
+      await rt.close();
+    }
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * `sightline serve`: the HTTP server (classification, search, indexing jobs, Open Inference
+ * Protocol, web page). Also home of the flags and runtime opening that `index` and `search` share.
+ */
+import type { Command } from 'commander';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { IndexError } from '../../index/index.js';
+import { ModelError } from '../../model/index.js';
+import { ConfigError, createRuntime, loadConfig, startServer } from '../../server/index.js';
+import type { Config, ConfigInput, Runtime } from '../../server/index.js';
+import { CliError } from '../errors.js';
+
+export interface RuntimeFlags {
+  model?: string;
+  codes?: string;
+  db?: string;
+  device?: string;
+  threads?: string;
+}
+
+export function addRuntimeFlags(cmd: Command): Command {
+  return cmd
+    .option('--model <file>', 'classifier ONNX with a Sightline contract (default: model/default/sightline-fmnist.onnx; env SIGHTLINE_MODEL)')
+    .option('--codes <file>', 'codes model, embedding → binary code (default: model/default/codes-128.onnx; env SIGHTLINE_CODES)')
+    .option('--db <dir>', 'database folder (default: ./data; env SIGHTLINE_DATA)')
+    .option('--device <name>', 'execution provider: auto, cpu, cuda or webgpu (default auto; env SIGHTLINE_DEVICE)')
+    .option('--threads <n>', 'onnxruntime intra-op threads, 0 = its default (env SIGHTLINE_THREADS)');
+}
+
+/** Flags over environment over defaults; a bad value is a user error, not a crash. */
+export function configFromFlags(flags: RuntimeFlags, extra: Partial<Record<keyof ConfigInput, unknown>> = {}): Config {
+  try {
+    return loadConfig({ modelPath: flags.model, codesPath: flags.codes, dataDir: flags.db, device: flags.device, threads: flags.threads, ...extra });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** Model, codes and index errors at start-up are the user's to fix: print them without a stack. */
+export function asCliError(err: unknown): unknown {
+  if (err instanceof ModelError || err instanceof IndexError || err instanceof ConfigError) return new CliError(err.message);
+  return err;
+}
+
+export async function openRuntime(config: Config, logger: Logger, opts: { createIndex?: boolean } = {}): Promise<Runtime> {
+  try {
+    return await createRuntime(config, logger, opts);
+  } catch (err) {
+    throw asCliError(err);
+  }
+}
+
+/** Warnings and errors as plain lines on stderr, for the batch commands. */
+export function terminalLogger(verbose: boolean): Logger {
+  return pino({ level: verbose ? 'info' : 'warn', base: undefined, timestamp: false }, pino.destination(2));
+}
+
+interface ServeFlags extends RuntimeFlags {
+  port?: string;
+  host?: string;
+  demo: boolean;
+}
+
+export function register(program: Command): void {
+  addRuntimeFlags(
+    program
+      .command('serve')
+      .description('start the HTTP server: /v1 classify, embed, search and images, /v2 Open Inference Protocol, /metrics and the web page at /')
+      .option('--port <n>', 'TCP port (default 8080; env SIGHTLINE_PORT or PORT)')
+      .option('--host <addr>', 'interface to bind (default 0.0.0.0; env SIGHTLINE_HOST)')
+      .option('--no-demo', 'do not index the bundled demo gallery into an empty database'),
+  ).action(async (flags: ServeFlags) => {
+    // --no-demo only when given: otherwise SIGHTLINE_DEMO (or the default) decides.
+    const config = configFromFlags(flags, { port: flags.port, host: flags.host, demo: flags.demo === false ? false : undefined });
+    let running;
+    try {
+      running = await startServer(config);
+    } catch (err) {
+      throw asCliError(err);
+    }
+    const server = running;
+    let signals = 0;
+    const stop = (signal: string): void => {
+      signals++;
+      if (signals > 1) {
+        process.stderr.write(`sightline: second ${signal}, exiting without waiting\n`);
+        process.exit(1);
+      }
+      void server.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          process.stderr.write(`sightline: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

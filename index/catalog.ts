@@ -1,0 +1,286 @@
+/**
+ * The index facade: SQLite (truth) + the in-memory code matrix + the HNSW graph + its files.
+ *
+ * Write path: a row is committed to SQLite first, then mirrored into the matrix and the graph; the
+ * graph is saved after a quiet period (debounce), on flush() and on close(), never per add, because
+ * each save rewrites the whole file. At open the graph file is trusted only if its sidecar proves
+ * it reflects exactly the database (generation, row fingerprint, size, CRC, element count, spot
+ * checks); otherwise it is rebuilt from SQLite, so a crash can lose at most a rebuild's time.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { codeWords, toPackedCode, type CodeInput } from './codes.js';
+import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
+import { IndexMissingError, IndexParamError } from './errors.js';
+import { decodeHalf, halfView } from './float16.js';
+import { CodeHnsw } from './hnsw.js';
+import { loadRows, type LabelTable } from './loader.js';
+import { acquireLock, DB_FILE, HNSW_FILE, removeStaleTemps } from './persist.js';
+import { type AddResult, type ImageRecord, type NewImage, prepareImage } from './records.js';
+import { search, type SearchContext, type SearchOptions, type SearchQuery, type SearchResult } from './search.js';
+import { ImageStore, type StoreMeta } from './store.js';
+import { buildGraph, checkHashes, resolveOptions, saveGraph, tryLoadGraph, type CatalogOptions, type ResolvedOptions } from './catalog-support.js';
+import type { CodeMatrix } from './scan.js';
+import type { Fingerprint } from './fingerprint.js';
+
+export type { CatalogOptions } from './catalog-support.js';
+
+export interface OpenReport {
+  /** True when the HNSW file was missing, stale or corrupt and was rebuilt from SQLite. */
+  rebuilt: boolean;
+  /** Why the file was not used (present when rebuilt). */
+  reason?: string;
+  /** Temp files of an interrupted save that were removed. */
+  removedTemps: string[];
+}
+
+export interface CatalogStats {
+  images: number;
+  /** Live elements in the HNSW graph (equals `images` when consistent). */
+  indexSize: number;
+  model: string;
+  codeModel: string;
+  bits: number;
+  embeddingDim: number;
+  generation: number;
+  /** True when the graph has changes not yet written to index.hnsw. */
+  unsaved: boolean;
+}
+
+export class Catalog implements SearchContext {
+  private saveTimer: NodeJS.Timeout | undefined;
+  private firstDirtyAt = 0;
+  private dirty = false;
+  private closed = false;
+  private readonly queryBuf: Float32Array;
+
+  private constructor(
+    readonly dir: string,
+    readonly store: ImageStore,
+    readonly matrix: CodeMatrix,
+    private readonly labels: LabelTable,
+    private readonly fingerprint: Fingerprint,
+    public hnsw: CodeHnsw,
+    private readonly opts: ResolvedOptions,
+    private readonly releaseLock: () => void,
+    readonly openReport: OpenReport,
+  ) {
+    this.queryBuf = new Float32Array(store.meta().embeddingDim);
+  }
+
+  /** Opens (creating when needed) the index in `dir`; rebuilds the graph from SQLite if it cannot be trusted. */
+  static async open(dir: string, options: CatalogOptions = {}): Promise<Catalog> {
+    const opts = resolveOptions(options);
+    const abs = resolve(dir);
+    const dbPath = join(abs, DB_FILE);
+    const exists = existsSync(dbPath);
+    if (!exists && !opts.create) throw new IndexMissingError(abs);
+    mkdirSync(abs, { recursive: true });
+    const release = acquireLock(abs);
+    let store: ImageStore | undefined;
+    try {
+      const removedTemps = removeStaleTemps(abs);
+      store = ImageStore.open(dbPath, { init: exists ? undefined : opts.init(abs) });
+      checkHashes(abs, store.meta(), opts);
+      const { matrix, labels, fingerprint } = loadRows(store);
+      const meta = store.meta();
+      let report: OpenReport = { rebuilt: false, removedTemps };
+      let hnsw = opts.forceRebuild ? 'rebuild requested' : tryLoadGraph(abs, meta, matrix, fingerprint.toString(), opts.hnsw);
+      if (typeof hnsw === 'string') {
+        report = { rebuilt: true, reason: hnsw, removedTemps };
+        hnsw = await buildGraph(matrix, meta.bits, opts.hnsw, opts.onProgress);
+        saveGraph(abs, hnsw, meta, fingerprint.toString());
+      }
+      return new Catalog(abs, store, matrix, labels, fingerprint, hnsw, opts, release, report);
+    } catch (err) {
+      store?.close();
+      release();
+      throw err;
+    }
+  }
+
+  get bits(): number {
+    return this.matrix.bits;
+  }
+
+  get embeddingDim(): number {
+    return this.store.meta().embeddingDim;
+  }
+
+  get scanThreshold(): number {
+    return this.opts.scanThreshold;
+  }
+
+  get filterScanFraction(): number {
+    return this.opts.filterScanFraction;
+  }
+
+  get meta(): StoreMeta {
+    return this.store.meta();
+  }
+
+  labelIndex(label: string): number | undefined {
+    return this.labels.indexOf(label);
+  }
+
+  labelCount(index: number): number {
+    return this.labels.count(index);
+  }
+
+  add(image: NewImage): AddResult {
+    return this.addMany([image])[0] as AddResult;
+  }
+
+  /** One SQLite transaction for the batch (all or nothing), then the in-memory mirrors. */
+  addMany(images: readonly NewImage[]): AddResult[] {
+    this.assertOpen();
+    if (!Array.isArray(images)) throw new IndexParamError('images', images, 'an array of images');
+    const { bits, embeddingDim } = this.store.meta();
+    const prepared = images.map((img) => prepareImage(img, bits, embeddingDim));
+    const results = this.store.insertMany(prepared);
+    const words = new Uint32Array(bits >>> 5);
+    results.forEach((r, i) => {
+      if (r.existed || this.matrix.has(r.id)) return;
+      const p = prepared[i] as (typeof prepared)[number];
+      const label = this.labels.intern(p.topLabel);
+      this.matrix.set(r.id, p.code, label);
+      this.labels.inc(label, 1);
+      this.fingerprint.add(r.id, codeWords(p.code, words));
+      this.hnsw.add(r.id, p.code);
+    });
+    if (results.some((r) => !r.existed)) this.markDirty();
+    return results;
+  }
+
+  remove(id: number): boolean {
+    this.assertOpen();
+    checkId(id);
+    const code = this.matrix.code(id);
+    if (!this.store.deleteById(id)) return false;
+    if (code) {
+      this.labels.inc(this.matrix.labelOf(id), -1);
+      this.fingerprint.remove(id, codeWords(code));
+      this.matrix.delete(id);
+      this.hnsw.remove(id);
+    }
+    this.markDirty();
+    return true;
+  }
+
+  get(id: number): ImageRecord | undefined {
+    checkId(id);
+    return this.store.get(id);
+  }
+
+  /** The stored embedding (float16 precision, as float32). */
+  embedding(id: number): Float32Array | undefined {
+    checkId(id);
+    const blob = this.store.embedding(id);
+    return blob && decodeHalf(halfView(blob));
+  }
+
+  search(query: SearchQuery, options: SearchOptions = {}): SearchResult {
+    this.assertOpen();
+    return search(this, query, options, this.queryBuf);
+  }
+
+  /** Exact Hamming top-k over all codes (ties by id): ground truth, independent of the graph. */
+  scan(code: CodeInput, k: number): { ids: number[]; hamming: number[] } {
+    if (!Number.isInteger(k) || k < 1) throw new IndexParamError('k', k, 'a positive integer');
+    return this.matrix.topK(toPackedCode(code, this.bits), k);
+  }
+
+  duplicates(options: DuplicateOptions = {}): DuplicateGroup[] {
+    this.assertOpen();
+    return findDuplicates(this.matrix, (id) => {
+      const blob = this.store.embedding(id);
+      return blob && halfView(blob);
+    }, options);
+  }
+
+  stats(): CatalogStats {
+    const meta = this.store.meta();
+    return {
+      images: this.store.count(),
+      indexSize: this.hnsw.size,
+      model: meta.modelHash,
+      codeModel: meta.codesHash,
+      bits: meta.bits,
+      embeddingDim: meta.embeddingDim,
+      generation: meta.generation,
+      unsaved: this.dirty,
+    };
+  }
+
+  /** Rebuilds the graph from the stored codes (new M / efConstruction apply) and saves it. */
+  async rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
+    this.assertOpen();
+    const graph = await buildGraph(this.matrix, this.bits, this.opts.hnsw, onProgress ?? this.opts.onProgress);
+    this.hnsw = graph;
+    this.dirty = true;
+    this.flush();
+  }
+
+  /** Writes the graph and its sidecar now if anything changed since the last save. */
+  flush(): void {
+    this.assertOpen();
+    this.clearTimer();
+    if (!this.dirty) return;
+    saveGraph(this.dir, this.hnsw, this.store.meta(), this.fingerprint.toString());
+    this.dirty = false;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      this.store.close();
+      this.releaseLock();
+    }
+  }
+
+  get hnswPath(): string {
+    return join(this.dir, HNSW_FILE);
+  }
+
+  private markDirty(): void {
+    const now = Date.now();
+    if (!this.dirty) this.firstDirtyAt = now;
+    this.dirty = true;
+    const { saveDelayMs, saveMaxDelayMs } = this.opts;
+    if (saveDelayMs === null) return;
+    this.clearTimer();
+    const delay = Math.max(0, Math.min(saveDelayMs, this.firstDirtyAt + saveMaxDelayMs - now));
+    this.saveTimer = setTimeout(() => this.backgroundSave(), delay);
+    this.saveTimer.unref();
+  }
+
+  private backgroundSave(): void {
+    this.saveTimer = undefined;
+    if (this.closed) return;
+    try {
+      this.flush();
+    } catch (err) {
+      this.opts.onSaveError(err);
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new IndexParamError('catalog', 'closed', 'open (it was closed)');
+  }
+}
+
+function checkId(id: unknown): void {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1) throw new IndexParamError('id', id, 'a positive integer');
+}
+
+export function openCatalog(dir: string, options: CatalogOptions = {}): Promise<Catalog> {
+  return Catalog.open(dir, options);
+}

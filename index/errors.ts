@@ -1,0 +1,87 @@
+/**
+ * Typed errors of the retrieval index. Each carries a stable `code` (for API clients) and an HTTP
+ * `status`, so the server maps them to responses in one place and the CLI prints the message as is.
+ */
+
+export abstract class IndexError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+}
+
+/** A caller-supplied argument is out of range or malformed; the message names it and its value. */
+export class IndexParamError extends IndexError {
+  override readonly name = 'IndexParamError';
+  readonly code = 'invalid_param';
+  readonly status = 400;
+  constructor(
+    readonly param: string,
+    readonly value: unknown,
+    expected: string,
+  ) {
+    super(`'${param}' must be ${expected}, got ${describe(value)}`);
+  }
+}
+
+export interface HashDifference {
+  field: 'model' | 'code model' | 'bits';
+  stored: string;
+  loaded: string;
+}
+
+/**
+ * The database was built with another model or autoencoder than the one loaded: its embeddings
+ * and codes live in another space, so mixing them would silently return garbage.
+ */
+export class IndexModelMismatchError extends IndexError {
+  override readonly name = 'IndexModelMismatchError';
+  readonly code = 'index_model_mismatch';
+  readonly status = 409;
+  constructor(
+    readonly dir: string,
+    readonly differences: readonly HashDifference[],
+  ) {
+    const what = differences.map((d) => `${d.field} differs (stored '${d.stored}', loaded '${d.loaded}')`).join('; ');
+    super(
+      `index at '${dir}' was built with another model: ${what}. ` +
+        `Recompute it with \`npx sightline reindex --db ${dir}\` (re-embedding needs the new model), or load the matching model.`,
+    );
+  }
+}
+
+/** Another live process holds the database directory for writing. */
+export class IndexLockedError extends IndexError {
+  override readonly name = 'IndexLockedError';
+  readonly code = 'index_locked';
+  readonly status = 409;
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(`index at '${dir}' is open for writing by process ${pid}; stop it first (lock file '${dir}/index.lock')`);
+  }
+}
+
+/** A read-only command pointed at a directory that holds no database. */
+export class IndexMissingError extends IndexError {
+  override readonly name = 'IndexMissingError';
+  readonly code = 'index_missing';
+  readonly status = 404;
+  constructor(readonly dir: string) {
+    super(`no index database in '${dir}' (expected '${dir}/sightline.db'); pass --db DIR or add images first`);
+  }
+}
+
+/** The stored database is not something this code can use (unknown schema version, bad meta). */
+export class IndexSchemaError extends IndexError {
+  override readonly name = 'IndexSchemaError';
+  readonly code = 'index_schema';
+  readonly status = 500;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as ArrayLike<number>).length})`;
+  if (Array.isArray(value)) return `array(${value.length})`;
+  return typeof value;
+}

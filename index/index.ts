@@ -1,0 +1,30 @@
+/** Public surface of the retrieval index. */
+export { Catalog, openCatalog, type CatalogOptions, type CatalogStats, type OpenReport } from './catalog.js';
+export {
+  type CodeInput,
+  codeToHex,
+  hammingPacked,
+  hexToCode,
+  packSigns,
+  popcount32,
+  toPackedCode,
+  toPlusMinusOne,
+  unpackBits,
+  validateBits,
+} from './codes.js';
+export { defaultRadius, type DuplicateGroup, type DuplicateOptions, type DuplicatePair } from './duplicates.js';
+export {
+  type HashDifference,
+  IndexError,
+  IndexLockedError,
+  IndexMissingError,
+  IndexModelMismatchError,
+  IndexParamError,
+  IndexSchemaError,
+} from './errors.js';
+export { DEFAULT_HNSW, type HnswParams } from './hnsw.js';
+export { findDuplicatesIn, inspectIndex, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
+export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
+export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
+export { type AddResult, type ImageRecord, type LabelScore, type NewImage, sha256Hex } from './records.js';
+export { type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';

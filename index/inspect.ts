@@ -1,0 +1,80 @@
+/**
+ * Read-only views for admin commands (`sightline stats`, `sightline duplicates`). They take no
+ * writer lock and never touch the graph file, so they run beside a live server: SQLite's WAL lets
+ * a reader see the last committed state while the writer works.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
+import { IndexMissingError } from './errors.js';
+import { halfView } from './float16.js';
+import { loadRows } from './loader.js';
+import { DB_FILE, readSidecar } from './persist.js';
+import { ImageStore } from './store.js';
+
+export interface IndexSummary {
+  dir: string;
+  images: number;
+  /** Live elements in the saved graph file (0 when there is none). */
+  indexSize: number;
+  model: string;
+  codeModel: string;
+  bits: number;
+  generation: number;
+  /** Generation the saved graph reflects, null without a readable sidecar. */
+  indexGeneration: number | null;
+  /** False when the saved graph lags the database (a writer has unsaved changes, or it needs a rebuild). */
+  indexCurrent: boolean;
+}
+
+function openReadOnly(dir: string): { abs: string; store: ImageStore } {
+  const abs = resolve(dir);
+  const path = join(abs, DB_FILE);
+  if (!existsSync(path)) throw new IndexMissingError(abs);
+  return { abs, store: ImageStore.open(path, { readonly: true }) };
+}
+
+export function inspectIndex(dir: string): IndexSummary {
+  const { abs, store } = openReadOnly(dir);
+  try {
+    const meta = store.meta();
+    const sc = readSidecar(abs);
+    const side = typeof sc === 'string' ? undefined : sc;
+    return {
+      dir: abs,
+      images: store.count(),
+      indexSize: side?.count ?? 0,
+      model: meta.modelHash,
+      codeModel: meta.codesHash,
+      bits: meta.bits,
+      generation: meta.generation,
+      indexGeneration: side?.generation ?? null,
+      indexCurrent: side !== undefined && side.generation === meta.generation,
+    };
+  } finally {
+    store.close();
+  }
+}
+
+export interface DuplicateMember {
+  id: number;
+  source: string;
+}
+
+export interface DuplicateReport extends DuplicateGroup {
+  members: DuplicateMember[];
+}
+
+export function findDuplicatesIn(dir: string, options: DuplicateOptions = {}): DuplicateReport[] {
+  const { store } = openReadOnly(dir);
+  try {
+    const { matrix } = loadRows(store);
+    const groups = findDuplicates(matrix, (id) => {
+      const blob = store.embedding(id);
+      return blob && halfView(blob);
+    }, options);
+    return groups.map((g) => ({ ...g, members: g.ids.map((id) => ({ id, source: store.summary(id)?.source ?? '?' })) }));
+  } finally {
+    store.close();
+  }
+}

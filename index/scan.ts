@@ -1,0 +1,193 @@
+/**
+ * Every stored code in one contiguous Uint32Array (row r = words [r·W, (r+1)·W)), with parallel id
+ * and label columns. It is the ground truth for HNSW recall, the search engine for small
+ * collections and for selective label filters, and the candidate source for near-duplicates.
+ *
+ * Top-k uses the fact that Hamming distances are small integers: one pass fills a reused distance
+ * column and a histogram, the histogram gives the k-th distance, and only rows at or below it are
+ * collected and sorted by (distance, id). No heap, no per-row allocation.
+ */
+import { codeWords, popcount32 } from './codes.js';
+
+export const NO_LABEL = -1;
+
+export interface ScanHits {
+  ids: number[];
+  hamming: number[];
+}
+
+export class CodeMatrix {
+  readonly words: number;
+  private codes: Uint32Array;
+  private ids: Uint32Array;
+  private labels: Int32Array;
+  private dist: Uint16Array;
+  private readonly rowOf = new Map<number, number>();
+  private readonly hist: Uint32Array;
+  private readonly query: Uint32Array;
+  private n = 0;
+
+  constructor(
+    readonly bits: number,
+    capacity = 1024,
+  ) {
+    this.words = bits >>> 5;
+    const cap = Math.max(16, capacity);
+    this.codes = new Uint32Array(cap * this.words);
+    this.ids = new Uint32Array(cap);
+    this.labels = new Int32Array(cap);
+    this.dist = new Uint16Array(cap);
+    this.hist = new Uint32Array(bits + 1);
+    this.query = new Uint32Array(this.words);
+  }
+
+  get size(): number {
+    return this.n;
+  }
+
+  has(id: number): boolean {
+    return this.rowOf.has(id);
+  }
+
+  labelOf(id: number): number {
+    const r = this.rowOf.get(id);
+    return r === undefined ? NO_LABEL : (this.labels[r] as number);
+  }
+
+  /** The packed code of `id` (a copy), or undefined. */
+  code(id: number): Uint8Array | undefined {
+    const r = this.rowOf.get(id);
+    if (r === undefined) return undefined;
+    return new Uint8Array(this.codes.buffer, r * this.words * 4, this.words * 4).slice();
+  }
+
+  /** Adds or replaces the row of `id`. */
+  set(id: number, code: Uint8Array, label = NO_LABEL): void {
+    let r = this.rowOf.get(id);
+    if (r === undefined) {
+      if (this.n === this.ids.length) this.grow();
+      r = this.n++;
+      this.rowOf.set(id, r);
+      this.ids[r] = id;
+    }
+    new Uint8Array(this.codes.buffer, r * this.words * 4, this.words * 4).set(code);
+    this.labels[r] = label;
+  }
+
+  /** Swap-remove keeps the matrix dense, so the scan never skips holes. */
+  delete(id: number): boolean {
+    const r = this.rowOf.get(id);
+    if (r === undefined) return false;
+    const last = --this.n;
+    if (r !== last) {
+      const lastId = this.ids[last] as number;
+      this.codes.copyWithin(r * this.words, last * this.words, (last + 1) * this.words);
+      this.ids[r] = lastId;
+      this.labels[r] = this.labels[last] as number;
+      this.rowOf.set(lastId, r);
+    }
+    this.rowOf.delete(id);
+    return true;
+  }
+
+  idAt(row: number): number {
+    return this.ids[row] as number;
+  }
+
+  /** A view (not a copy) of row `row`'s packed code; valid until the next add or delete. */
+  codeAt(row: number): Uint8Array {
+    return new Uint8Array(this.codes.buffer, row * this.words * 4, this.words * 4);
+  }
+
+  forEach(fn: (id: number, words: Uint32Array, offset: number, label: number) => void): void {
+    for (let r = 0; r < this.n; r++) fn(this.ids[r] as number, this.codes, r * this.words, this.labels[r] as number);
+  }
+
+  /**
+   * Exact top-k by Hamming distance, ties broken by smaller id; `label` restricts to rows whose top
+   * label has that index. Returns fewer than k hits only when fewer rows qualify.
+   */
+  topK(code: Uint8Array, k: number, label?: number): ScanHits {
+    const q = codeWords(code, this.query);
+    const { dist, hist } = this;
+    hist.fill(0);
+    if (label === undefined && this.words === 4) this.distances128(q);
+    else this.distancesAny(q, label);
+    let cutoff = -1;
+    let seen = 0;
+    while (seen < k && cutoff < this.bits) seen += hist[++cutoff] as number;
+    const rows: number[] = [];
+    for (let r = 0; r < this.n; r++) if ((dist[r] as number) <= cutoff) rows.push(r);
+    rows.sort((a, b) => (dist[a] as number) - (dist[b] as number) || (this.ids[a] as number) - (this.ids[b] as number));
+    const take = Math.min(k, rows.length);
+    const hits: ScanHits = { ids: new Array<number>(take), hamming: new Array<number>(take) };
+    for (let i = 0; i < take; i++) {
+      const r = rows[i] as number;
+      hits.ids[i] = this.ids[r] as number;
+      hits.hamming[i] = dist[r] as number;
+    }
+    return hits;
+  }
+
+  /** The 128-bit case unrolled: ~2× faster than the generic loop in V8 (no inner loop, 4 loads hoisted). */
+  private distances128(q: Uint32Array): void {
+    const { codes, dist, hist } = this;
+    const q0 = q[0] as number;
+    const q1 = q[1] as number;
+    const q2 = q[2] as number;
+    const q3 = q[3] as number;
+    for (let r = 0, o = 0; r < this.n; r++, o += 4) {
+      const d =
+        popcount32((codes[o] as number) ^ q0) +
+        popcount32((codes[o + 1] as number) ^ q1) +
+        popcount32((codes[o + 2] as number) ^ q2) +
+        popcount32((codes[o + 3] as number) ^ q3);
+      dist[r] = d;
+      hist[d] = (hist[d] as number) + 1;
+    }
+  }
+
+  /** Rows filtered out by `label` get distance 0xffff, above any real distance. */
+  private distancesAny(q: Uint32Array, label: number | undefined): void {
+    const { words, codes, dist, hist, labels } = this;
+    for (let r = 0; r < this.n; r++) {
+      if (label !== undefined && labels[r] !== label) {
+        dist[r] = 0xffff;
+        continue;
+      }
+      const o = r * words;
+      let d = 0;
+      for (let w = 0; w < words; w++) d += popcount32((codes[o + w] as number) ^ (q[w] as number));
+      dist[r] = d;
+      hist[d] = (hist[d] as number) + 1;
+    }
+  }
+
+  /** Doubling keeps amortised appends O(1) and re-allocations (page faults) rare. */
+  private grow(): void {
+    const cap = this.ids.length * 2;
+    const codes = new Uint32Array(cap * this.words);
+    codes.set(this.codes);
+    this.codes = codes;
+    const ids = new Uint32Array(cap);
+    ids.set(this.ids);
+    this.ids = ids;
+    const labels = new Int32Array(cap);
+    labels.set(this.labels);
+    this.labels = labels;
+    this.dist = new Uint16Array(cap);
+  }
+}
+
+/**
+ * Recall@k that counts ties as hits: with many equal Hamming distances, any item at or below the
+ * exact k-th distance is as good as the one the exact scan happened to list (ties broken by id).
+ * `found` are the approximate result's distances, `exact` the exact top-k distances (ascending).
+ */
+export function recallWithTies(found: readonly number[], exact: readonly number[], k: number): number {
+  if (exact.length === 0) return 1;
+  const kth = exact[Math.min(k, exact.length) - 1] as number;
+  let hits = 0;
+  for (let i = 0; i < Math.min(k, found.length); i++) if ((found[i] as number) <= kth) hits++;
+  return hits / Math.min(k, exact.length);
+}

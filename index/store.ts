@@ -1,0 +1,268 @@
+/**
+ * SQLite, the source of truth: every image row, its code and embedding, and a `meta` table whose
+ * `generation` is bumped in the same transaction as every add/delete, so an index file that records
+ * the generation it reflects can be proven current (or stale) at open.
+ *
+ * Durability: WAL with synchronous=NORMAL. A process crash (even SIGKILL) never loses a committed
+ * transaction in WAL mode; only an OS crash/power loss can roll back the last few commits, and
+ * then the HNSW sidecar's generation no longer matches and the index is rebuilt from what SQLite
+ * kept. FULL would fsync the WAL on every single-image commit, which uploads pay for; NORMAL
+ * fsyncs at checkpoints only.
+ *
+ * Embeddings live in their own 1:1 table: an 8 KiB blob spills into overflow pages and would make
+ * the `images` b-tree one row per page, so loading all codes at open would read every embedding.
+ */
+import Database from 'better-sqlite3';
+import { IndexSchemaError } from './errors.js';
+import type { AddResult, ImageRecord, LabelScore, PreparedImage } from './records.js';
+
+export const SCHEMA_VERSION = 1;
+
+export interface StoreMeta {
+  schemaVersion: number;
+  bits: number;
+  embeddingDim: number;
+  modelHash: string;
+  codesHash: string;
+  generation: number;
+}
+
+export type InitMeta = Omit<StoreMeta, 'schemaVersion' | 'generation'>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS images (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  source TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  labels TEXT NOT NULL,
+  top_label TEXT,
+  code BLOB NOT NULL,
+  model_hash TEXT NOT NULL,
+  code_model_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_top_label ON images(top_label);
+CREATE TABLE IF NOT EXISTS embeddings (
+  id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+  vector BLOB NOT NULL
+);`;
+
+/** AUTOINCREMENT: ids are never reused, so an id a client kept cannot silently point at another image. */
+type Row = Record<string, unknown>;
+
+export class ImageStore {
+  private readonly db: Database.Database;
+  private cachedMeta: StoreMeta;
+  private readonly st: ReturnType<ImageStore['prepare']>;
+
+  private constructor(
+    readonly path: string,
+    readonly readonly: boolean,
+    init: InitMeta | undefined,
+  ) {
+    this.db = new Database(path, { readonly, fileMustExist: readonly || init === undefined });
+    if (!readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+    }
+    this.db.pragma('foreign_keys = ON');
+    if (!readonly) this.db.exec(SCHEMA);
+    if (init && !readonly) this.initMeta(init);
+    this.cachedMeta = this.readMeta();
+    this.st = this.prepare();
+  }
+
+  /** `init` creates the file and its meta when missing; without it the file must exist. */
+  static open(path: string, opts: { readonly?: boolean; init?: InitMeta } = {}): ImageStore {
+    return new ImageStore(path, opts.readonly ?? false, opts.init);
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      bySha: db.prepare<[string], { id: number }>('SELECT id FROM images WHERE sha256 = ?'),
+      insert: db.prepare(
+        `INSERT INTO images (source, sha256, width, height, labels, top_label, code, model_hash, code_model_hash, created_at, updated_at)
+         VALUES (@source, @sha256, @width, @height, @labelsJson, @topLabel, @code, @modelHash, @codesHash, @now, @now)`,
+      ),
+      insertEmb: db.prepare<[number | bigint, Buffer]>('INSERT INTO embeddings (id, vector) VALUES (?, ?)'),
+      del: db.prepare<[number]>('DELETE FROM images WHERE id = ?'),
+      delEmb: db.prepare<[number]>('DELETE FROM embeddings WHERE id = ?'),
+      bump: db.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation' RETURNING value").pluck(),
+      get: db.prepare<[number], Row>('SELECT * FROM images WHERE id = ?'),
+      emb: db.prepare<[number], Buffer>('SELECT vector FROM embeddings WHERE id = ?').pluck(),
+      embMany: db.prepare<[string], [number, Buffer]>('SELECT id, vector FROM embeddings WHERE id IN (SELECT value FROM json_each(?))').raw(),
+      count: db.prepare('SELECT count(*) FROM images').pluck(),
+      codes: db.prepare('SELECT id, code, top_label FROM images ORDER BY id').raw(),
+      summary: db.prepare<[number], Row>('SELECT id, source, labels FROM images WHERE id = ?'),
+    };
+  }
+
+  private initMeta(init: InitMeta): void {
+    const put = this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+    this.db.transaction(() => {
+      put.run('schema_version', String(SCHEMA_VERSION));
+      put.run('bits', String(init.bits));
+      put.run('embedding_dim', String(init.embeddingDim));
+      put.run('model_hash', init.modelHash);
+      put.run('code_model_hash', init.codesHash);
+      put.run('generation', '0');
+    })();
+  }
+
+  private readMeta(): StoreMeta {
+    const rows = this.db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
+    const m = new Map(rows.map((r) => [r.key, r.value]));
+    const num = (k: string): number => {
+      const v = Number(m.get(k));
+      if (!Number.isInteger(v)) throw new IndexSchemaError(`database '${this.path}': meta '${k}' is missing or not an integer (${m.get(k)})`);
+      return v;
+    };
+    const str = (k: string): string => {
+      const v = m.get(k);
+      if (v === undefined) throw new IndexSchemaError(`database '${this.path}': meta '${k}' is missing`);
+      return v;
+    };
+    const schemaVersion = num('schema_version');
+    if (schemaVersion !== SCHEMA_VERSION) {
+      throw new IndexSchemaError(`database '${this.path}' has schema version ${schemaVersion}; this build reads version ${SCHEMA_VERSION}`);
+    }
+    return { schemaVersion, bits: num('bits'), embeddingDim: num('embedding_dim'), modelHash: str('model_hash'), codesHash: str('code_model_hash'), generation: num('generation') };
+  }
+
+  /** Cached for the writer (it is the only one, see the lock); re-read for read-only openers. */
+  meta(): StoreMeta {
+    if (this.readonly) this.cachedMeta = this.readMeta();
+    return this.cachedMeta;
+  }
+
+  count(): number {
+    return this.st.count.get() as number;
+  }
+
+  /** One transaction for the batch: all rows or none, and one generation bump if anything changed. */
+  insertMany(items: readonly PreparedImage[]): AddResult[] {
+    const meta = this.cachedMeta;
+    const now = new Date().toISOString();
+    return this.db.transaction(() => {
+      const out: AddResult[] = [];
+      const seen = new Map<string, number>();
+      for (const it of items) {
+        const prior = seen.get(it.sha256) ?? this.st.bySha.get(it.sha256)?.id;
+        if (prior !== undefined) {
+          out.push({ id: prior, existed: true });
+          continue;
+        }
+        const info = this.st.insert.run({
+          source: it.source,
+          sha256: it.sha256,
+          width: it.width,
+          height: it.height,
+          labelsJson: it.labelsJson,
+          topLabel: it.topLabel,
+          code: Buffer.from(it.code.buffer, it.code.byteOffset, it.code.length),
+          modelHash: meta.modelHash,
+          codesHash: meta.codesHash,
+          now,
+        });
+        this.st.insertEmb.run(info.lastInsertRowid, it.embedding);
+        const id = Number(info.lastInsertRowid);
+        seen.set(it.sha256, id);
+        out.push({ id, existed: false });
+      }
+      if (out.some((r) => !r.existed)) this.bump();
+      return out;
+    })();
+  }
+
+  deleteById(id: number): boolean {
+    return this.db.transaction(() => {
+      this.st.delEmb.run(id);
+      const removed = this.st.del.run(id).changes > 0;
+      if (removed) this.bump();
+      return removed;
+    })();
+  }
+
+  private bump(): void {
+    this.cachedMeta = { ...this.cachedMeta, generation: Number(this.st.bump.get()) };
+  }
+
+  get(id: number): ImageRecord | undefined {
+    const r = this.st.get.get(id);
+    return r === undefined ? undefined : toRecord(r);
+  }
+
+  /** The stored float16 embedding bytes of `id`. */
+  embedding(id: number): Buffer | undefined {
+    return this.st.emb.get(id);
+  }
+
+  /**
+   * Embeddings of many ids in one statement (order not guaranteed, missing ids absent): about
+   * twice as fast as one lookup per id for the re-rank's 100 candidates (bench: ~1.0 vs ~2.0 ms).
+   */
+  embeddings(ids: readonly number[]): [number, Buffer][] {
+    return this.st.embMany.all(JSON.stringify(ids));
+  }
+
+  summary(id: number): { id: number; source: string; labels: LabelScore[] } | undefined {
+    const r = this.st.summary.get(id);
+    if (r === undefined) return undefined;
+    return { id: Number(r['id']), source: String(r['source']), labels: JSON.parse(String(r['labels'])) as LabelScore[] };
+  }
+
+  /** Streams (id, code, top label) in id order without touching the embeddings table. */
+  *codes(): Generator<[number, Uint8Array, string | null]> {
+    for (const row of this.st.codes.iterate() as Iterable<[number, Buffer, string | null]>) yield row;
+  }
+
+  /** Runs `fn` in one write transaction (used by re-embedding). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Raw handle for the few maintenance statements (re-embedding) that do not belong here. */
+  get handle(): Database.Database {
+    return this.db;
+  }
+
+  /** Rewrites meta fields and bumps the generation, in the caller's transaction or a new one. */
+  setMeta(fields: Partial<InitMeta>): void {
+    const keys: Record<keyof InitMeta, string> = { bits: 'bits', embeddingDim: 'embedding_dim', modelHash: 'model_hash', codesHash: 'code_model_hash' };
+    const put = this.db.prepare('UPDATE meta SET value = ? WHERE key = ?');
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(fields) as [keyof InitMeta, string | number][]) put.run(String(v), keys[k]);
+      this.bump();
+    })();
+    this.cachedMeta = this.readMeta();
+  }
+
+  bumpGeneration(): void {
+    this.bump();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function toRecord(r: Row): ImageRecord {
+  return {
+    id: Number(r['id']),
+    source: String(r['source']),
+    sha256: String(r['sha256']),
+    width: Number(r['width']),
+    height: Number(r['height']),
+    labels: JSON.parse(String(r['labels'])) as LabelScore[],
+    code: new Uint8Array(r['code'] as Buffer),
+    modelHash: String(r['model_hash']),
+    codesHash: String(r['code_model_hash']),
+    createdAt: String(r['created_at']),
+    updatedAt: String(r['updated_at']),
+  };
+}

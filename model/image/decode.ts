@@ -1,0 +1,105 @@
+/**
+ * One sharp pipeline per image: decode (with JPEG shrink-on-load), EXIF orientation, alpha
+ * flattening, colour conversion, shorter side → resizeSize and a centered resizeSize² square.
+ * Crops are then cut from that square in JS (crops.ts), so an image is decoded exactly once.
+ */
+import sharp from 'sharp';
+import type { PreprocessContract } from '../contract.js';
+import { ImageTooLargeError, UndecodableImageError, UnsupportedMediaError } from '../errors.js';
+import type { ImageFormat } from './formats.js';
+import { sniffFormat } from './formats.js';
+
+export interface DecodeLimits {
+  /** Largest accepted width × height of the encoded image, checked from its header before decoding. */
+  readonly maxPixels: number;
+}
+
+/** The resizeSize × resizeSize square, uint8 HWC, in the contract's channel order. */
+export interface DecodedSquare {
+  readonly data: Uint8Array;
+  readonly size: number;
+  readonly channels: 1 | 3;
+  readonly order: PreprocessContract['channels'];
+  /** Size of the original image after EXIF orientation. */
+  readonly width: number;
+  readonly height: number;
+  readonly format: ImageFormat;
+}
+
+// 'error' rejects corrupt pixel data but tolerates libvips warnings such as trailing bytes after
+// the JPEG end marker, which many cameras and editors produce.
+const FAIL_ON = 'error' as const;
+
+/** First line of a libvips message: later lines repeat the same complaint per scanline. */
+function vipsReason(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0]?.trim() || 'unknown decoder error';
+}
+
+function isPixelLimit(err: unknown): boolean {
+  return err instanceof Error && /exceeds pixel limit/i.test(err.message);
+}
+
+/** Re-reads the header without a limit, only to report the real size in the error. */
+async function tooLarge(bytes: Buffer, maxPixels: number): Promise<ImageTooLargeError> {
+  const m = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata().catch(() => undefined);
+  return new ImageTooLargeError(m?.width ?? 0, m?.height ?? 0, maxPixels);
+}
+
+function checkLimits(limits: DecodeLimits): void {
+  if (!Number.isInteger(limits.maxPixels) || limits.maxPixels < 1) {
+    throw new RangeError(`'maxPixels' must be a positive integer, got ${String(limits.maxPixels)}`);
+  }
+}
+
+export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits: DecodeLimits): Promise<DecodedSquare> {
+  checkLimits(limits);
+  const sniffed = sniffFormat(bytes);
+  if (sniffed.kind === 'unsupported') throw new UnsupportedMediaError(sniffed.label, sniffed.reason);
+  if (sniffed.kind === 'unknown') throw new UndecodableImageError(sniffed.label, sniffed.reason);
+  const { format, label } = sniffed;
+
+  const img = sharp(bytes, { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true, sequentialRead: true });
+  let width: number;
+  let height: number;
+  try {
+    const meta = await img.metadata();
+    width = meta.autoOrient.width;
+    height = meta.autoOrient.height;
+  } catch (err) {
+    if (isPixelLimit(err)) throw await tooLarge(bytes, limits.maxPixels);
+    throw new UndecodableImageError(label, vipsReason(err));
+  }
+
+  const [r, g, b] = pre.background;
+  const gray = pre.channels === 'gray';
+  const size = pre.resizeSize;
+  let pipeline = img
+    .flatten({ background: { r, g, b } })
+    // fit 'cover' = shorter side to `size`, then the centered size×size square: the paper's
+    // "rescale the shorter side, crop the central patch" in one libvips operation.
+    .resize(size, size, { fit: 'cover', position: 'centre' });
+  pipeline = gray ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
+  const out = await pipeline
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true })
+    .catch(async (err: unknown) => {
+      throw isPixelLimit(err) ? await tooLarge(bytes, limits.maxPixels) : new UndecodableImageError(label, vipsReason(err));
+    });
+  const channels = gray ? 1 : 3;
+  if (out.info.channels !== channels || out.info.width !== size || out.info.height !== size) {
+    throw new UndecodableImageError(label, `decoder returned ${out.info.width}×${out.info.height}×${out.info.channels}, expected ${size}×${size}×${channels}`);
+  }
+  const data = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
+  if (pre.channels === 'bgr') swapRedBlue(data);
+  return { data, size, channels, order: pre.channels, width, height, format };
+}
+
+/** In-place RGB → BGR on an HWC uint8 buffer. */
+export function swapRedBlue(hwc: Uint8Array): void {
+  for (let i = 0; i + 2 < hwc.length; i += 3) {
+    const t = hwc[i] ?? 0;
+    hwc[i] = hwc[i + 2] ?? 0;
+    hwc[i + 2] = t;
+  }
+}

@@ -1,0 +1,11 @@
+/** Public surface of model/: presets, the contract, preprocessing, the runtime session and classification. */
+export * from './architecture.js';
+export * from './contract.js';
+export * from './weights.js';
+export * from './errors.js';
+export * from './preprocess.js';
+export { createSession, DEVICES } from './session.js';
+export type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLogger, SessionOptions } from './session.js';
+export { averageSoftmax, classifyImage, embedImage, l2Norm, meanRows, rowArgmax, softmax, topK } from './classify.js';
+export type { Classification, Embedding, ImageInfo, ImageOptions, Prediction, Timings } from './classify.js';
+export * from './onnx/index.js';

@@ -1,0 +1,12 @@
+/** ONNX export (tfjs weights → ONNX), import (torchvision / Caffe AlexNet → Sightline) and contract reading. */
+export { exportOnnx } from './export.js';
+export type { ExportContract, ExportOptions } from './export.js';
+export { importOnnx, importOnnxDetailed, IMPORT_PRESETS, IMPORT_PREPROCESS } from './import.js';
+export type { ImportOptions, ImportPreset, ImportResult } from './import.js';
+export { readContract, readContractSync, readHeader } from './metadata.js';
+export type { OnnxHeader } from './metadata.js';
+export { inspectOnnx, formatSummary } from './inspect.js';
+export type { OnnxSummary, TensorSummary } from './inspect.js';
+export { float32ToFloat16Bits, float16BitsToFloat32, toFloat16Array, fromFloat16Array } from './fp16.js';
+export { OnnxError } from './errors.js';
+export type { OnnxErrorCode } from './errors.js';

@@ -1,0 +1,55 @@
+/**
+ * Weight layout conversions from TensorFlow.js (the layout training produces, see model/weights.ts)
+ * to what the ONNX operators expect. Pure functions over flat Float32Arrays.
+ */
+
+/**
+ * tfjs conv2d kernels are HWIO [kh, kw, in, out] because tfjs convolves NHWC activations; ONNX Conv
+ * works on NCHW and wants OIHW [out, in, kh, kw]. Same numbers, transposed (0,1,2,3) → (3,2,0,1).
+ */
+export function hwioToOihw(w: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+  if (w.length !== kh * kw * cin * cout) {
+    throw new RangeError(`kernel has ${w.length} values, expected ${kh}×${kw}×${cin}×${cout}`);
+  }
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < kh; y++) {
+    for (let x = 0; x < kw; x++) {
+      for (let i = 0; i < cin; i++) {
+        const src = ((y * kw + x) * cin + i) * cout;
+        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + y) * kw + x] = w[src + o] ?? 0;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The first dense layer after the conv stack reads a flattened feature map. tfjs flattens NHWC, so
+ * its input feature (h, w, c) sits at row (h·W + w)·C + c of the [in, out] kernel; ONNX Flatten of
+ * NCHW yields (c, h, w) at c·H·W + h·W + w. Moving every row to its NCHW position makes Gemm compute
+ * exactly what tfjs computes. Dense kernels stay [in, out], so Gemm uses transB = 0.
+ */
+export function nhwcRowsToNchw(w: Float32Array, c: number, h: number, wd: number, units: number): Float32Array {
+  if (w.length !== c * h * wd * units) {
+    throw new RangeError(`dense kernel has ${w.length} values, expected ${c}·${h}·${wd} rows × ${units}`);
+  }
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < wd; x++) {
+      for (let ch = 0; ch < c; ch++) {
+        const from = ((y * wd + x) * c + ch) * units;
+        const to = (ch * h * wd + y * wd + x) * units;
+        out.set(w.subarray(from, from + units), to);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * ONNX LRN divides alpha by the window: x / (bias + alpha/size · Σx²)^beta. tfjs and the paper use
+ * x / (k + α · Σx²)^β with no division, so the ONNX attribute must be α · size to compute the same.
+ */
+export function onnxLrnAlpha(paperAlpha: number, size: number): number {
+  return paperAlpha * size;
+}

@@ -1,0 +1,125 @@
+/**
+ * Server configuration, read once at start-up from CLI flags, then environment variables, then the
+ * defaults documented on each field, and frozen. Nothing else in server/ reads process.env.
+ */
+import { delimiter, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { packageRoot } from './paths.js';
+
+const MB = 1024 * 1024;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off']).transform((s) => ['1', 'true', 'yes', 'on'].includes(s))]);
+
+export const configSchema = z.object({
+  /** TCP port (default 8080; env SIGHTLINE_PORT or PORT; flag --port). */
+  port: int(0, 65535).default(8080),
+  /** Interface to bind (default 0.0.0.0; env SIGHTLINE_HOST). */
+  host: z.string().min(1).default('0.0.0.0'),
+  /** Classifier ONNX file carrying a sightline contract (default model/default/sightline-fmnist.onnx in the package; env SIGHTLINE_MODEL; flag --model). */
+  modelPath: z.string().min(1).default(() => join(packageRoot(), 'model/default/sightline-fmnist.onnx')),
+  /** Codes model (embedding → binary code) ONNX file (default model/default/codes-128.onnx in the package; env SIGHTLINE_CODES; flag --codes). */
+  codesPath: z.string().min(1).default(() => join(packageRoot(), 'model/default/codes-128.onnx')),
+  /** Folder of the SQLite catalog, HNSW index, uploads and thumbnails (default ./data; env SIGHTLINE_DATA; flag --db). */
+  dataDir: z.string().min(1).default('data'),
+  /** onnxruntime execution provider (default auto: CUDA when available, else CPU; env SIGHTLINE_DEVICE; flag --device). */
+  device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
+  /** onnxruntime intra-op threads, 0 = onnxruntime's choice (default 0; env SIGHTLINE_THREADS). */
+  threads: int(0, 256).default(0),
+  /** Index the bundled Fashion-MNIST demo gallery when the catalog is empty (default true; env SIGHTLINE_DEMO; flag --no-demo). */
+  demo: bool.default(true),
+  /** Most crops merged into one onnxruntime run (default 32; env SIGHTLINE_MAX_BATCH). */
+  maxBatch: int(1, 1024).default(32),
+  /** Longest time the oldest queued crop waits for a batch to fill (default 4 ms; env SIGHTLINE_MAX_DELAY_MS). */
+  maxDelayMs: z.coerce.number().min(0).max(1000).default(4),
+  /** Interactive crops allowed to wait for inference; beyond this requests get 503 + Retry-After (default 320; env SIGHTLINE_MAX_QUEUE). */
+  maxQueue: int(1, 1_000_000).default(320),
+  /** Longest a request waits for inference before 503 (default 15000 ms; env SIGHTLINE_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: int(1, 3_600_000).default(15_000),
+  /** Crops averaged into the embedding used for indexing and search, 1 (center) or 10 (default 1; env SIGHTLINE_EMBED_CROPS). */
+  embedCrops: z.union([z.literal(1), z.literal(10), z.enum(['1', '10']).transform((s) => (s === '1' ? 1 : 10) as 1 | 10)]).default(1),
+  /** Largest request body (default 20 MB → 413; env SIGHTLINE_BODY_LIMIT_BYTES). */
+  bodyLimitBytes: int(1024, 1024 * MB).default(20 * MB),
+  /** Largest decoded image, in pixels: decompression bombs get 413 (default 50 000 000; env SIGHTLINE_MAX_PIXELS). */
+  maxPixels: int(1, 1_000_000_000).default(50_000_000),
+  /** Folders under which POST /v1/jobs/index may read (default none: jobs refused; env SIGHTLINE_INDEX_ROOTS, separated by ':'). */
+  indexRoots: z.array(z.string().min(1)).default([]),
+  /** Bearer token required on write routes when set (default unset: open; env SIGHTLINE_API_TOKEN). */
+  apiToken: z.string().min(1).optional(),
+  /** Images of an indexing job in flight at once: bounds what a job puts in front of interactive requests (default 4; env SIGHTLINE_JOB_CONCURRENCY; flag --concurrency). */
+  jobConcurrency: int(1, 64).default(4),
+  /** Golden image checked at readiness (default: the per-model entry of server/demo/golden.json; env SIGHTLINE_GOLDEN_IMAGE). */
+  goldenImage: z.string().min(1).optional(),
+  /** Label the golden image must get as its top prediction (env SIGHTLINE_GOLDEN_LABEL). */
+  goldenLabel: z.string().min(1).optional(),
+  /** Longest side of generated WebP thumbnails (default 160 px; env SIGHTLINE_THUMBNAIL_SIZE). */
+  thumbnailSize: int(16, 1024).default(160),
+  /** pino level (default info; env SIGHTLINE_LOG_LEVEL). */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+const ENV: Readonly<Record<string, keyof ConfigInput>> = {
+  SIGHTLINE_PORT: 'port',
+  PORT: 'port',
+  SIGHTLINE_HOST: 'host',
+  SIGHTLINE_MODEL: 'modelPath',
+  SIGHTLINE_CODES: 'codesPath',
+  SIGHTLINE_DATA: 'dataDir',
+  SIGHTLINE_DEVICE: 'device',
+  SIGHTLINE_THREADS: 'threads',
+  SIGHTLINE_DEMO: 'demo',
+  SIGHTLINE_MAX_BATCH: 'maxBatch',
+  SIGHTLINE_MAX_DELAY_MS: 'maxDelayMs',
+  SIGHTLINE_MAX_QUEUE: 'maxQueue',
+  SIGHTLINE_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
+  SIGHTLINE_EMBED_CROPS: 'embedCrops',
+  SIGHTLINE_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  SIGHTLINE_MAX_PIXELS: 'maxPixels',
+  SIGHTLINE_INDEX_ROOTS: 'indexRoots',
+  SIGHTLINE_API_TOKEN: 'apiToken',
+  SIGHTLINE_JOB_CONCURRENCY: 'jobConcurrency',
+  SIGHTLINE_GOLDEN_IMAGE: 'goldenImage',
+  SIGHTLINE_GOLDEN_LABEL: 'goldenLabel',
+  SIGHTLINE_THUMBNAIL_SIZE: 'thumbnailSize',
+  SIGHTLINE_LOG_LEVEL: 'logLevel',
+};
+
+/** Environment values as config input; SIGHTLINE_PORT wins over PORT because it comes first. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ConfigInput, unknown>> {
+  const out: Partial<Record<keyof ConfigInput, unknown>> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value === undefined || value === '' || key in out) continue;
+    out[key] = key === 'indexRoots' ? value.split(delimiter).filter((s) => s.length > 0) : value;
+  }
+  return out;
+}
+
+/**
+ * Flags (already parsed, undefined = not given) override the environment, which overrides defaults.
+ * Paths are made absolute against the working directory so later chdirs cannot change them.
+ */
+export function loadConfig(flags: Partial<Record<keyof ConfigInput, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const merged: Record<string, unknown> = { ...configFromEnv(env) };
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? '?');
+    const envName = Object.entries(ENV).find(([, k]) => k === key)?.[0];
+    throw new ConfigError(`config '${key}'${envName ? ` (${envName})` : ''} ${issue?.message ?? 'is invalid'}, got ${JSON.stringify(merged[key])}`);
+  }
+  const c = parsed.data;
+  return Object.freeze({
+    ...c,
+    modelPath: resolve(c.modelPath),
+    codesPath: resolve(c.codesPath),
+    dataDir: resolve(c.dataDir),
+    indexRoots: Object.freeze(c.indexRoots.map((r) => resolve(r))) as string[],
+    goldenImage: c.goldenImage === undefined ? undefined : resolve(c.goldenImage),
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * Request plumbing shared by the routes: reading an uploaded image (multipart field `image` or a
+ * raw body with an image content type), query parameter parsing with messages that name the
+ * parameter and value, and the optional bearer token on write routes.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import multer from 'multer';
+import { BadRequestError, InvalidParameterError, UnauthorizedError, UnsupportedContentTypeError } from './errors.js';
+
+export interface UploadedImage {
+  bytes: Buffer;
+  filename: string | undefined;
+}
+
+const uploads = new WeakMap<Request, UploadedImage>();
+
+function isRawImageType(req: { headers: { 'content-type'?: string | undefined } }): boolean {
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  return type.startsWith('image/') || type.startsWith('application/octet-stream');
+}
+
+/** Middleware that leaves the image in `uploadOf(req)`; 415 for other content types, 413 over the limit. */
+export function imageUpload(bodyLimitBytes: number): RequestHandler {
+  const multipart = multer({ storage: multer.memoryStorage(), limits: { fileSize: bodyLimitBytes, files: 1, fields: 10, parts: 12 } }).single('image');
+  const raw = express.raw({ type: isRawImageType, limit: bodyLimitBytes });
+  return (req: Request, res: Response, next: NextFunction) => {
+    const type = req.get('content-type') ?? '';
+    if (type.toLowerCase().startsWith('multipart/form-data')) {
+      multipart(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        if (!req.file) return next(new BadRequestError(`multipart upload has no file field 'image'`, 'missing_image'));
+        uploads.set(req, { bytes: req.file.buffer, filename: req.file.originalname || undefined });
+        next();
+      });
+      return;
+    }
+    if (!isRawImageType(req)) {
+      next(
+        new UnsupportedContentTypeError(
+          `content type '${type || '(none)'}' is not accepted: send the image as multipart/form-data field 'image' or as a raw body with an image/* content type`,
+        ),
+      );
+      return;
+    }
+    raw(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      const body: unknown = req.body;
+      if (!Buffer.isBuffer(body) || body.length === 0) return next(new BadRequestError('the request body is empty: send the image bytes', 'missing_image'));
+      uploads.set(req, { bytes: body, filename: undefined });
+      next();
+    });
+  };
+}
+
+export function uploadOf(req: Request): UploadedImage {
+  const u = uploads.get(req);
+  if (!u) throw new BadRequestError('no image in the request', 'missing_image');
+  return u;
+}
+
+function queryValue(req: Request, name: string): string | undefined {
+  const v: unknown = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new InvalidParameterError(name, 'a single value', v);
+  return v;
+}
+
+/** Integer query parameter in [min, max]; absent → fallback. */
+export function intParam(req: Request, name: string, fallback: number, min: number, max: number): number {
+  const raw = queryValue(req, name);
+  if (raw === undefined) return fallback;
+  const n = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidParameterError(name, `an integer in [${min}, ${max}]`, raw);
+  return n;
+}
+
+export function cropsParam(req: Request, fallback: 1 | 10): 1 | 10 {
+  const raw = queryValue(req, 'crops');
+  if (raw === undefined) return fallback;
+  if (raw !== '1' && raw !== '10') throw new InvalidParameterError('crops', '1 or 10', raw);
+  return raw === '1' ? 1 : 10;
+}
+
+export function boolParam(req: Request, name: string, fallback: boolean): boolean {
+  const raw = queryValue(req, name);
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new InvalidParameterError(name, 'true or false', raw);
+}
+
+export function enumParam<T extends string>(req: Request, name: string, values: readonly T[], fallback: T): T {
+  const raw = queryValue(req, name);
+  if (raw === undefined) return fallback;
+  if (!(values as readonly string[]).includes(raw)) throw new InvalidParameterError(name, `one of ${values.join(', ')}`, raw);
+  return raw as T;
+}
+
+export function stringParam(req: Request, name: string): string | undefined {
+  const raw = queryValue(req, name);
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** When a token is configured, write routes need `Authorization: Bearer <token>` (compared in constant time). */
+export function requireToken(token: string | undefined): RequestHandler {
+  if (token === undefined) return (_req, _res, next) => next();
+  const expected = digest(token);
+  return (req, _res, next) => {
+    const m = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
+    if (!m?.[1] || !timingSafeEqual(digest(m[1].trim()), expected)) {
+      next(new UnauthorizedError());
+      return;
+    }
+    next();
+  };
+}

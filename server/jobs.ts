@@ -1,0 +1,268 @@
+/**
+ * Server-side indexing jobs: one runs at a time (others queue), each over a folder below the
+ * allowed roots, through the shared IndexingService at background priority. Job state is saved
+ * to DATA/jobs.json (atomically, throttled) with a resume checkpoint; a job that was running when
+ * the server stopped (SIGTERM or a crash) is resumed at the next start.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { NotFoundError } from './errors.js';
+import type { JobView, Jobs } from './ports.js';
+import type { IndexingService } from './services/indexing.js';
+import type { Checkpoint, Counters } from './services/progress.js';
+import { Progress } from './services/progress.js';
+import { checkJobPath, walkFiles } from './services/walk.js';
+
+type State = JobView['state'];
+
+interface JobRecord {
+  id: string;
+  path: string;
+  realPath: string;
+  recursive: boolean;
+  state: State;
+  total: number;
+  counters: Counters;
+  errors: { file: string; message: string }[];
+  checkpoint: Checkpoint | undefined;
+  started_at: string;
+  finished_at: string | null;
+  /** Seconds spent running, over all runs, for the rate of finished jobs. */
+  seconds: number;
+  failure?: string;
+}
+
+interface Live {
+  progress: Progress;
+  abort: AbortController;
+  finished: Promise<void>;
+  /** What an abort means: the user cancelled, or the server is stopping. */
+  stopAs: 'cancelled' | 'interrupted';
+}
+
+const KEEP_JOBS = 100;
+const SAVE_EVERY_MS = 1000;
+
+export interface JobManagerOptions {
+  /** Real paths of the allowed roots. */
+  roots: readonly string[];
+  stateFile: string;
+  concurrency: number;
+  logger: Logger;
+}
+
+export class JobManager implements Jobs {
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly live = new Map<string, Live>();
+  private queue: string[] = [];
+  private running: string | undefined;
+  private lastSave = 0;
+  private stopping = false;
+
+  constructor(
+    private readonly indexing: Pick<IndexingService, 'run'>,
+    private readonly opts: JobManagerOptions,
+  ) {
+    for (const j of this.load()) this.jobs.set(j.id, j);
+  }
+
+  private load(): JobRecord[] {
+    try {
+      return JSON.parse(readFileSync(this.opts.stateFile, 'utf8')) as JobRecord[];
+    } catch {
+      return [];
+    }
+  }
+
+  private save(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.lastSave < SAVE_EVERY_MS) return;
+    this.lastSave = now;
+    for (const [id, l] of this.live) {
+      const j = this.jobs.get(id);
+      if (j) j.checkpoint = l.progress.checkpoint();
+    }
+    const all = [...this.jobs.values()].slice(-KEEP_JOBS);
+    mkdirSync(dirname(this.opts.stateFile), { recursive: true });
+    const tmp = `${this.opts.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(all));
+    renameSync(tmp, this.opts.stateFile);
+  }
+
+  /** Re-queues jobs that were running or queued when the server last stopped; returns their ids. */
+  resumeInterrupted(): string[] {
+    const ids = [...this.jobs.values()].filter((j) => j.state === 'running' || j.state === 'queued' || j.state === 'interrupted').map((j) => j.id);
+    for (const id of ids) {
+      const j = this.jobs.get(id) as JobRecord;
+      j.state = 'queued';
+      this.queue.push(id);
+      this.opts.logger.info({ job: id, path: j.path, position: j.checkpoint?.position ?? 0 }, 'resuming indexing job');
+    }
+    this.pump();
+    return ids;
+  }
+
+  async start(path: string, recursive: boolean): Promise<JobView> {
+    const realPath = await checkJobPath(path, this.opts.roots);
+    const job: JobRecord = {
+      id: randomUUID(),
+      path,
+      realPath,
+      recursive,
+      state: 'queued',
+      total: 0,
+      counters: { done: 0, skipped: 0, failed: 0, duplicates: 0, not_images: 0 },
+      errors: [],
+      checkpoint: undefined,
+      started_at: new Date().toISOString(),
+      finished_at: null,
+      seconds: 0,
+    };
+    this.jobs.set(job.id, job);
+    this.queue.push(job.id);
+    this.save(true);
+    this.pump();
+    return this.view(job);
+  }
+
+  get(id: string): JobView {
+    return this.view(this.record(id));
+  }
+
+  list(): JobView[] {
+    return [...this.jobs.values()].map((j) => this.view(j));
+  }
+
+  cancel(id: string): JobView {
+    const j = this.record(id);
+    if (j.state === 'queued') {
+      this.queue = this.queue.filter((q) => q !== id);
+      this.finish(j, 'cancelled');
+    } else if (j.state === 'running') {
+      const l = this.live.get(id);
+      if (l) {
+        l.stopAs = 'cancelled';
+        l.abort.abort();
+      }
+      j.state = 'cancelled';
+    }
+    return this.view(j);
+  }
+
+  /** Stops the running job with a checkpoint so the next start resumes it; queued ones stay queued. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const l of this.live.values()) {
+      l.stopAs = 'interrupted';
+      l.abort.abort();
+    }
+    await Promise.all([...this.live.values()].map((l) => l.finished));
+    this.save(true);
+  }
+
+  /** Resolves when no job is queued or running (tests, the CLI). */
+  async idle(): Promise<void> {
+    while (this.running !== undefined || this.queue.length > 0) {
+      const l = this.running === undefined ? undefined : this.live.get(this.running);
+      await (l ? l.finished : new Promise((r) => setTimeout(r, 10)));
+    }
+  }
+
+  private record(id: string): JobRecord {
+    const j = this.jobs.get(id);
+    if (!j) throw new NotFoundError(`job '${id}' does not exist`);
+    return j;
+  }
+
+  private view(j: JobRecord): JobView {
+    const l = this.live.get(j.id);
+    const c = l ? l.progress.counters : j.counters;
+    const processed = c.done + c.skipped + c.failed;
+    const rate = l ? l.progress.rate() : j.seconds > 0 ? processed / j.seconds : 0;
+    return {
+      id: j.id,
+      path: j.path,
+      recursive: j.recursive,
+      state: j.state,
+      total: j.total,
+      done: c.done,
+      skipped: c.skipped,
+      failed: c.failed,
+      duplicates: c.duplicates,
+      not_images: c.not_images,
+      rate: Math.round(rate * 100) / 100,
+      eta_s: l ? roundOrNull(l.progress.etaSeconds()) : j.state === 'done' ? 0 : null,
+      errors: (l ? l.progress.errors : j.errors).slice(0, 5),
+      started_at: j.started_at,
+      finished_at: j.finished_at,
+      ...(j.failure ? { failure: j.failure } : {}),
+    };
+  }
+
+  private finish(j: JobRecord, state: State): void {
+    j.state = state;
+    j.finished_at = state === 'interrupted' ? null : new Date().toISOString();
+    this.save(true);
+  }
+
+  private pump(): void {
+    if (this.running !== undefined || this.stopping) return;
+    const id = this.queue.shift();
+    if (id === undefined) return;
+    const j = this.jobs.get(id);
+    if (!j || j.state !== 'queued') return this.pump();
+    this.running = id;
+    j.state = 'running';
+    const l: Live = { progress: new Progress(0, j.checkpoint), abort: new AbortController(), finished: Promise.resolve(), stopAs: 'cancelled' };
+    this.live.set(id, l);
+    l.finished = this.execute(j, l).finally(() => {
+      this.live.delete(id);
+      this.running = undefined;
+      this.pump();
+    });
+  }
+
+  private async execute(j: JobRecord, l: Live): Promise<void> {
+    const t0 = performance.now();
+    const log = this.opts.logger.child({ job: j.id });
+    try {
+      const entries = await walkFiles(j.realPath, { recursive: j.recursive, roots: this.opts.roots });
+      j.total = entries.length;
+      l.progress.total = entries.length;
+      log.info({ path: j.path, total: j.total, from: j.checkpoint?.position ?? 0 }, 'indexing job started');
+      await this.indexing.run(entries, {
+        concurrency: this.opts.concurrency,
+        signal: l.abort.signal,
+        priority: 'background',
+        startAt: j.checkpoint?.position ?? 0,
+        onOutcome: (position, entry, outcome) => {
+          l.progress.record(position, entry.path, outcome);
+          if (outcome.kind === 'failed') log.debug({ file: entry.path, reason: outcome.message }, 'file not indexed');
+          this.save();
+        },
+      });
+      this.capture(j, l, t0);
+      this.finish(j, l.abort.signal.aborted ? l.stopAs : 'done');
+      log.info({ state: j.state, ...j.counters }, 'indexing job stopped');
+    } catch (err) {
+      this.capture(j, l, t0);
+      const stopped = l.abort.signal.aborted || this.stopping;
+      j.failure = stopped ? undefined : err instanceof Error ? err.message : String(err);
+      this.finish(j, stopped ? l.stopAs : 'failed');
+      if (!stopped) log.error({ err }, 'indexing job failed');
+    }
+  }
+
+  private capture(j: JobRecord, l: Live, t0: number): void {
+    j.counters = { ...l.progress.counters };
+    j.errors = [...l.progress.errors];
+    j.checkpoint = l.progress.checkpoint();
+    j.seconds += (performance.now() - t0) / 1000;
+  }
+}
+
+function roundOrNull(x: number | null): number | null {
+  return x === null ? null : Math.round(x * 10) / 10;
+}

@@ -1,0 +1,119 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of our own, so that several apps in one process
+ * (tests, the benchmark) do not collide on the global one. Gauges that mirror live state (queue
+ * depth, index size, job progress) are read at scrape time through `collect` callbacks.
+ */
+import type { RequestHandler } from 'express';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BatcherObserver } from './batcher.js';
+
+export interface MetricSources {
+  queueDepth(priority: 'interactive' | 'background'): number;
+  indexSize(): number;
+  /** Progress of each known job: state and counters. */
+  jobs(): readonly { id: string; state: string; total: number; done: number; skipped: number; failed: number }[];
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly batcherObserver: BatcherObserver;
+  /** Route-level request count and latency; needs `req.route` resolved, so it hooks `finish`. */
+  readonly httpMiddleware: RequestHandler;
+  setSources(sources: MetricSources): void;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BATCH_BUCKETS = [1, 2, 4, 8, 10, 16, 20, 24, 30, 32, 48, 64, 128];
+
+/** The matched route pattern (bounded cardinality), never the raw URL. */
+function routeLabel(req: { baseUrl?: string; route?: { path?: unknown } }): string {
+  const path = req.route?.path;
+  if (typeof path === 'string') return `${req.baseUrl ?? ''}${path}`;
+  return 'unmatched';
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sightline_' });
+  let sources: MetricSources | undefined;
+
+  const requests = new Counter({ name: 'sightline_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [registry] });
+  const latency = new Histogram({
+    name: 'sightline_http_request_duration_seconds',
+    help: 'HTTP request latency by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const batchSize = new Histogram({ name: 'sightline_inference_batch_size', help: 'Crops per onnxruntime run', buckets: BATCH_BUCKETS, registers: [registry] });
+  const batchSeconds = new Histogram({ name: 'sightline_inference_batch_seconds', help: 'Duration of one onnxruntime run', buckets: LATENCY_BUCKETS, registers: [registry] });
+  const queueWait = new Histogram({
+    name: 'sightline_queue_wait_seconds',
+    help: 'Time a request waited before its first crop ran, by priority',
+    labelNames: ['priority'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const rejected = new Counter({ name: 'sightline_queue_rejected_total', help: 'Requests turned away by the batcher (503)', labelNames: ['reason'] as const, registers: [registry] });
+  new Gauge({
+    name: 'sightline_queue_depth',
+    help: 'Crops waiting for inference, by priority',
+    labelNames: ['priority'] as const,
+    registers: [registry],
+    collect() {
+      if (!sources) return;
+      this.set({ priority: 'interactive' }, sources.queueDepth('interactive'));
+      this.set({ priority: 'background' }, sources.queueDepth('background'));
+    },
+  });
+  new Gauge({
+    name: 'sightline_index_images',
+    help: 'Images in the similarity index',
+    registers: [registry],
+    collect() {
+      if (sources) this.set(sources.indexSize());
+    },
+  });
+  new Gauge({
+    name: 'sightline_job_files',
+    help: 'Files of indexing jobs by job and counter (total, done, skipped, failed)',
+    labelNames: ['job', 'counter', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const j of sources?.jobs() ?? []) {
+        for (const counter of ['total', 'done', 'skipped', 'failed'] as const) this.set({ job: j.id, counter, state: j.state }, j[counter]);
+      }
+    },
+  });
+
+  const httpMiddleware: RequestHandler = (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const labels = { route: routeLabel(req), method: req.method, status: String(res.statusCode) };
+      requests.inc(labels);
+      latency.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    next();
+  };
+
+  return {
+    registry,
+    httpMiddleware,
+    setSources(s) {
+      sources = s;
+    },
+    batcherObserver: {
+      batch(n, seconds) {
+        batchSize.observe(n);
+        batchSeconds.observe(seconds);
+      },
+      wait(seconds, priority) {
+        queueWait.observe({ priority }, seconds);
+      },
+      rejected(reason) {
+        rejected.inc({ reason });
+      },
+    },
+  };
+}

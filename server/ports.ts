@@ -1,0 +1,140 @@
+/**
+ * The narrow interfaces routes depend on. Services implement them on top of model/ and index/;
+ * routes never import those folders, so a route can be read (and tested) knowing only this file.
+ */
+import type { Priority } from './batcher.js';
+
+export interface ModelInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly labels: readonly string[];
+  /** [C, H, W] of one crop. */
+  readonly inputShape: readonly [number, number, number];
+  readonly embeddingDim: number;
+  /** Graph tensor names as the Open Inference Protocol exposes them. */
+  readonly io: { readonly input: string; readonly logits: string; readonly embedding: string };
+  /** Execution provider actually in use (cpu, cuda, ...). */
+  readonly provider: string;
+}
+
+export interface Prediction {
+  label: string;
+  index: number;
+  probability: number;
+}
+
+export interface Timings {
+  decode: number;
+  infer: number;
+  total: number;
+}
+
+export interface ClassifyResult {
+  predictions: Prediction[];
+  crops: 1 | 10;
+  /** Fraction of crops whose own top-1 equals the averaged top-1. */
+  agreement: number;
+  model: { name: string; version: string };
+  timings_ms: Timings;
+}
+
+export interface EmbedResult {
+  /** Mean fc7 embedding over the crops. */
+  embedding: Float32Array;
+  /** Binary code, one bit per code dimension, packed MSB first. */
+  code: Uint8Array;
+  bits: number;
+  crops: 1 | 10;
+  /** Averaged softmax, one value per label (used for the stored labels). */
+  probabilities: Float32Array;
+  timings_ms: Timings;
+}
+
+/** Classification and embeddings; every call goes through the dynamic batcher. */
+export interface Inference {
+  readonly info: ModelInfo;
+  /** Raw tensors (Open Inference Protocol): n crops NCHW in, logits and embeddings out. */
+  infer(input: Float32Array, n: number, priority?: Priority): Promise<{ logits: Float32Array; embedding: Float32Array }>;
+  classify(bytes: Buffer, opts: { topk: number; crops: 1 | 10 }): Promise<ClassifyResult>;
+  embed(bytes: Buffer, opts: { crops: 1 | 10; priority?: Priority }): Promise<EmbedResult>;
+}
+
+export interface ImageRecord {
+  id: number;
+  sha256: string;
+  source: string;
+  /** Stored top labels, most probable first. */
+  labels: string[];
+  label_scores: { label: string; probability: number }[];
+  /** The upload's file name, when it came with one (not stored). */
+  filename?: string;
+  width: number;
+  height: number;
+  created_at: string;
+  thumbnail_url: string;
+}
+
+export interface SearchHit {
+  id: number;
+  source: string;
+  /** Euclidean fc7 distance; null when the re-rank was off. */
+  distance: number | null;
+  hamming: number;
+  labels: string[];
+  thumbnail_url: string;
+}
+
+export interface SearchOptions {
+  k: number;
+  rerank: boolean;
+  label?: string;
+}
+
+/** The indexed collection: images, their codes and similarity search. */
+export interface Gallery {
+  size(): number;
+  search(bytes: Buffer, opts: SearchOptions): Promise<SearchHit[]>;
+  similar(id: number, opts: SearchOptions): Promise<SearchHit[]>;
+  get(id: number): ImageRecord;
+  /** Indexes uploaded bytes; `created` is false when the same bytes were already indexed. */
+  upload(bytes: Buffer, filename: string | undefined): Promise<{ record: ImageRecord; created: boolean }>;
+  remove(id: number): Promise<void>;
+  /** WebP thumbnail bytes (generated once, then cached). */
+  thumbnail(id: number): Promise<Buffer>;
+}
+
+export interface JobView {
+  id: string;
+  path: string;
+  recursive: boolean;
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
+  total: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  /** Of `skipped`: bytes already indexed. */
+  duplicates: number;
+  /** Of `skipped`: files that are not images. */
+  not_images: number;
+  /** Files per second over the job so far. */
+  rate: number;
+  eta_s: number | null;
+  errors: { file: string; message: string }[];
+  started_at: string;
+  finished_at: string | null;
+  /** Why the job failed as a whole (the folder vanished, ...). */
+  failure?: string;
+}
+
+export interface Jobs {
+  start(path: string, recursive: boolean): Promise<JobView>;
+  get(id: string): JobView;
+  cancel(id: string): JobView;
+  list(): JobView[];
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready (or 'ready'). */
+  readonly reason: string;
+}

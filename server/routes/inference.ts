@@ -1,0 +1,39 @@
+/** POST /v1/classify and POST /v1/embed: validate, call the inference service, shape the JSON. */
+import { Router } from 'express';
+import { codeToHex } from '../../index/codes.js';
+import { cropsParam, enumParam, imageUpload, intParam, uploadOf } from '../http.js';
+import type { Inference } from '../ports.js';
+
+export const TOPK_MAX = 100;
+
+export function inferenceRoutes(inference: Inference, opts: { bodyLimitBytes: number; embedCrops: 1 | 10 }): Router {
+  const router = Router();
+  const upload = imageUpload(opts.bodyLimitBytes);
+
+  router.post('/v1/classify', upload, async (req, res) => {
+    const topk = intParam(req, 'topk', 5, 1, TOPK_MAX);
+    const crops = cropsParam(req, 10);
+    const { bytes } = uploadOf(req);
+    res.json(await inference.classify(bytes, { topk, crops }));
+  });
+
+  router.post('/v1/embed', upload, async (req, res) => {
+    const format = enumParam(req, 'format', ['json', 'base64'] as const, 'json');
+    const crops = cropsParam(req, opts.embedCrops);
+    const { bytes } = uploadOf(req);
+    const e = await inference.embed(bytes, { crops });
+    const embedding =
+      format === 'base64' ? Buffer.from(e.embedding.buffer, e.embedding.byteOffset, e.embedding.byteLength).toString('base64') : Array.from(e.embedding);
+    res.json({
+      embedding,
+      format,
+      dim: e.embedding.length,
+      code: codeToHex(e.code),
+      bits: e.bits,
+      crops: e.crops,
+      model: { name: inference.info.name, version: inference.info.version },
+      timings_ms: e.timings_ms,
+    });
+  });
+  return router;
+}

@@ -1,0 +1,107 @@
+/**
+ * Batch indexing of files, the one implementation behind `sightline index DIR` and the HTTP jobs.
+ * A pool of `concurrency` workers each reads, sniffs, hashes, decodes and embeds one file at a
+ * time; decoding (libuv threads) of some files overlaps inference of others, and the crops of all
+ * workers meet in the batcher at background priority, so interactive requests go first.
+ * Already indexed bytes (same SHA-256) are skipped before any decoding, which is what makes an
+ * interrupted run resumable without duplicates.
+ */
+import { open } from 'node:fs/promises';
+import type { Priority } from '../batcher.js';
+import { sha256Hex } from '../../index/index.js';
+import { sniffFormat } from '../../model/preprocess.js';
+import type { GalleryService } from './gallery.js';
+import { topLabels } from './gallery.js';
+import type { InferenceService } from './inference.js';
+import type { WalkEntry } from './walk.js';
+
+export type Outcome =
+  | { kind: 'added'; id: number }
+  | { kind: 'duplicate'; id: number; sameSource: boolean }
+  | { kind: 'not_image'; reason: string }
+  | { kind: 'failed'; message: string };
+
+/** Formats that are not photos at all: skipped like text files rather than reported as failures. */
+const NOT_IMAGES = new Set(['PDF', 'MP4/QuickTime video', 'empty', 'unrecognised']);
+const SNIFF_BYTES = 4096;
+
+export interface IndexRunOptions {
+  concurrency: number;
+  signal?: AbortSignal;
+  priority?: Priority;
+  /** Entries before this position were processed by an earlier, interrupted run. */
+  startAt?: number;
+  onOutcome?(position: number, entry: WalkEntry, outcome: Outcome): void;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class IndexingService {
+  constructor(
+    private readonly gallery: GalleryService,
+    private readonly inference: InferenceService,
+    private readonly opts: { embedCrops: 1 | 10; maxFileBytes: number; storedLabels?: number },
+  ) {}
+
+  /** Indexes one file; never throws for a bad file (the outcome says what happened). */
+  async indexFile(path: string, priority: Priority = 'background'): Promise<Outcome> {
+    let bytes: Buffer;
+    try {
+      const fh = await open(path, 'r');
+      try {
+        const { size } = await fh.stat();
+        const head = Buffer.alloc(Math.min(SNIFF_BYTES, size));
+        await fh.read(head, 0, head.length, 0);
+        const sniffed = sniffFormat(head);
+        if (sniffed.kind !== 'supported' && NOT_IMAGES.has(sniffed.label)) return { kind: 'not_image', reason: `${sniffed.label}: ${sniffed.reason}` };
+        if (sniffed.kind === 'unsupported') return { kind: 'failed', message: `${sniffed.label} images are not supported: ${sniffed.reason}` };
+        if (size > this.opts.maxFileBytes) return { kind: 'failed', message: `file is ${size} bytes, over the limit of ${this.opts.maxFileBytes}` };
+        bytes = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      return { kind: 'failed', message: `cannot read the file: ${message(err)}` };
+    }
+    const sha = sha256Hex(bytes);
+    const known = this.gallery.findBySha256(sha);
+    if (known !== undefined) return { kind: 'duplicate', id: known, sameSource: this.gallery.catalog.get(known)?.source === path };
+    try {
+      const e = await this.inference.embedImage(bytes, { crops: this.opts.embedCrops, priority });
+      const code = await this.inference.codes.encode(e.embedding);
+      const res = this.gallery.catalog.add({
+        source: path,
+        sha256: sha,
+        width: e.width,
+        height: e.height,
+        labels: topLabels(e.probabilities, this.inference.info.labels, this.opts.storedLabels ?? 5),
+        code,
+        embedding: e.embedding,
+      });
+      // Two identical files in one run: the second add finds the first one's row.
+      return res.existed ? { kind: 'duplicate', id: res.id, sameSource: false } : { kind: 'added', id: res.id };
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      // 503s (shutdown, overload) are not the file's fault: let the caller stop or retry.
+      if (status === 503) throw err;
+      return { kind: 'failed', message: message(err) };
+    }
+  }
+
+  /** Runs the worker pool over `entries`; resolves when all are done or the signal aborted. */
+  async run(entries: readonly WalkEntry[], opts: IndexRunOptions): Promise<void> {
+    let next = opts.startAt ?? 0;
+    const worker = async (): Promise<void> => {
+      while (next < entries.length && !opts.signal?.aborted) {
+        const position = next++;
+        const entry = entries[position] as WalkEntry;
+        const outcome: Outcome = entry.refused ? { kind: 'failed', message: entry.refused } : await this.indexFile(entry.path, opts.priority ?? 'background');
+        opts.onOutcome?.(position, entry, outcome);
+      }
+    };
+    const n = Math.max(1, Math.min(opts.concurrency, entries.length));
+    await Promise.all(Array.from({ length: n }, worker));
+  }
+}

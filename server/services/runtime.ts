@@ -1,0 +1,121 @@
+/**
+ * Builds every service from the config, in dependency order, and tears them down in reverse:
+ * model session → codes model → catalog (checked against both models' hashes) → inference with
+ * its batcher → gallery, indexing, jobs. Shared by `serve`, `index`, `search`, tests and the bench.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { openCatalog } from '../../index/index.js';
+import type { Catalog } from '../../index/index.js';
+import { createSession } from '../../model/index.js';
+import type { Config } from '../config.js';
+import { JobManager } from '../jobs.js';
+import { createMetrics } from '../metrics.js';
+import type { Metrics } from '../metrics.js';
+import type { Readiness } from '../ports.js';
+import { loadCodeModel } from './codes.js';
+import { GalleryService } from './gallery.js';
+import { IndexingService } from './indexing.js';
+import { InferenceService } from './inference.js';
+import { resolveRoots } from './walk.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly catalog: Catalog;
+  readonly inference: InferenceService;
+  readonly gallery: GalleryService;
+  readonly indexing: IndexingService;
+  readonly jobs: JobManager;
+  readonly modelHash: string;
+  readiness(): Readiness;
+  setReadiness(r: Readiness): void;
+  /** Stops jobs (with a checkpoint), drains the batcher, releases the sessions, closes SQLite. */
+  close(): Promise<void>;
+}
+
+/** Largest file an indexing job reads: far above any photo, far below what would hurt memory. */
+const MAX_INDEX_FILE_BYTES = 256 * 1024 * 1024;
+
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export interface RuntimeOptions {
+  metrics?: Metrics;
+  /** Create an empty database when DATA holds none (default true; `search` opens existing ones only). */
+  createIndex?: boolean;
+}
+
+export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const session = await createSession(config.modelPath, { device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}), logger });
+  const cleanup: (() => Promise<void> | void)[] = [() => session.close()];
+  try {
+    const embeddingDim = session.contract.embeddingDim;
+    const codes = await loadCodeModel(config.codesPath, embeddingDim);
+    cleanup.push(() => codes.close());
+    const [modelHash, codesHash] = await Promise.all([fileSha256(config.modelPath), fileSha256(config.codesPath)]);
+    const catalog = await openCatalog(config.dataDir, {
+      bits: codes.bits,
+      embeddingDim,
+      modelHash,
+      codesHash,
+      create: opts.createIndex ?? true,
+      onSaveError: (err) => logger.warn({ err }, 'saving the HNSW graph failed; will retry'),
+    });
+    cleanup.push(() => catalog.close());
+    if (catalog.openReport.rebuilt) logger.info({ reason: catalog.openReport.reason }, 'HNSW graph rebuilt from SQLite');
+    const metrics = opts.metrics ?? createMetrics();
+    const inference = new InferenceService(session, codes, {
+      maxBatch: config.maxBatch,
+      maxDelayMs: config.maxDelayMs,
+      maxQueue: config.maxQueue,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxPixels: config.maxPixels,
+      observer: metrics.batcherObserver,
+    });
+    const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize, embedCrops: config.embedCrops });
+    const indexing = new IndexingService(gallery, inference, { embedCrops: config.embedCrops, maxFileBytes: MAX_INDEX_FILE_BYTES });
+    const { roots, missing } = await resolveRoots(config.indexRoots);
+    if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');
+    const jobs = new JobManager(indexing, { roots, stateFile: join(config.dataDir, 'jobs.json'), concurrency: config.jobConcurrency, logger });
+    metrics.setSources({
+      queueDepth: (p) => inference.batcher.depth(p),
+      indexSize: () => gallery.size(),
+      jobs: () => jobs.list(),
+    });
+    let readiness: Readiness = { ready: false, reason: 'golden check pending' };
+    let closed = false;
+    return {
+      config,
+      logger,
+      metrics,
+      catalog,
+      inference,
+      gallery,
+      indexing,
+      jobs,
+      modelHash,
+      readiness: () => readiness,
+      setReadiness(r) {
+        readiness = r;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        readiness = { ready: false, reason: 'shutting down' };
+        await jobs.shutdown();
+        await inference.close();
+        catalog.close();
+      },
+    };
+  } catch (err) {
+    for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
+    throw err;
+  }
+}

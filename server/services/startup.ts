@@ -1,0 +1,82 @@
+/**
+ * What happens between loading and serving: the golden-image readiness check and, on a first
+ * start with an empty database, indexing the bundled demo gallery.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import type { Config } from '../config.js';
+import { demoDir, goldenRegistry } from '../paths.js';
+import type { Readiness } from '../ports.js';
+import type { Runtime } from './runtime.js';
+import { walkFiles } from './walk.js';
+
+export interface Golden {
+  image: string;
+  label: string;
+}
+
+/** Config wins; else the registry entry for this model name; else none (the check is skipped). */
+export async function goldenFor(config: Pick<Config, 'goldenImage' | 'goldenLabel'>, modelName: string, registry = goldenRegistry()): Promise<Golden | undefined> {
+  if (config.goldenImage !== undefined || config.goldenLabel !== undefined) {
+    if (config.goldenImage === undefined || config.goldenLabel === undefined) {
+      throw new Error('SIGHTLINE_GOLDEN_IMAGE and SIGHTLINE_GOLDEN_LABEL must be set together');
+    }
+    return { image: config.goldenImage, label: config.goldenLabel };
+  }
+  let parsed: { models?: Record<string, { image?: unknown; label?: unknown }> };
+  try {
+    parsed = JSON.parse(await readFile(registry, 'utf8')) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  const entry = parsed.models?.[modelName];
+  if (typeof entry?.image !== 'string' || typeof entry.label !== 'string') return undefined;
+  return { image: isAbsolute(entry.image) ? entry.image : join(demoDir(), entry.image), label: entry.label };
+}
+
+/** Ready only when the golden image gets its known top label (the model loads and warms up before). */
+export async function checkGolden(rt: Runtime): Promise<Readiness> {
+  const { name } = rt.inference.info;
+  let golden: Golden | undefined;
+  try {
+    golden = await goldenFor(rt.config, name);
+  } catch (err) {
+    return { ready: false, reason: (err as Error).message };
+  }
+  if (!golden) {
+    rt.logger.warn({ model: name }, 'no golden image configured for this model: readiness skips the golden check (set SIGHTLINE_GOLDEN_IMAGE and SIGHTLINE_GOLDEN_LABEL)');
+    return { ready: true, reason: 'ready (no golden image configured)' };
+  }
+  try {
+    const bytes = await readFile(golden.image);
+    const r = await rt.inference.classify(bytes, { topk: 1, crops: 10 });
+    const top = r.predictions[0]?.label;
+    if (top !== golden.label) {
+      rt.logger.error({ image: golden.image, expected: golden.label, got: top }, 'golden image check failed: the model is not ready');
+      return { ready: false, reason: `golden image '${golden.image}' was classified '${String(top)}', expected '${golden.label}'` };
+    }
+    rt.logger.info({ image: golden.image, label: top }, 'golden image check passed');
+    return { ready: true, reason: 'ready' };
+  } catch (err) {
+    return { ready: false, reason: `golden image check failed: ${(err as Error).message}` };
+  }
+}
+
+/** Indexes server/demo/** when the database is empty; returns how many images were added. */
+export async function indexDemoGallery(rt: Runtime, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<number> {
+  const dir = opts.dir ?? demoDir();
+  if (rt.gallery.size() > 0) return 0;
+  const entries = (await walkFiles(dir, { recursive: true })).filter((e) => e.path.endsWith('.png'));
+  let added = 0;
+  await rt.indexing.run(entries, {
+    concurrency: 16,
+    priority: 'background',
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onOutcome: (_pos, entry, o) => {
+      if (o.kind === 'added') added++;
+      else if (o.kind === 'failed') rt.logger.warn({ file: entry.path, reason: o.message }, 'demo image not indexed');
+    },
+  });
+  rt.logger.info({ added, dir }, 'demo gallery indexed');
+  return added;
+}

@@ -1,0 +1,64 @@
+/* eslint-disable @typescript-eslint/no-floating-promises -- node:test tracks the promises describe/it return */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { register as registerDuplicates } from '../../cli/commands/duplicates.js';
+import { register as registerReindex } from '../../cli/commands/reindex.js';
+import { register as registerStats } from '../../cli/commands/stats.js';
+import { HNSW_FILE, type NewImage } from '../../index/index.js';
+import { dataset } from './fixtures/synthetic.js';
+import { openTest, tempDir } from './fixtures/catalog.js';
+
+/** Runs one sub-command in-process and returns what it printed on stdout. */
+async function run(args: string[]): Promise<string> {
+  const program = new Command().exitOverride();
+  for (const r of [registerStats, registerDuplicates, registerReindex]) r(program);
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } finally {
+    process.stdout.write = write;
+  }
+  return out;
+}
+
+describe('index CLI commands', () => {
+  it('stats --json, duplicates --json and reindex work on an index directory', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const items = dataset({ n: 60, seed: 101 });
+      const copy: NewImage = { ...items[0]!.image, source: 'copy.jpg', bytes: Buffer.from('copy'), embedding: items[0]!.embedding.map((v) => v * 1.001) };
+      const cat = await openTest(dir);
+      cat.addMany([...items.map((x) => x.image), copy]);
+      cat.close();
+
+      const stats = JSON.parse(await run(['stats', '--db', dir, '--json'])) as Record<string, unknown>;
+      assert.deepEqual(stats, { images: 61, index_size: 61, model: 'model-aaaa', bits: 128 });
+      assert.match(await run(['stats', '--db', dir]), /images +61\n.*index size 61 \(current\)/s);
+
+      const dup = JSON.parse(await run(['duplicates', '--db', dir, '--json'])) as { groups: { ids: number[]; members: { source: string }[] }[] };
+      assert.deepEqual(dup.groups.map((g) => g.ids), [[1, 61]]);
+      assert.equal(dup.groups[0]!.members[1]!.source, 'copy.jpg');
+      assert.match(await run(['duplicates', '--db', dir]), /^1 group of near-duplicates \(2 images; radius 3 of 128 bits\)/);
+      await assert.rejects(run(['duplicates', '--db', dir, '--radius', 'x']), { message: "'--radius' must be an integer ≥ 0, got 'x'" });
+
+      rmSync(join(dir, HNSW_FILE));
+      assert.match(await run(['reindex', '--db', dir, '--m', '8']), /^rebuilt 61 codes \(128 bits\)/);
+      const after = await openTest(dir);
+      assert.equal(after.openReport.rebuilt, false, 'reindex saved a valid graph');
+      assert.equal(after.hnsw.params.M, 8);
+      after.close();
+      await assert.rejects(run(['reindex', '--db', dir, '--model', 'new.onnx']), /not available yet/);
+      await assert.rejects(run(['stats', '--db', join(dir, 'nope')]), /no index database in/);
+    } finally {
+      cleanup();
+    }
+  });
+});

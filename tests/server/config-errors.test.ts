@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import multer from 'multer';
+import { IndexModelMismatchError, IndexParamError } from '../../index/index.js';
+import { ImageTooLargeError, UnsupportedMediaError } from '../../model/index.js';
+import { loadConfig } from '../../server/config.js';
+import { ConfigError, describeError, InvalidParameterError, ServiceUnavailableError } from '../../server/errors.js';
+
+test('config defaults are documented values, absolute paths, frozen', () => {
+  const c = loadConfig({}, {});
+  assert.equal(c.port, 8080);
+  assert.equal(c.maxBatch, 32);
+  assert.equal(c.maxDelayMs, 4);
+  assert.equal(c.bodyLimitBytes, 20 * 1024 * 1024);
+  assert.equal(c.demo, true);
+  assert.equal(c.device, 'auto');
+  assert.equal(c.apiToken, undefined);
+  assert.deepEqual(c.indexRoots, []);
+  assert.equal(c.dataDir, resolve('data'));
+  assert.equal(c.modelPath, resolve('model/default/sightline-fmnist.onnx'));
+  assert.ok(Object.isFrozen(c));
+});
+
+test('environment, then flags: flags win, SIGHTLINE_PORT wins over PORT', () => {
+  const env = { PORT: '7000', SIGHTLINE_PORT: '9000', SIGHTLINE_INDEX_ROOTS: '/srv/photos:/mnt/nas', SIGHTLINE_DEMO: '0', SIGHTLINE_API_TOKEN: 't0k', SIGHTLINE_EMBED_CROPS: '10' };
+  const c = loadConfig({}, env);
+  assert.equal(c.port, 9000);
+  assert.deepEqual(c.indexRoots, ['/srv/photos', '/mnt/nas']);
+  assert.equal(c.demo, false);
+  assert.equal(c.apiToken, 't0k');
+  assert.equal(c.embedCrops, 10);
+  assert.equal(loadConfig({}, { PORT: '7000' }).port, 7000);
+  const f = loadConfig({ port: 1234, demo: true, dataDir: '/var/lib/sightline', maxBatch: undefined }, env);
+  assert.equal(f.port, 1234);
+  assert.equal(f.demo, true);
+  assert.equal(f.dataDir, '/var/lib/sightline');
+});
+
+test('a bad value names the setting, its variable and the value', () => {
+  assert.throws(
+    () => loadConfig({}, { SIGHTLINE_MAX_BATCH: '0' }),
+    (err: unknown) => err instanceof ConfigError && /'maxBatch' \(SIGHTLINE_MAX_BATCH\).*got "0"/.test(err.message),
+  );
+  assert.throws(() => loadConfig({ device: 'tpu' }, {}), /'device'.*got "tpu"/);
+});
+
+test('describeError maps typed errors by status and code, hides internals', () => {
+  const cases: [unknown, number, string][] = [
+    [new InvalidParameterError('k', 'an integer in [1, 100]', '0'), 400, 'invalid_parameter'],
+    [new ImageTooLargeError(30000, 30000, 50_000_000), 413, 'image_too_large'],
+    [new UnsupportedMediaError('HEIC', 'no decoder'), 415, 'unsupported_media_type'],
+    [new IndexParamError('k', 0, 'an integer in [1, 100]'), 400, 'invalid_param'],
+    [new IndexModelMismatchError('/data', [{ field: 'model', stored: 'a', loaded: 'b' }]), 409, 'index_model_mismatch'],
+    [new multer.MulterError('LIMIT_FILE_SIZE', 'image'), 413, 'payload_too_large'],
+    [Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 }), 413, 'payload_too_large'],
+    [Object.assign(new SyntaxError('Unexpected end of JSON input'), { type: 'entity.parse.failed', status: 400 }), 400, 'entity_parse_failed'],
+  ];
+  for (const [err, status, code] of cases) {
+    const d = describeError(err, 1000);
+    assert.equal(d.status, status, String(err));
+    assert.equal(d.code, code);
+    assert.equal(d.expose, true);
+  }
+  const internal = describeError(new TypeError("Cannot read properties of undefined (reading 'x')"));
+  assert.deepEqual([internal.status, internal.code, internal.message], [500, 'internal', 'internal error']);
+  const withStatus500 = describeError(Object.assign(new Error('db path /secret/x failed'), { status: 500, code: 'index_schema' }));
+  assert.equal(withStatus500.message, 'internal error');
+  const busy = describeError(new ServiceUnavailableError('overloaded', 'queue full', 2.2));
+  assert.equal(busy.headers['Retry-After'], '3');
+});

@@ -1,0 +1,55 @@
+/**
+ * Checkpoints: everything needed to continue a run exactly where it stopped — weights, momentum,
+ * epoch/step position and the learning-rate schedule's state — written atomically (temp folder +
+ * rename) so a crash mid-write never leaves a half checkpoint behind.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TrainConfig, TrainState } from './types.js';
+
+export const CHECKPOINT_FORMAT = 1;
+
+export interface CheckpointData {
+  format: number;
+  config: TrainConfig;
+  state: TrainState;
+}
+
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export async function saveCheckpoint(dir: string, data: CheckpointData, params: Float32Array, velocity: Float32Array): Promise<void> {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeFile(join(tmp, 'params.bin'), bytesOf(params));
+  await writeFile(join(tmp, 'velocity.bin'), bytesOf(velocity));
+  await writeFile(join(tmp, 'state.json'), `${JSON.stringify(data, null, 2)}\n`);
+  const old = `${dir}.old-${process.pid}`;
+  if (existsSync(dir)) await rename(dir, old);
+  await rename(tmp, dir);
+  await rm(old, { recursive: true, force: true });
+}
+
+async function readFloats(path: string, into: Float32Array): Promise<void> {
+  const buf = await readFile(path);
+  if (buf.byteLength !== into.byteLength) {
+    throw new Error(`checkpoint file '${path}' holds ${buf.byteLength / 4} values, the model needs ${into.length}`);
+  }
+  bytesOf(into).set(buf);
+}
+
+export async function readCheckpointData(dir: string): Promise<CheckpointData> {
+  const path = join(dir, 'state.json');
+  if (!existsSync(path)) throw new Error(`'${dir}' is not a checkpoint: ${path} is missing`);
+  const data = JSON.parse(await readFile(path, 'utf8')) as CheckpointData;
+  if (data.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint '${dir}' has format ${data.format}, expected ${CHECKPOINT_FORMAT}`);
+  return data;
+}
+
+export async function loadCheckpointArrays(dir: string, params: Float32Array, velocity: Float32Array): Promise<void> {
+  await readFloats(join(dir, 'params.bin'), params);
+  await readFloats(join(dir, 'velocity.bin'), velocity);
+}

@@ -1,0 +1,163 @@
+/**
+ * One training run end to end: load the dataset, build or resume the trainer, train, evaluate
+ * the exported ONNX with 1 and 10 crops, and write the model with its metrics in the contract.
+ */
+import { writeFile, mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { getPreset } from '../model/architecture.js';
+import type { PreprocessContract } from '../model/contract.js';
+import { exportOnnx } from '../model/onnx/index.js';
+import { createSession } from '../model/session.js';
+import { channelStats, subset, type SquareDataset } from './data/dataset.js';
+import { FASHION_MNIST_LABELS, loadFashionMnist } from './data/fashion-mnist.js';
+import { loadImageFolder, splitIndices } from './data/image-folder.js';
+import { readCheckpointData } from './checkpoint.js';
+import { evaluateClassifier, type ClassifierMetrics } from './evaluate.js';
+import { Trainer, type TrainerEvents } from './trainer.js';
+import type { TrainConfig } from './types.js';
+import type { InitScheme } from './network.js';
+
+export interface TrainOptions {
+  preset: string;
+  /** 'fashion-mnist' or an ImageFolder root. */
+  dataset: string;
+  /** Where the Fashion-MNIST IDX files are. */
+  dataDir?: string;
+  epochs: number;
+  batch: number;
+  lr: number;
+  minLr: number;
+  patience: number;
+  lrDrops: number[];
+  warmupSteps: number;
+  init: InitScheme;
+  seed: number;
+  limit?: number;
+  /** Held-out validation images (ImageFolder, or Fashion-MNIST train), or 'test' to monitor the test split. */
+  val: number | 'test';
+  workers: number;
+  backend: 'wasm' | 'cpu';
+  pcaStd: number;
+  out: string;
+  checkpoint?: string;
+  resume?: string;
+  fp16: boolean;
+  name: string;
+  modelVersion: string;
+  /** Skip the final 1- and 10-crop evaluation (tests). */
+  skipEval?: boolean;
+}
+
+export interface Splits {
+  train: SquareDataset;
+  val?: SquareDataset;
+  test?: SquareDataset;
+  channels: 'gray' | 'rgb';
+}
+
+async function loadSplits(o: TrainOptions, resizeSize: number, channels: 1 | 3): Promise<Splits> {
+  if (o.dataset === 'fashion-mnist') {
+    const all = await loadFashionMnist('train', { dir: o.dataDir, size: resizeSize, limit: o.limit });
+    const test = await loadFashionMnist('test', { dir: o.dataDir, size: resizeSize, limit: o.limit === undefined ? undefined : Math.max(256, Math.floor(o.limit / 4)) });
+    if (o.val === 'test' || o.val === 0) return { train: all, val: o.val === 'test' ? test : undefined, test, channels: 'gray' };
+    const { train, val } = splitIndices(all.n, o.val, o.seed);
+    return { train: subset(all, train), val: subset(all, val), test, channels: 'gray' };
+  }
+  const pre: PreprocessContract = {
+    inputSize: 0, resizeSize, channels: channels === 1 ? 'gray' : 'rgb', scale: 1, mean: [0], std: [1], background: [255, 255, 255],
+  };
+  const { dataset } = await loadImageFolder(o.dataset, pre, { limit: o.limit });
+  const valCount = o.val === 'test' ? Math.round(dataset.n * 0.1) : o.val;
+  const { train, val } = splitIndices(dataset.n, valCount, o.seed);
+  return { train: subset(dataset, train), val: val.length > 0 ? subset(dataset, val) : undefined, channels: pre.channels === 'gray' ? 'gray' : 'rgb' };
+}
+
+function configFrom(o: TrainOptions, splits: Splits, numClasses: number, inputSize: number): TrainConfig {
+  const stats = channelStats(splits.train);
+  return {
+    preset: { name: o.preset, numClasses, channels: splits.train.channels, inputSize },
+    epochs: o.epochs, batch: o.batch, lr: o.lr, minLr: o.minLr, patience: o.patience, lrDrops: o.lrDrops,
+    warmupSteps: o.warmupSteps, init: o.init, seed: o.seed, momentum: 0.9, weightDecay: 0.0005,
+    workers: o.workers, backend: o.backend, pcaStd: o.pcaStd,
+    // Mean subtraction (and scaling) computed over the training set, stored in the contract.
+    normalization: { scale: 1 / 255, mean: stats.mean.map((m) => m / 255), std: stats.std.map((s) => s / 255) },
+  };
+}
+
+export interface TrainResult {
+  stopped: boolean;
+  out?: string;
+  metrics: Record<string, number>;
+  test1?: ClassifierMetrics;
+  test10?: ClassifierMetrics;
+  trainer: Trainer;
+}
+
+export interface RunEvents extends TrainerEvents {
+  onPhase?: (phase: string) => void;
+  onEvalProgress?: (crops: number, done: number, total: number) => void;
+}
+
+export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrainer?: (t: Trainer) => void): Promise<TrainResult> {
+  const resumed = o.resume ? await readCheckpointData(o.resume) : undefined;
+  const base = getPreset(o.preset);
+  const channels: 1 | 3 = o.dataset === 'fashion-mnist' ? 1 : 3;
+  const inputSize = resumed?.config.preset.inputSize ?? (o.preset === 'alexnet' ? 224 : o.dataset === 'fashion-mnist' ? 28 : 56);
+  const preset = getPreset(o.preset, { channels, inputSize });
+  events.onPhase?.(`loading ${o.dataset}`);
+  const splits = await loadSplits(o, preset.resizeSize || base.resizeSize, channels);
+  const numClasses = splits.train.classNames.length;
+  let cfg = configFrom(o, splits, numClasses, inputSize);
+  if (resumed) {
+    // Resume continues the saved run; only the length and the fixed drops may be extended.
+    cfg = { ...resumed.config, epochs: o.epochs, lrDrops: o.lrDrops.length > 0 ? o.lrDrops : resumed.config.lrDrops };
+  }
+  const trainer = new Trainer(cfg, splits.train, splits.val, resumed?.state);
+  onTrainer?.(trainer);
+  try {
+    if (resumed && o.resume) await trainer.loadCheckpoint(o.resume);
+    else trainer.initWeights();
+    events.onPhase?.('training');
+    const { stopped } = await trainer.run(o.checkpoint ?? o.resume, events);
+    if (stopped) return { stopped, metrics: {}, trainer };
+    const labels = o.dataset === 'fashion-mnist' ? [...FASHION_MNIST_LABELS] : splits.train.classNames;
+    const contract = {
+      name: o.name, modelVersion: o.modelVersion, labels,
+      preprocess: {
+        inputSize, resizeSize: trainer.preset.resizeSize, channels: splits.channels, scale: cfg.normalization.scale,
+        mean: cfg.normalization.mean, std: cfg.normalization.std,
+        // Fashion-MNIST garments sit on black; transparent uploads are flattened onto the same.
+        background: (o.dataset === 'fashion-mnist' ? [0, 0, 0] : [255, 255, 255]) as [number, number, number],
+      },
+      source: 'sightline-train',
+    };
+    const metrics: Record<string, number> = { epochs: trainer.state.epoch, train_seconds: Math.round(trainer.state.totalSeconds) };
+    const last = trainer.state.history.at(-1);
+    if (last?.valAccuracy !== undefined) metrics['val_top1_1crop'] = last.valAccuracy;
+    const weights = trainer.weights();
+    let test1: ClassifierMetrics | undefined;
+    let test10: ClassifierMetrics | undefined;
+    const evalSet = splits.test ?? splits.val;
+    if (!o.skipEval && evalSet) {
+      events.onPhase?.('evaluating the exported model (1 and 10 crops)');
+      const tmp = join(tmpdir(), `sightline-eval-${process.pid}.onnx`);
+      await writeFile(tmp, exportOnnx(trainer.preset, weights, contract, { fp16: o.fp16 }));
+      const session = await createSession(tmp, { device: 'cpu', threads: o.workers });
+      try {
+        test1 = await evaluateClassifier(session, evalSet, 1, (d, t) => events.onEvalProgress?.(1, d, t));
+        test10 = await evaluateClassifier(session, evalSet, 10, (d, t) => events.onEvalProgress?.(10, d, t));
+      } finally {
+        await session.close();
+        await rm(tmp, { force: true });
+      }
+      const tag = splits.test ? 'test' : 'val';
+      Object.assign(metrics, { [`${tag}_top1_1crop`]: test1.top1, [`${tag}_top1_10crop`]: test10.top1, [`${tag}_top5_10crop`]: test10.top5, [`${tag}_images`]: evalSet.n });
+    }
+    await mkdir(dirname(o.out), { recursive: true });
+    await writeFile(o.out, exportOnnx(trainer.preset, weights, { ...contract, metrics }, { fp16: o.fp16 }));
+    return { stopped: false, out: o.out, metrics, test1, test10, trainer };
+  } finally {
+    await trainer.close();
+  }
+}

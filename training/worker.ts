@@ -1,0 +1,123 @@
+/**
+ * Training worker thread. tfjs-backend-wasm runs one thread in Node, so data parallelism across
+ * worker threads is how training uses every core: each worker holds its own wasm backend, computes
+ * the gradient of its share of the batch against the SHARED weights, writes it to its own slot,
+ * and then applies the paper's SGD update to its own slice of the shared weights (reading all
+ * slots). Every worker therefore sees identical weights at every step, with no copies between them.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { getPreset, type Preset } from '../model/architecture.js';
+import { useBackend } from './backend.js';
+import { forward, type Params } from './network.js';
+import { sgdStep } from './sgd.js';
+import { heapView } from './kernels/wasm-util.js';
+import type { FromWorker, InitMessage, ToWorker } from './protocol.js';
+
+if (!parentPort) throw new Error('training/worker.ts must run in a worker thread');
+const port = parentPort;
+
+let ctx: InitMessage | undefined;
+let preset: Preset | undefined;
+
+function send(msg: FromWorker): void {
+  port.postMessage(msg);
+}
+
+/** Uploads the shared weights into fresh tensors (one copy into the wasm heap per step). */
+function paramTensors(c: InitMessage): { vars: tf.Tensor[]; params: Params } {
+  const vars: tf.Tensor[] = [];
+  const params: Params = new Map();
+  for (const e of c.layout.entries) {
+    const w = tf.tensor(c.params.subarray(e.wOffset, e.wOffset + e.wSize), e.wShape);
+    const b = tf.tensor1d(c.params.subarray(e.bOffset, e.bOffset + e.bSize));
+    vars.push(w, b);
+    params.set(e.name, { w, b });
+  }
+  return { vars, params };
+}
+
+function inputOf(c: InitMessage, p: Preset, buffer: number, offset: number, count: number): tf.Tensor4D {
+  const per = p.inputSize * p.inputSize * p.channels;
+  const batch = c.batches[buffer];
+  if (!batch) throw new Error(`no batch buffer ${buffer}`);
+  return tf.tensor4d(batch.subarray(offset * per, (offset + count) * per), [count, p.inputSize, p.inputSize, p.channels]);
+}
+
+function labelsOf(c: InitMessage, buffer: number, offset: number, count: number): tf.Tensor1D {
+  const l = c.labels[buffer];
+  if (!l) throw new Error(`no label buffer ${buffer}`);
+  return tf.tensor1d(l.subarray(offset, offset + count), 'int32');
+}
+
+function step(c: InitMessage, p: Preset, buffer: number, offset: number, count: number, dropoutSeed: number): FromWorker {
+  const { vars, params } = paramTensors(c);
+  const x = inputOf(c, p, buffer, offset, count);
+  const y = labelsOf(c, buffer, offset, count);
+  const oneHot = tf.oneHot(y, p.numClasses);
+  let logits: tf.Tensor | undefined;
+  const f = () => {
+    const out = forward(p, params, x, { training: true, dropoutSeed });
+    logits = tf.keep(out.logits);
+    return tf.losses.softmaxCrossEntropy(oneHot, out.logits) as tf.Scalar;
+  };
+  const { value, grads } = tf.tidy(() => tf.valueAndGrads(f)(vars));
+  const slot = c.gradSlots[c.workerIndex];
+  if (!slot) throw new Error(`no gradient slot ${c.workerIndex}`);
+  const backend = tf.backend() as unknown as Parameters<typeof heapView>[0];
+  c.layout.entries.forEach((e, i) => {
+    const gw = grads[2 * i];
+    const gb = grads[2 * i + 1];
+    if (!gw || !gb) throw new Error(`missing gradient for '${e.name}'`);
+    // Read straight out of the wasm heap: a dataSync() copy of 94 MB per step would fault in fresh pages.
+    slot.set(heapView(backend, gw), e.wOffset);
+    slot.set(heapView(backend, gb), e.bOffset);
+  });
+  const loss = value.dataSync()[0] ?? NaN;
+  const pred = logits ? tf.argMax(logits, 1) : tf.zeros([count], 'int32');
+  const correct = tf.sum(tf.cast(tf.equal(pred, y), 'int32')).dataSync()[0] ?? 0;
+  tf.dispose([value, ...grads, ...vars, x, y, oneHot, pred, ...(logits ? [logits] : [])]);
+  return { type: 'stepped', loss, correct };
+}
+
+function evaluate(c: InitMessage, p: Preset, buffer: number, offset: number, count: number): FromWorker {
+  if (count === 0) return { type: 'evaluated', loss: 0, predictions: new Int32Array(0) };
+  return tf.tidy(() => {
+    const { params } = paramTensors(c);
+    const x = inputOf(c, p, buffer, offset, count);
+    const y = labelsOf(c, buffer, offset, count);
+    const { logits } = forward(p, params, x, { training: false });
+    const loss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, p.numClasses), logits).dataSync()[0] ?? NaN;
+    return { type: 'evaluated', loss, predictions: Int32Array.from(tf.argMax(logits, 1).dataSync()) } as FromWorker;
+  });
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  if (msg.type === 'init') {
+    ctx = msg;
+    preset = getPreset(msg.preset.name, msg.preset);
+    await useBackend(msg.backend);
+    send({ type: 'ready' });
+    return;
+  }
+  if (msg.type === 'exit') {
+    port.close();
+    return;
+  }
+  if (!ctx || !preset) throw new Error('worker used before init');
+  if (msg.type === 'step') send(step(ctx, preset, msg.buffer, msg.offset, msg.count, msg.dropoutSeed));
+  else if (msg.type === 'eval') send(evaluate(ctx, preset, msg.buffer, msg.offset, msg.count));
+  else if (msg.type === 'update') {
+    sgdStep(ctx.params, ctx.velocity, ctx.gradSlots, msg.lr, { momentum: msg.momentum, weightDecay: msg.weightDecay }, msg.start, msg.end);
+    send({ type: 'updated' });
+  }
+}
+
+// Messages are handled strictly one after another.
+let chain = Promise.resolve();
+port.on('message', (msg: ToWorker) => {
+  chain = chain.then(() => handle(msg)).catch((err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    send({ type: 'error', message: e.message, stack: e.stack });
+  });
+});
