@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- index [--sizes 10000,100000] [--full] [--queries 1000] [--rerank-size 10000]`
+ * `npm run bench -- index [--sizes 10000,100000] [--full] [--engines scan,hnsw] [--queries 1000] [--rerank-size 10000]`
+ * (`--engines scan` skips the HNSW builds, `--rerank-size 0` skips stage 2)
  *
  * 1. Stage 1 engines on synthetic clustered 128-bit codes: hnswlib-node (±1 floats, l2) vs the
  *    exact popcount scan: build rate, memory per image, latency p50/p99 and queries/s at k = 10
@@ -81,7 +82,7 @@ function timeQueries(queries: Uint8Array[], fn: (q: Uint8Array) => void): { p50:
   return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), qps: (queries.length / total) * 1000 };
 }
 
-function stage1(n: number, nQueries: number, dir: string): Row[] {
+function stage1(n: number, nQueries: number, dir: string, withHnsw: boolean): Row[] {
   const rand = rng(n);
   const codes = clusteredCodes(n, rand);
   const bytes = BITS / 8;
@@ -102,6 +103,14 @@ function stage1(n: number, nQueries: number, dir: string): Row[] {
   global.gc?.();
   const scanBytes = (process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heap0) / n;
 
+  const fmt = (x: number, d = 3): string => x.toFixed(d);
+  if (!withHnsw) {
+    for (const k of [10, 100]) {
+      const s = timeQueries(queries, (q) => matrix.topK(q, k));
+      rows.push({ engine: 'exact scan', n, buildS: fmt(scanBuild, 2), buildRate: fmt(n / scanBuild, 0), bytesPerImage: fmt(scanBytes, 0), k, p50: fmt(s.p50), p99: fmt(s.p99), qps: fmt(s.qps, 0), recall: '1 (exact)' });
+    }
+    return rows;
+  }
   const rss0 = process.memoryUsage().rss;
   t = performance.now();
   const graph = CodeHnsw.create(BITS, DEFAULT_HNSW, n);
@@ -115,7 +124,6 @@ function stage1(n: number, nQueries: number, dir: string): Row[] {
 
   const truth10 = queries.map((q) => matrix.topK(q, 10).hamming);
   const recall = queries.reduce((s, q, i) => s + recallWithTies(graph.search(q, 10).hamming, truth10[i] as number[], 10), 0) / queries.length;
-  const fmt = (x: number, d = 3): string => x.toFixed(d);
   for (const k of [10, 100]) {
     const s = timeQueries(queries, (q) => matrix.topK(q, k));
     rows.push({ engine: 'exact scan', n, buildS: fmt(scanBuild, 2), buildRate: fmt(n / scanBuild, 0), bytesPerImage: fmt(scanBytes, 0), k, p50: fmt(s.p50), p99: fmt(s.p99), qps: fmt(s.qps, 0), recall: '1 (exact)' });
@@ -204,6 +212,7 @@ export async function run(args: string[]): Promise<void> {
   const sizes = (flag('--sizes') ?? (args.includes('--full') ? '10000,100000,1000000' : '10000,100000')).split(',').map(Number);
   const nQueries = Number(flag('--queries') ?? 1000);
   const rerankSize = Number(flag('--rerank-size') ?? 10_000);
+  const engines = (flag('--engines') ?? 'scan,hnsw').split(',');
   if (sizes.some((s) => !Number.isInteger(s) || s < 100) || !Number.isInteger(nQueries) || nQueries < 60) {
     throw new Error(`bench index: --sizes must list integers ≥ 100 and --queries an integer ≥ 60, got '${flag('--sizes')}' / '${flag('--queries')}'`);
   }
@@ -212,7 +221,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`index bench: ${BITS}-bit clustered codes, ${nQueries} queries (4 bits from a stored code), latency in ms\n`);
     const rows: string[][] = [];
     for (const n of sizes) {
-      for (const r of stage1(n, nQueries, dir)) rows.push([r.engine, String(r.n), r.buildS, r.buildRate, r.bytesPerImage, String(r.k), r.p50, r.p99, r.qps, r.recall]);
+      for (const r of stage1(n, nQueries, dir, engines.includes('hnsw'))) rows.push([r.engine, String(r.n), r.buildS, r.buildRate, r.bytesPerImage, String(r.k), r.p50, r.p99, r.qps, r.recall]);
       console.error(`  done n=${n}`);
     }
     console.log(table(['engine', 'n', 'build s', 'codes/s', 'bytes/image', 'k', 'p50 ms', 'p99 ms', 'queries/s', 'recall@10'], rows));

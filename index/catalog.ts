@@ -7,51 +7,41 @@
  * it reflects exactly the database (generation, row fingerprint, size, CRC, element count, spot
  * checks); otherwise it is rebuilt from SQLite, so a crash can lose at most a rebuild's time.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { codeWords, toPackedCode, type CodeInput } from './codes.js';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
 import { IndexMissingError, IndexParamError } from './errors.js';
-import { decodeHalf, halfView } from './float16.js';
+import { decodeHalf } from './float16.js';
 import { CodeHnsw } from './hnsw.js';
 import { loadRows, type LabelTable } from './loader.js';
-import { acquireLock, DB_FILE, HNSW_FILE, removeStaleTemps } from './persist.js';
+import { acquireLock, DB_FILE, HNSW_FILE, removeStaleTemps, SIDECAR_FILE } from './persist.js';
 import { type AddResult, type ImageRecord, type NewImage, prepareImage } from './records.js';
 import { search, type SearchContext, type SearchOptions, type SearchQuery, type SearchResult } from './search.js';
 import { ImageStore, type StoreMeta } from './store.js';
-import { buildGraph, checkHashes, resolveOptions, saveGraph, tryLoadGraph, type CatalogOptions, type ResolvedOptions } from './catalog-support.js';
+import {
+  buildGraph,
+  type CatalogOptions,
+  type CatalogStats,
+  checkHashes,
+  type OpenReport,
+  resolveOptions,
+  type ResolvedOptions,
+  saveGraph,
+  tryLoadGraph,
+} from './catalog-support.js';
 import type { CodeMatrix } from './scan.js';
 import type { Fingerprint } from './fingerprint.js';
 
-export type { CatalogOptions } from './catalog-support.js';
-
-export interface OpenReport {
-  /** True when the HNSW file was missing, stale or corrupt and was rebuilt from SQLite. */
-  rebuilt: boolean;
-  /** Why the file was not used (present when rebuilt). */
-  reason?: string;
-  /** Temp files of an interrupted save that were removed. */
-  removedTemps: string[];
-}
-
-export interface CatalogStats {
-  images: number;
-  /** Live elements in the HNSW graph (equals `images` when consistent). */
-  indexSize: number;
-  model: string;
-  codeModel: string;
-  bits: number;
-  embeddingDim: number;
-  generation: number;
-  /** True when the graph has changes not yet written to index.hnsw. */
-  unsaved: boolean;
-}
+export type { CatalogOptions, CatalogStats, OpenReport } from './catalog-support.js';
 
 export class Catalog implements SearchContext {
   private saveTimer: NodeJS.Timeout | undefined;
   private firstDirtyAt = 0;
   private dirty = false;
   private closed = false;
+  /** Set when a mirror update failed; see mirror(). */
+  private broken = false;
   private readonly queryBuf: Float32Array;
 
   private constructor(
@@ -80,14 +70,15 @@ export class Catalog implements SearchContext {
     let store: ImageStore | undefined;
     try {
       const removedTemps = removeStaleTemps(abs);
-      store = ImageStore.open(dbPath, { init: exists ? undefined : opts.init(abs) });
+      store = ImageStore.open(dbPath, { init: () => opts.init(abs) });
       checkHashes(abs, store.meta(), opts);
       const { matrix, labels, fingerprint } = loadRows(store);
       const meta = store.meta();
       let report: OpenReport = { rebuilt: false, removedTemps };
       let hnsw = opts.forceRebuild ? 'rebuild requested' : tryLoadGraph(abs, meta, matrix, fingerprint.toString(), opts.hnsw);
       if (typeof hnsw === 'string') {
-        report = { rebuilt: true, reason: hnsw, removedTemps };
+        // An empty database has nothing to rebuild; its first graph is written all the same.
+        report = { rebuilt: matrix.size > 0, reason: hnsw, removedTemps };
         hnsw = await buildGraph(matrix, meta.bits, opts.hnsw, opts.onProgress);
         saveGraph(abs, hnsw, meta, fingerprint.toString());
       }
@@ -139,15 +130,17 @@ export class Catalog implements SearchContext {
     const prepared = images.map((img) => prepareImage(img, bits, embeddingDim));
     const results = this.store.insertMany(prepared);
     const words = new Uint32Array(bits >>> 5);
-    results.forEach((r, i) => {
-      if (r.existed || this.matrix.has(r.id)) return;
-      const p = prepared[i] as (typeof prepared)[number];
-      const label = this.labels.intern(p.topLabel);
-      this.matrix.set(r.id, p.code, label);
-      this.labels.inc(label, 1);
-      this.fingerprint.add(r.id, codeWords(p.code, words));
-      this.hnsw.add(r.id, p.code);
-    });
+    this.mirror(() =>
+      results.forEach((r, i) => {
+        if (r.existed || this.matrix.has(r.id)) return;
+        const p = prepared[i] as (typeof prepared)[number];
+        const label = this.labels.intern(p.topLabel);
+        this.hnsw.add(r.id, p.code);
+        this.matrix.set(r.id, p.code, label);
+        this.labels.inc(label, 1);
+        this.fingerprint.add(r.id, codeWords(p.code, words));
+      }),
+    );
     if (results.some((r) => !r.existed)) this.markDirty();
     return results;
   }
@@ -158,13 +151,31 @@ export class Catalog implements SearchContext {
     const code = this.matrix.code(id);
     if (!this.store.deleteById(id)) return false;
     if (code) {
-      this.labels.inc(this.matrix.labelOf(id), -1);
-      this.fingerprint.remove(id, codeWords(code));
-      this.matrix.delete(id);
-      this.hnsw.remove(id);
+      this.mirror(() => {
+        this.hnsw.remove(id);
+        this.labels.inc(this.matrix.labelOf(id), -1);
+        this.fingerprint.remove(id, codeWords(code));
+        this.matrix.delete(id);
+      });
     }
     this.markDirty();
     return true;
+  }
+
+  /**
+   * Applies a committed change to the in-memory mirrors. If that fails (out of memory in hnswlib),
+   * SQLite already has the change, so the mirrors can no longer be trusted: the saved sidecar is
+   * removed and saving stops, which makes the next open rebuild from SQLite.
+   */
+  private mirror(apply: () => void): void {
+    try {
+      apply();
+    } catch (err) {
+      this.broken = true;
+      this.clearTimer();
+      rmSync(join(this.dir, SIDECAR_FILE), { force: true });
+      throw err;
+    }
   }
 
   get(id: number): ImageRecord | undefined {
@@ -172,11 +183,17 @@ export class Catalog implements SearchContext {
     return this.store.get(id);
   }
 
+  /** Id of the image whose bytes have this sha256 (hex), if stored. */
+  findBySha256(sha256: string): number | undefined {
+    if (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256)) throw new IndexParamError('sha256', sha256, '64 hex digits');
+    return this.store.idBySha256(sha256);
+  }
+
   /** The stored embedding (float16 precision, as float32). */
   embedding(id: number): Float32Array | undefined {
     checkId(id);
-    const blob = this.store.embedding(id);
-    return blob && decodeHalf(halfView(blob));
+    const halves = this.store.embeddingHalves(id);
+    return halves && decodeHalf(halves);
   }
 
   search(query: SearchQuery, options: SearchOptions = {}): SearchResult {
@@ -192,10 +209,7 @@ export class Catalog implements SearchContext {
 
   duplicates(options: DuplicateOptions = {}): DuplicateGroup[] {
     this.assertOpen();
-    return findDuplicates(this.matrix, (id) => {
-      const blob = this.store.embedding(id);
-      return blob && halfView(blob);
-    }, options);
+    return findDuplicates(this.matrix, (id) => this.store.embeddingHalves(id), options);
   }
 
   stats(): CatalogStats {
@@ -225,7 +239,7 @@ export class Catalog implements SearchContext {
   flush(): void {
     this.assertOpen();
     this.clearTimer();
-    if (!this.dirty) return;
+    if (!this.dirty || this.broken) return;
     saveGraph(this.dir, this.hnsw, this.store.meta(), this.fingerprint.toString());
     this.dirty = false;
   }

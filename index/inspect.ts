@@ -7,7 +7,6 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
 import { IndexMissingError } from './errors.js';
-import { halfView } from './float16.js';
 import { loadRows } from './loader.js';
 import { DB_FILE, readSidecar } from './persist.js';
 import { ImageStore } from './store.js';
@@ -20,6 +19,7 @@ export interface IndexSummary {
   model: string;
   codeModel: string;
   bits: number;
+  embeddingDim: number;
   generation: number;
   /** Generation the saved graph reflects, null without a readable sidecar. */
   indexGeneration: number | null;
@@ -47,6 +47,7 @@ export function inspectIndex(dir: string): IndexSummary {
       model: meta.modelHash,
       codeModel: meta.codesHash,
       bits: meta.bits,
+      embeddingDim: meta.embeddingDim,
       generation: meta.generation,
       indexGeneration: side?.generation ?? null,
       indexCurrent: side !== undefined && side.generation === meta.generation,
@@ -69,10 +70,7 @@ export function findDuplicatesIn(dir: string, options: DuplicateOptions = {}): D
   const { store } = openReadOnly(dir);
   try {
     const { matrix } = loadRows(store);
-    const groups = findDuplicates(matrix, (id) => {
-      const blob = store.embedding(id);
-      return blob && halfView(blob);
-    }, options);
+    const groups = findDuplicates(matrix, (id) => store.embeddingHalves(id), options);
     return groups.map((g) => ({ ...g, members: g.ids.map((id) => ({ id, source: store.summary(id)?.source ?? '?' })) }));
   } finally {
     store.close();

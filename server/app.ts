@@ -26,7 +26,7 @@ export interface AppServices {
   readiness(): Readiness;
 }
 
-export type AppConfig = Pick<Config, 'bodyLimitBytes' | 'apiToken' | 'embedCrops' | 'maxQueue'>;
+export type AppConfig = Pick<Config, 'bodyLimitBytes' | 'apiToken' | 'maxQueue'>;
 
 export function createApp(services: AppServices, config: AppConfig): Express {
   const { logger, metrics, inference, gallery, jobs } = services;
@@ -50,7 +50,7 @@ export function createApp(services: AppServices, config: AppConfig): Express {
     res.json({ model: inference.info, index: { size: gallery.size() }, ready: r.ready, reason: r.reason });
   });
 
-  app.use(inferenceRoutes(inference, { bodyLimitBytes: config.bodyLimitBytes, embedCrops: config.embedCrops }));
+  app.use(inferenceRoutes(inference, { bodyLimitBytes: config.bodyLimitBytes }));
   app.use(imageRoutes(gallery, { bodyLimitBytes: config.bodyLimitBytes, apiToken: config.apiToken, labels: inference.info.labels }));
   app.use(jobRoutes(jobs, { apiToken: config.apiToken }));
   app.use(oipRouter(inference, services.readiness, { maxItems: Math.max(1, config.maxQueue), bodyLimitBytes: config.bodyLimitBytes }));

@@ -73,6 +73,8 @@ export class Batcher {
   private running = 0;
   private delayTimer: NodeJS.Timeout | undefined;
   private waitEwmaS = 0;
+  /** Duration of the last run: with the depth, a floor for Retry-After before any wait was measured. */
+  private lastBatchS = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -140,8 +142,6 @@ export class Batcher {
     }
     this.notifyIdle();
   }
-
-  private lastBatchS = 0;
 
   private expire(entry: Entry): void {
     if (entry.settled) return;
@@ -234,7 +234,9 @@ export class Batcher {
       this.opts.observer?.batch?.(row, this.lastBatchS);
       this.giveBuffer(n, input);
       this.running--;
-      this.pump();
+      // Not right away: onnxruntime-node runs the graph on the main thread, so decodes that
+      // finished meanwhile are still waiting in the poll phase; setImmediate lets them join.
+      setImmediate(() => this.pump());
     });
   }
 

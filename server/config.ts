@@ -37,8 +37,6 @@ export const configSchema = z.object({
   maxQueue: int(1, 1_000_000).default(320),
   /** Longest a request waits for inference before 503 (default 15000 ms; env SIGHTLINE_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs: int(1, 3_600_000).default(15_000),
-  /** Crops averaged into the embedding used for indexing and search, 1 (center) or 10 (default 1; env SIGHTLINE_EMBED_CROPS). */
-  embedCrops: z.union([z.literal(1), z.literal(10), z.enum(['1', '10']).transform((s) => (s === '1' ? 1 : 10) as 1 | 10)]).default(1),
   /** Largest request body (default 20 MB → 413; env SIGHTLINE_BODY_LIMIT_BYTES). */
   bodyLimitBytes: int(1024, 1024 * MB).default(20 * MB),
   /** Largest decoded image, in pixels: decompression bombs get 413 (default 50 000 000; env SIGHTLINE_MAX_PIXELS). */
@@ -76,7 +74,6 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_MAX_DELAY_MS: 'maxDelayMs',
   SIGHTLINE_MAX_QUEUE: 'maxQueue',
   SIGHTLINE_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
-  SIGHTLINE_EMBED_CROPS: 'embedCrops',
   SIGHTLINE_BODY_LIMIT_BYTES: 'bodyLimitBytes',
   SIGHTLINE_MAX_PIXELS: 'maxPixels',
   SIGHTLINE_INDEX_ROOTS: 'indexRoots',

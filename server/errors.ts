@@ -150,7 +150,7 @@ export function errorHandler(opts: { bodyLimitBytes: number; getLogger: (req: Re
     const d = describeError(err, opts.bodyLimitBytes);
     const log = opts.getLogger(req);
     if (d.status >= 500 && d.code !== 'overloaded' && d.code !== 'timeout' && d.code !== 'not_ready' && d.code !== 'shutting_down') log.error({ err }, 'request failed');
-    else log.debug({ code: d.code, status: d.status, msg2: d.message }, 'request rejected');
+    else log.debug({ code: d.code, status: d.status, reason: d.message }, 'request rejected');
     for (const [k, v] of Object.entries(d.headers)) res.setHeader(k, v);
     if (isOipPath(req)) {
       res.status(oipStatus(d.status)).json({ error: d.message });

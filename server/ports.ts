@@ -53,6 +53,8 @@ export interface EmbedResult {
 /** Classification and embeddings; every call goes through the dynamic batcher. */
 export interface Inference {
   readonly info: ModelInfo;
+  /** Crops averaged into retrieval embeddings: the codes model's crop policy (center = 1, mean10 = 10). */
+  readonly embedCrops: 1 | 10;
   /** Raw tensors (Open Inference Protocol): n crops NCHW in, logits and embeddings out. */
   infer(input: Float32Array, n: number, priority?: Priority): Promise<{ logits: Float32Array; embedding: Float32Array }>;
   classify(bytes: Buffer, opts: { topk: number; crops: 1 | 10 }): Promise<ClassifyResult>;

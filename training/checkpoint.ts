@@ -46,6 +46,9 @@ export async function readCheckpointData(dir: string): Promise<CheckpointData> {
   if (!existsSync(path)) throw new Error(`'${dir}' is not a checkpoint: ${path} is missing`);
   const data = JSON.parse(await readFile(path, 'utf8')) as CheckpointData;
   if (data.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint '${dir}' has format ${data.format}, expected ${CHECKPOINT_FORMAT}`);
+  // JSON has no Infinity: a run saved before its first validation wrote bestValError as null,
+  // which would count the next validation as "no improvement" and change the schedule.
+  if ((data.state.bestValError as number | null) === null) data.state.bestValError = Infinity;
   return data;
 }
 

@@ -65,13 +65,15 @@ function step(c: InitMessage, p: Preset, buffer: number, offset: number, count: 
   const slot = c.gradSlots[c.workerIndex];
   if (!slot) throw new Error(`no gradient slot ${c.workerIndex}`);
   const backend = tf.backend() as unknown as Parameters<typeof heapView>[0];
+  // On wasm, read straight out of the heap: a dataSync() copy of 94 MB per step would fault in
+  // fresh pages. The cpu backend has no wasm heap: its arrays come through dataSync().
+  const values = (t: tf.Tensor): Float32Array => (c.backend === 'wasm' ? heapView(backend, t) : (t.dataSync() as Float32Array));
   c.layout.entries.forEach((e, i) => {
     const gw = grads[2 * i];
     const gb = grads[2 * i + 1];
     if (!gw || !gb) throw new Error(`missing gradient for '${e.name}'`);
-    // Read straight out of the wasm heap: a dataSync() copy of 94 MB per step would fault in fresh pages.
-    slot.set(heapView(backend, gw), e.wOffset);
-    slot.set(heapView(backend, gb), e.bOffset);
+    slot.set(values(gw), e.wOffset);
+    slot.set(values(gb), e.bOffset);
   });
   const loss = value.dataSync()[0] ?? NaN;
   const pred = logits ? tf.argMax(logits, 1) : tf.zeros([count], 'int32');

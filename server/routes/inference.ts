@@ -6,7 +6,7 @@ import type { Inference } from '../ports.js';
 
 export const TOPK_MAX = 100;
 
-export function inferenceRoutes(inference: Inference, opts: { bodyLimitBytes: number; embedCrops: 1 | 10 }): Router {
+export function inferenceRoutes(inference: Inference, opts: { bodyLimitBytes: number }): Router {
   const router = Router();
   const upload = imageUpload(opts.bodyLimitBytes);
 
@@ -19,7 +19,7 @@ export function inferenceRoutes(inference: Inference, opts: { bodyLimitBytes: nu
 
   router.post('/v1/embed', upload, async (req, res) => {
     const format = enumParam(req, 'format', ['json', 'base64'] as const, 'json');
-    const crops = cropsParam(req, opts.embedCrops);
+    const crops = cropsParam(req, inference.embedCrops);
     const { bytes } = uploadOf(req);
     const e = await inference.embed(bytes, { crops });
     const embedding =

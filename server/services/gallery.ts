@@ -16,7 +16,6 @@ import type { InferenceService } from './inference.js';
 export interface GalleryOptions {
   dataDir: string;
   thumbnailSize: number;
-  embedCrops: 1 | 10;
   /** Labels stored per image (top-n of the averaged softmax). */
   storedLabels?: number;
 }
@@ -94,7 +93,7 @@ export class GalleryService implements Gallery {
   }
 
   async search(bytes: Buffer, opts: SearchOptions): Promise<SearchHit[]> {
-    const e = await this.inference.embed(bytes, { crops: this.opts.embedCrops });
+    const e = await this.inference.embed(bytes, { crops: this.inference.embedCrops });
     return this.hits(this.catalog.search({ code: e.code, embedding: e.embedding }, opts).hits);
   }
 
@@ -115,7 +114,7 @@ export class GalleryService implements Gallery {
     const existing = this.findBySha256(sha);
     if (existing !== undefined) return { record: this.get(existing), created: false };
     // Embedding first: bytes that do not decode are refused before anything is written.
-    const e = await this.inference.embedImage(bytes, { crops: this.opts.embedCrops });
+    const e = await this.inference.embedImage(bytes, { crops: this.inference.embedCrops });
     const code = await this.inference.codes.encode(e.embedding);
     const sniffed = sniffFormat(bytes);
     const ext = sniffed.kind === 'supported' ? sniffed.format : 'bin';

@@ -42,7 +42,7 @@ export class IndexingService {
   constructor(
     private readonly gallery: GalleryService,
     private readonly inference: InferenceService,
-    private readonly opts: { embedCrops: 1 | 10; maxFileBytes: number; storedLabels?: number },
+    private readonly opts: { maxFileBytes: number; storedLabels?: number },
   ) {}
 
   /** Indexes one file; never throws for a bad file (the outcome says what happened). */
@@ -69,7 +69,7 @@ export class IndexingService {
     const known = this.gallery.findBySha256(sha);
     if (known !== undefined) return { kind: 'duplicate', id: known, sameSource: this.gallery.catalog.get(known)?.source === path };
     try {
-      const e = await this.inference.embedImage(bytes, { crops: this.opts.embedCrops, priority });
+      const e = await this.inference.embedImage(bytes, { crops: this.inference.embedCrops, priority });
       const code = await this.inference.codes.encode(e.embedding);
       const res = this.gallery.catalog.add({
         source: path,

@@ -10,7 +10,7 @@ import { averageSoftmax, meanRows, rowArgmax, topK } from '../../model/classify.
 import { Batcher } from '../batcher.js';
 import type { BatcherObserver, Priority } from '../batcher.js';
 import type { ClassifyResult, EmbedResult, Inference, ModelInfo, Timings } from '../ports.js';
-import type { CodeModel } from './codes.js';
+import type { CodesSession } from '../../model/codes.js';
 
 export interface InferenceOptions {
   maxBatch: number;
@@ -49,7 +49,7 @@ export class InferenceService implements Inference {
 
   constructor(
     readonly session: ModelSession,
-    readonly codes: CodeModel,
+    readonly codes: CodesSession,
     private readonly opts: InferenceOptions,
   ) {
     const c = session.contract;
@@ -77,6 +77,11 @@ export class InferenceService implements Inference {
       timeoutMs: opts.requestTimeoutMs,
       observer: opts.observer,
     });
+  }
+
+  /** The codes model was trained on embeddings of this many crops; indexing and search must match. */
+  get embedCrops(): CropCount {
+    return this.codes.crops;
   }
 
   async infer(input: Float32Array, n: number, priority: Priority = 'interactive'): Promise<{ logits: Float32Array; embedding: Float32Array }> {

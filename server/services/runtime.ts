@@ -10,12 +10,12 @@ import type { Logger } from 'pino';
 import { openCatalog } from '../../index/index.js';
 import type { Catalog } from '../../index/index.js';
 import { createSession } from '../../model/index.js';
+import { checkCodesFor, createCodesSession } from '../../model/codes.js';
 import type { Config } from '../config.js';
 import { JobManager } from '../jobs.js';
 import { createMetrics } from '../metrics.js';
 import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../ports.js';
-import { loadCodeModel } from './codes.js';
 import { GalleryService } from './gallery.js';
 import { IndexingService } from './indexing.js';
 import { InferenceService } from './inference.js';
@@ -57,9 +57,10 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const cleanup: (() => Promise<void> | void)[] = [() => session.close()];
   try {
     const embeddingDim = session.contract.embeddingDim;
-    const codes = await loadCodeModel(config.codesPath, embeddingDim);
+    const codes = await createCodesSession(config.codesPath);
     cleanup.push(() => codes.close());
     const [modelHash, codesHash] = await Promise.all([fileSha256(config.modelPath), fileSha256(config.codesPath)]);
+    checkCodesFor(codes, modelHash, embeddingDim);
     const catalog = await openCatalog(config.dataDir, {
       bits: codes.bits,
       embeddingDim,
@@ -79,8 +80,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       maxPixels: config.maxPixels,
       observer: metrics.batcherObserver,
     });
-    const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize, embedCrops: config.embedCrops });
-    const indexing = new IndexingService(gallery, inference, { embedCrops: config.embedCrops, maxFileBytes: MAX_INDEX_FILE_BYTES });
+    const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize });
+    const indexing = new IndexingService(gallery, inference, { maxFileBytes: MAX_INDEX_FILE_BYTES });
     const { roots, missing } = await resolveRoots(config.indexRoots);
     if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');
     const jobs = new JobManager(indexing, { roots, stateFile: join(config.dataDir, 'jobs.json'), concurrency: config.jobConcurrency, logger });

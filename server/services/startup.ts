@@ -2,7 +2,7 @@
  * What happens between loading and serving: the golden-image readiness check and, on a first
  * start with an empty database, indexing the bundled demo gallery.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../config.js';
 import { demoDir, goldenRegistry } from '../paths.js';
@@ -62,10 +62,19 @@ export async function checkGolden(rt: Runtime): Promise<Readiness> {
   }
 }
 
-/** Indexes server/demo/** when the database is empty; returns how many images were added. */
+/**
+ * Indexes server/demo/** on a first start with an empty database. A marker in DATA records that
+ * it started and finished, so a start interrupted half-way completes the gallery next time, while
+ * a user who deleted demo images does not see them come back.
+ */
 export async function indexDemoGallery(rt: Runtime, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<number> {
   const dir = opts.dir ?? demoDir();
-  if (rt.gallery.size() > 0) return 0;
+  const marker = join(rt.config.dataDir, 'demo.json');
+  const state = await readFile(marker, 'utf8')
+    .then((t) => (JSON.parse(t) as { state?: string }).state)
+    .catch(() => undefined);
+  if (state === 'done' || (state === undefined && rt.gallery.size() > 0)) return 0;
+  await writeFile(marker, JSON.stringify({ state: 'running' }));
   const entries = (await walkFiles(dir, { recursive: true })).filter((e) => e.path.endsWith('.png'));
   let added = 0;
   await rt.indexing.run(entries, {
@@ -77,6 +86,7 @@ export async function indexDemoGallery(rt: Runtime, opts: { dir?: string; signal
       else if (o.kind === 'failed') rt.logger.warn({ file: entry.path, reason: o.message }, 'demo image not indexed');
     },
   });
-  rt.logger.info({ added, dir }, 'demo gallery indexed');
+  if (!opts.signal?.aborted) await writeFile(marker, JSON.stringify({ state: 'done', images: entries.length }));
+  rt.logger.info({ added, dir, complete: !opts.signal?.aborted }, 'demo gallery indexed');
   return added;
 }

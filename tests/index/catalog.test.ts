@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test tracks the promises describe/it return */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
@@ -134,6 +133,10 @@ describe('catalog: model hashes', () => {
       await assert.rejects(Catalog.open(dir, { modelHash: 'm', codesHash: 'c' }), /'bits' must be set to create a new index/);
       await assert.rejects(Catalog.open(dir, { bits: 128, codesHash: 'c' }), /'modelHash' must be set/);
       await assert.rejects(Catalog.open(dir, { bits: 100, ...HASHES }), /'bits' must be a multiple of 32/);
+      // The refused attempts left at most an empty file; a proper open initialises it.
+      const cat = await Catalog.open(dir, { bits: 64, ...HASHES, saveDelayMs: null });
+      assert.deepEqual([cat.meta.bits, cat.meta.generation, cat.openReport.rebuilt], [64, 0, false]);
+      cat.close();
     } finally {
       cleanup();
     }

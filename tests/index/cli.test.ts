@@ -1,13 +1,14 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test tracks the promises describe/it return */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { register as registerDuplicates } from '../../cli/commands/duplicates.js';
 import { register as registerReindex } from '../../cli/commands/reindex.js';
 import { register as registerStats } from '../../cli/commands/stats.js';
 import { HNSW_FILE, type NewImage } from '../../index/index.js';
+import { writeCodesModel, projectLogits } from './fixtures/codes-model.js';
 import { dataset } from './fixtures/synthetic.js';
 import { openTest, tempDir } from './fixtures/catalog.js';
 
@@ -17,8 +18,10 @@ async function run(args: string[]): Promise<string> {
   for (const r of [registerStats, registerDuplicates, registerReindex]) r(program);
   let out = '';
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += chunk.toString();
+  // Our commands write strings; the test runner's own reports (binary frames) pass through.
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    if (typeof chunk !== 'string') return write(chunk, ...rest);
+    out += chunk;
     return true;
   }) as typeof process.stdout.write;
   try {
@@ -57,6 +60,42 @@ describe('index CLI commands', () => {
       after.close();
       await assert.rejects(run(['reindex', '--db', dir, '--model', 'new.onnx']), /not available yet/);
       await assert.rejects(run(['stats', '--db', join(dir, 'nope')]), /no index database in/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reindex --codes recomputes every code from the stored embeddings with a new codes model', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const modelHash = 'ab'.repeat(32);
+      const items = dataset({ n: 40, seed: 102 });
+      const cat = await openTest(dir, { modelHash });
+      cat.addMany(items.map((x) => x.image));
+      cat.close();
+      const codesPath = join(dir, 'codes-64.onnx');
+      const w = writeCodesModel(codesPath, { bits: 64, modelHash });
+      const out = await run(['reindex', '--db', dir, '--codes', codesPath]);
+      assert.match(out, /^recomputed 40 codes \(64 bits\)/);
+      assert.match(out, /rebuilt 40 codes \(64 bits\)/);
+      const codesHash = createHash('sha256').update(readFileSync(codesPath)).digest('hex');
+      const after = await openTest(dir, { bits: 64, modelHash, codesHash });
+      try {
+        assert.equal(after.openReport.rebuilt, false, 'reindex left a current graph');
+        for (let id = 1; id <= 40; id++) {
+          const code = after.get(id)!.code;
+          assert.equal(code.length, 8);
+          const logits = projectLogits(w, after.embedding(id)!, 64);
+          logits.forEach((l, b) => {
+            if (Math.abs(l) > 1e-3) assert.equal((code[b >> 3]! >> (b & 7)) & 1, l > 0 ? 1 : 0, `image ${id} bit ${b}`);
+          });
+        }
+      } finally {
+        after.close();
+      }
+      const other = join(dir, 'codes-other.onnx');
+      writeCodesModel(other, { bits: 64, modelHash: 'cd'.repeat(32) });
+      await assert.rejects(run(['reindex', '--db', dir, '--codes', other]), /was trained for the image model/);
     } finally {
       cleanup();
     }

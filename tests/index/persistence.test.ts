@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test tracks the promises describe/it return */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
@@ -138,6 +137,28 @@ describe('persistence and rebuild', () => {
       for (let i = 0; i < 500 && cat.stats().unsaved; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(cat.stats().unsaved, false);
       assert.equal((JSON.parse(readFileSync(sidecarPath, 'utf8')) as { generation: number }).generation, gen);
+    } finally {
+      cat.close();
+    }
+  });
+
+  it('a failure after the SQLite commit (graph update throws) forces a rebuild instead of saving a wrong graph', async () => {
+    const extra = dataset({ n: 3, seed: 54, offset: 70_000 });
+    let cat = await openTest(dir, HNSW_ONLY);
+    cat.hnsw.add = () => {
+      throw new Error('simulated hnswlib failure');
+    };
+    assert.throws(() => cat.addMany(extra.map((x) => x.image)), /simulated hnswlib failure/);
+    assert.ok(!existsSync(sidecarPath), 'sidecar withdrawn');
+    cat.close();
+    assert.ok(!existsSync(sidecarPath), 'close did not save the broken graph');
+    cat = await openTest(dir, HNSW_ONLY);
+    try {
+      assert.equal(cat.openReport.rebuilt, true);
+      for (const x of extra) {
+        const hit = cat.search({ code: x.code, embedding: x.embedding }, { k: 1 }).hits[0]!;
+        assert.equal(hit.distance, 0, 'the committed rows are searchable after the rebuild');
+      }
     } finally {
       cat.close();
     }

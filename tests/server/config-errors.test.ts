@@ -23,13 +23,12 @@ test('config defaults are documented values, absolute paths, frozen', () => {
 });
 
 test('environment, then flags: flags win, SIGHTLINE_PORT wins over PORT', () => {
-  const env = { PORT: '7000', SIGHTLINE_PORT: '9000', SIGHTLINE_INDEX_ROOTS: '/srv/photos:/mnt/nas', SIGHTLINE_DEMO: '0', SIGHTLINE_API_TOKEN: 't0k', SIGHTLINE_EMBED_CROPS: '10' };
+  const env = { PORT: '7000', SIGHTLINE_PORT: '9000', SIGHTLINE_INDEX_ROOTS: '/srv/photos:/mnt/nas', SIGHTLINE_DEMO: '0', SIGHTLINE_API_TOKEN: 't0k' };
   const c = loadConfig({}, env);
   assert.equal(c.port, 9000);
   assert.deepEqual(c.indexRoots, ['/srv/photos', '/mnt/nas']);
   assert.equal(c.demo, false);
   assert.equal(c.apiToken, 't0k');
-  assert.equal(c.embedCrops, 10);
   assert.equal(loadConfig({}, { PORT: '7000' }).port, 7000);
   const f = loadConfig({ port: 1234, demo: true, dataDir: '/var/lib/sightline', maxBatch: undefined }, env);
   assert.equal(f.port, 1234);

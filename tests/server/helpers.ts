@@ -3,6 +3,7 @@
  * exporter, narrow conv widths so a 10-crop batch runs in milliseconds) and a random-projection
  * codes model, both written once per machine to the temp dir and reused by every test file.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,9 +45,10 @@ function writeOnce(name: string, produce: () => Uint8Array): string {
 }
 
 /** A random (He init, fixed seed) Fashion-MNIST-shaped classifier: 1×28×28 in, 10 logits and 4096-d fc7 out. */
-export function testModelPath(seed = 7): string {
-  return writeOnce(`tiny-fmnist-${seed}.onnx`, () => {
-    const preset = tinyPreset();
+export function testModelPath(seed = 7, size: 'tiny' | 'small' = 'tiny'): string {
+  return writeOnce(`${size}-fmnist-${seed}.onnx`, () => {
+    // 'small' is the default model's real architecture (alexnet-small), for the benchmark.
+    const preset = size === 'tiny' ? tinyPreset() : smallPreset(10, 1, 28);
     return exportOnnx(preset, initWeights(preset, 'he', seed), {
       name: 'test-fmnist',
       modelVersion: `random-${seed}`,
@@ -57,18 +59,32 @@ export function testModelPath(seed = 7): string {
   });
 }
 
-/** embedding [N, 4096] → MatMul with a seeded Gaussian [4096, bits] → code [N, bits] (sign = bit). */
-export function testCodesPath(bits = 128, seed = 11): string {
-  return writeOnce(`codes-${bits}-${seed}.onnx`, () => {
+/**
+ * A codes model in the autoencoder's format (input `embedding`, output `code_logits`, metadata
+ * `sightline.codes` naming the image model's SHA-256): a seeded Gaussian projection [4096, bits].
+ */
+export function testCodesPath(bits = 128, seed = 11, cropPolicy: 'center' | 'mean10' = 'center', modelPath = testModelPath()): string {
+  const modelHash = createHash('sha256').update(readFileSync(modelPath)).digest('hex');
+  return writeOnce(`codes-${bits}-${seed}-${cropPolicy}-${modelHash.slice(0, 12)}.onnx`, () => {
     const w = gaussianFill(new Float32Array(4096 * bits), 1 / 64, mulberry32(seed));
     const graph = {
       name: 'codes',
-      node: [node('MatMul', ['embedding', 'w'], ['code'], 'project')],
+      node: [node('MatMul', ['embedding', 'w'], ['code_logits'], 'project')],
       initializer: [floatTensor('w', [4096, bits], w)],
       input: [valueInfo('embedding', DataType.FLOAT, ['N', 4096])],
-      output: [valueInfo('code', DataType.FLOAT, ['N', bits])],
+      output: [valueInfo('code_logits', DataType.FLOAT, ['N', bits])],
     };
-    return encodeModel(modelProto(graph));
+    const meta = {
+      version: 1,
+      bits,
+      embeddingDim: 4096,
+      modelHash,
+      model: { name: 'test-fmnist', version: 'random' },
+      cropPolicy,
+      normalization: 'none (random projection, tests only)',
+      hidden: [],
+    };
+    return encodeModel(modelProto(graph, { metadata: { 'sightline.codes': JSON.stringify(meta) } }));
   });
 }
 

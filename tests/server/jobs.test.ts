@@ -135,14 +135,20 @@ describe('indexing jobs over HTTP', () => {
   });
 });
 
-/** An indexing stand-in that finishes one entry per `step()`, to stop a job at a known point. */
+/** An indexing stand-in that finishes one entry per `step()`; `blocked()` resolves once it waits for the next step. */
 function gatedIndexing() {
   const calls: { startAt: number }[] = [];
   let release: (() => void) | undefined;
+  let isBlocked = false;
+  let waiters: (() => void)[] = [];
   return {
     calls,
     step(): void {
+      isBlocked = false;
       release?.();
+    },
+    blocked(): Promise<void> {
+      return isBlocked ? Promise.resolve() : new Promise((r) => waiters.push(r));
     },
     async run(entries: readonly WalkEntry[], opts: IndexRunOptions): Promise<void> {
       calls.push({ startAt: opts.startAt ?? 0 });
@@ -150,6 +156,10 @@ function gatedIndexing() {
         await new Promise<void>((r) => {
           release = r;
           opts.signal?.addEventListener('abort', () => r(), { once: true });
+          isBlocked = true;
+          const w = waiters;
+          waiters = [];
+          for (const f of w) f();
         });
         if (opts.signal?.aborted) return;
         opts.onOutcome?.(i, entries[i] as WalkEntry, { kind: 'added', id: i + 1 });
@@ -167,18 +177,17 @@ describe('job manager: cancel, checkpoint and resume', () => {
   });
   after(() => dir.cleanup());
   const logger = pino({ level: 'silent' });
-  const settle = () => new Promise((r) => setTimeout(r, 10));
 
   test('a job stopped by shutdown resumes from its checkpoint in a new manager', async () => {
     const stateFile = join(dir.path, 'jobs.json');
     const first = gatedIndexing();
     const m1 = new JobManager(first, { roots: [dir.path], stateFile, concurrency: 1, logger });
     const job = await m1.start(folder, true);
-    await settle();
-    first.step();
-    await settle();
-    first.step();
-    await settle();
+    for (let i = 0; i < 2; i++) {
+      await first.blocked();
+      first.step();
+    }
+    await first.blocked();
     assert.equal(m1.get(job.id).done, 2);
     await m1.shutdown();
     assert.equal(m1.get(job.id).state, 'interrupted');
@@ -186,13 +195,12 @@ describe('job manager: cancel, checkpoint and resume', () => {
     const second = gatedIndexing();
     const m2 = new JobManager(second, { roots: [dir.path], stateFile, concurrency: 1, logger });
     assert.deepEqual(m2.resumeInterrupted(), [job.id]);
-    await settle();
-    assert.deepEqual(second.calls, [{ startAt: 2 }]);
     for (let i = 0; i < 3; i++) {
+      await second.blocked();
       second.step();
-      await settle();
     }
     await m2.idle();
+    assert.deepEqual(second.calls, [{ startAt: 2 }]);
     const done = m2.get(job.id);
     assert.equal(done.state, 'done');
     assert.equal(done.total, 5);
@@ -203,13 +211,13 @@ describe('job manager: cancel, checkpoint and resume', () => {
     const g = gatedIndexing();
     const m = new JobManager(g, { roots: [dir.path], stateFile: join(dir.path, 'jobs2.json'), concurrency: 1, logger });
     const running = await m.start(folder, true);
+    await g.blocked();
     const queued = await m.start(folder, true);
-    await settle();
     assert.equal(m.get(running.id).state, 'running');
     assert.equal(m.get(queued.id).state, 'queued');
     assert.equal(m.cancel(queued.id).state, 'cancelled');
     g.step();
-    await settle();
+    await g.blocked();
     assert.equal(m.cancel(running.id).state, 'cancelled');
     await m.idle();
     const j = m.get(running.id);

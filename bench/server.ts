@@ -1,0 +1,177 @@
+/**
+ * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--crops 10]`
+ *
+ * Starts the real server (port 0, empty temp database) and drives POST /v1/classify with 1, 8 and
+ * 32 concurrent clients, each a closed loop of fetch calls on a real JPEG, measured in a window
+ * after a warm-up (requests that start and end inside it). Per level: requests/s,
+ * p50/p99 latency, the mean inference batch size (from the server's own batch histogram), and
+ * the ratio of crops/s served over HTTP to raw onnxruntime crops/s at that same batch size
+ * (session.run on a ready batch, no HTTP, no decoding). Goal: ≥ 0.9 at 32 clients.
+ * Without --model, uses model/default/sightline-fmnist.onnx, else a random-init alexnet-small.
+ * Clients run in a worker thread of the same process (their own event loop, the same CPUs), and
+ * decoding shares the CPUs with inference: on a small shared machine that is part of the ratio.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import type { Histogram } from 'prom-client';
+import { createLogger, loadConfig, startServer } from '../server/index.js';
+import type { RunningServer } from '../server/index.js';
+import { packageRoot } from '../server/paths.js';
+import { tempDir, testCodesPath, testModelPath } from '../tests/server/helpers.js';
+
+interface Level {
+  clients: number;
+  requests: number;
+  errors: number;
+  seconds: number;
+  latencies: number[];
+  meanBatch: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => `-${'-'.repeat(w)}:`).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+async function batchStats(srv: RunningServer): Promise<{ sum: number; count: number }> {
+  const h = srv.runtime.metrics.registry.getSingleMetric('sightline_inference_batch_size') as Histogram | undefined;
+  const values = (await h?.get())?.values ?? [];
+  return {
+    sum: values.find((v) => v.metricName === 'sightline_inference_batch_size_sum')?.value ?? 0,
+    count: values.find((v) => v.metricName === 'sightline_inference_batch_size_count')?.value ?? 0,
+  };
+}
+
+/**
+ * The load generator, in a worker thread so that the clients' own fetch work does not run on the
+ * server's event loop. Closed loops; the main thread opens and closes the measurement window.
+ */
+const CLIENTS_JS = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, body, clients } = workerData;
+let open = false, stop = false, errors = 0;
+const latencies = [];
+parentPort.on('message', (m) => { if (m === 'open') open = true; else if (m === 'close') open = false; else if (m === 'stop') stop = true; });
+async function client() {
+  while (!stop) {
+    const wasOpen = open;
+    const start = performance.now();
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body });
+    await res.arrayBuffer();
+    if (!wasOpen || !open) continue;
+    if (res.ok) latencies.push(performance.now() - start); else errors++;
+  }
+}
+Promise.all(Array.from({ length: clients }, client)).then(() => parentPort.postMessage({ latencies, errors }));
+`;
+
+/** Steady state only: the window opens after a warm-up and closes before the clients stop. */
+async function drive(srv: RunningServer, url: string, body: Uint8Array, clients: number, seconds: number, warmup: number): Promise<Level> {
+  const worker = new Worker(CLIENTS_JS, { eval: true, workerData: { url, body, clients } });
+  const done = new Promise<{ latencies: number[]; errors: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await sleep(warmup * 1000);
+  const before = await batchStats(srv);
+  const t0 = performance.now();
+  worker.postMessage('open');
+  await sleep(seconds * 1000);
+  worker.postMessage('close');
+  const elapsed = (performance.now() - t0) / 1000;
+  const after = await batchStats(srv);
+  worker.postMessage('stop');
+  const { latencies, errors } = await done;
+  await worker.terminate();
+  const runs = after.count - before.count;
+  return { clients, requests: latencies.length, errors, seconds: elapsed, latencies: latencies.sort((a, b) => a - b), meanBatch: runs > 0 ? (after.sum - before.sum) / runs : 0 };
+}
+
+/** Crops/s of session.run alone on a ready batch of `n` crops, over about `seconds`. */
+async function rawCropsPerSecond(srv: RunningServer, n: number, seconds: number): Promise<number> {
+  const session = srv.runtime.inference.session;
+  const [c, h, w] = session.inputShape;
+  const batch = new Float32Array(n * c * h * w).fill(0.5);
+  await session.run(batch, n);
+  let crops = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await session.run(batch, n);
+    crops += n;
+  }
+  return crops / ((performance.now() - t0) / 1000);
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      codes: { type: 'string' },
+      image: { type: 'string' },
+      clients: { type: 'string', default: '1,8,32' },
+      seconds: { type: 'string', default: '8' },
+      crops: { type: 'string', default: '10' },
+    },
+  });
+  const levels = (values.clients ?? '').split(',').map(Number);
+  if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 1024)) throw new Error(`--clients must be integers in [1, 1024], got '${values.clients}'`);
+  const seconds = Number(values.seconds);
+  if (!(seconds > 0)) throw new Error(`--seconds must be positive, got '${values.seconds}'`);
+  if (values.crops !== '1' && values.crops !== '10') throw new Error(`--crops must be 1 or 10, got '${values.crops}'`);
+  const defaultModel = join(packageRoot(), 'model/default/sightline-fmnist.onnx');
+  const defaultCodes = join(packageRoot(), 'model/default/codes-128.onnx');
+  let model = values.model ?? (existsSync(defaultModel) ? defaultModel : undefined);
+  let codes = values.codes ?? (model === defaultModel && existsSync(defaultCodes) ? defaultCodes : undefined);
+  let origin = model ?? '';
+  if (model === undefined) {
+    model = testModelPath(7, 'small');
+    origin = 'random-init alexnet-small (model/default/sightline-fmnist.onnx not found)';
+  }
+  codes ??= testCodesPath(128, 11, 'center', model);
+  const image = new Uint8Array(readFileSync(values.image ?? join(packageRoot(), 'tests/fixtures/images/dog.jpg')));
+  const data = tempDir('sightline-bench-');
+  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000 }, {});
+  const srv = await startServer(config, { logger: createLogger('silent') });
+  try {
+    await srv.startup;
+    const url = `${srv.url.replace('localhost', '127.0.0.1')}/v1/classify?crops=${values.crops}`;
+    process.stdout.write(
+      `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, ` +
+        `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${seconds} s per level\n\n`,
+    );
+    const rows: string[][] = [];
+    for (const clients of levels) {
+      const lv = await drive(srv, url, image, clients, seconds, Math.max(1, seconds / 4));
+      const rps = lv.requests / lv.seconds;
+      const served = rps * Number(values.crops);
+      const batch = Math.max(1, Math.round(lv.meanBatch));
+      const raw = await rawCropsPerSecond(srv, batch, Math.min(seconds, 4));
+      rows.push([
+        String(clients),
+        rps.toFixed(1),
+        percentile(lv.latencies, 50).toFixed(1),
+        percentile(lv.latencies, 99).toFixed(1),
+        lv.meanBatch.toFixed(1),
+        served.toFixed(0),
+        `${raw.toFixed(0)} @${batch}`,
+        (served / raw).toFixed(2),
+        String(lv.errors),
+      ]);
+    }
+    process.stdout.write(`${table(['clients', 'req/s', 'p50 ms', 'p99 ms', 'mean batch', 'served crops/s', 'raw crops/s', 'served/raw', 'errors'], rows)}\n`);
+  } finally {
+    await srv.close();
+    data.cleanup();
+  }
+}

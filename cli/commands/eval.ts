@@ -1,0 +1,141 @@
+/**
+ * `sightline eval classify` (top-1/top-5 and the confusion matrix of a model on Fashion-MNIST's
+ * test split, through the served onnxruntime session) and `sightline eval retrieval` (mAP, mAP@1000
+ * and P@10 of five rankings, HNSW recall, index bytes per image, queries/s; see training/codes/retrieval.ts).
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { createSession } from '../../model/session.js';
+import { loadFashionMnist } from '../../training/data/fashion-mnist.js';
+import { evaluateClassifier, formatConfusion } from '../../training/evaluate.js';
+import { evaluateRetrieval, METHODS, type RetrievalReport } from '../../training/codes/retrieval.js';
+import { CliError } from '../errors.js';
+import { formatSeconds, makeBar } from '../progress.js';
+import { cropsFlag, intFlag } from './classify.js';
+import { modelPath } from './train-codes.js';
+
+interface ClassifyFlags {
+  model?: string; dataset: string; data?: string; crops: string; limit?: string; threads: string; json?: boolean;
+}
+
+interface RetrievalFlags {
+  model?: string; codes: string; dataset: string; data?: string; dbSize?: string; queries?: string; crops?: string;
+  threads: string; lshSeed: string; json?: boolean;
+}
+
+function checkDataset(raw: string): 'fashion-mnist' {
+  if (raw !== 'fashion-mnist') throw new CliError(`--dataset must be 'fashion-mnist', got '${raw}'`);
+  return raw;
+}
+
+/** One bar, restarted per phase; phases print a line of their own. */
+function progress(): { phase(p: string): void; tick(done: number, total: number): void; stop(): void } {
+  let bar: ReturnType<typeof makeBar> | undefined;
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  return {
+    phase(p) {
+      stop();
+      process.stderr.write(`${p}...\n`);
+    },
+    tick(done, total) {
+      if (!bar) (bar = makeBar('[{bar}] {value}/{total} | ETA {eta_formatted}')).start(total, 0);
+      bar.update(done);
+      if (done >= total) stop();
+    },
+    stop,
+  };
+}
+
+const pct = (x: number): string => x.toFixed(4);
+
+export function formatRetrieval(r: RetrievalReport): string {
+  const head = `${'method'.padEnd(12)}${'mAP'.padStart(9)}${'mAP@1000'.padStart(10)}${'P@10'.padStart(9)}`;
+  const rows = METHODS.map((m) => `${m.padEnd(12)}${pct(r.map[m]).padStart(9)}${pct(r.map_at_1000[m]).padStart(10)}${pct(r.p_at_10[m]).padStart(9)}`);
+  const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(3) : '—');
+  return [
+    `database ${r.info.db} training images, ${r.info.queries} test queries, ${r.info.bits}-bit codes, ${r.info.crops === 1 ? 'center crop' : 'mean of 10 crops'}, served engine: ${r.info.engine}`,
+    head,
+    ...rows,
+    `served / euclidean mAP ${ratio(r.map.served, r.map.euclidean)}, served / classifier mAP ${ratio(r.map.served, r.map.classifier)}, hamming / euclidean mAP ${ratio(r.map.hamming, r.map.euclidean)}`,
+    `HNSW recall@10 vs exact Hamming (ties count): ${pct(r.recall_at_10)}`,
+    `index size: ${Math.round(r.bytes_per_image)} bytes per image; served search: ${r.qps.toFixed(1)} queries/s (k=10)`,
+    `time: ${Object.entries(r.info.seconds).map(([k, v]) => `${k} ${formatSeconds(v)}`).join(', ')}`,
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  const evalCmd = program.command('eval').description('measure a model: classification accuracy or retrieval quality');
+  evalCmd
+    .command('classify')
+    .description('top-1/top-5 accuracy and the confusion matrix on the Fashion-MNIST test split')
+    .option('--model <file>', 'image model ONNX (default: the packaged model)')
+    .option('--dataset <name>', "'fashion-mnist'", 'fashion-mnist')
+    .option('--data <dir>', 'folder with the Fashion-MNIST IDX files')
+    .option('--crops <n>', '1 (center) or 10 (the paper\'s 10 crops, softmax averaged)', '10')
+    .option('--limit <n>', 'only the first N test images')
+    .option('--threads <n>', 'onnxruntime threads', '2')
+    .option('--json', 'one JSON object { n, crops, top1, top5, confusion }')
+    .action(async (f: ClassifyFlags) => {
+      checkDataset(f.dataset);
+      const crops = cropsFlag(f.crops);
+      const limit = f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8);
+      const threads = intFlag('--threads', f.threads, 1, 256);
+      const session = await createSession(modelPath(f.model), { device: 'cpu', threads });
+      const ui = progress();
+      try {
+        const ds = await loadFashionMnist('test', { dir: f.data && resolve(f.data), size: session.contract.preprocess.resizeSize, limit });
+        if (session.contract.labels.length !== ds.classNames.length) {
+          throw new CliError(`model '${session.modelPath}' has ${session.contract.labels.length} labels, Fashion-MNIST has ${ds.classNames.length} classes`);
+        }
+        const m = await evaluateClassifier(session, ds, crops, (d, t) => ui.tick(d, t));
+        ui.stop();
+        if (f.json) {
+          process.stdout.write(`${JSON.stringify({ n: m.n, crops: m.crops, top1: m.top1, top5: m.top5, confusion: m.confusion })}\n`);
+          return;
+        }
+        process.stdout.write(`${m.n} test images, ${crops} crop${crops === 1 ? '' : 's'}: top-1 ${(m.top1 * 100).toFixed(2)}%, top-5 ${(m.top5 * 100).toFixed(2)}%\n`);
+        process.stdout.write(`${formatConfusion(m, session.contract.labels)}\n`);
+      } finally {
+        ui.stop();
+        await session.close();
+      }
+    });
+  evalCmd
+    .command('retrieval')
+    .description('mAP, mAP@1000 and P@10 (database = training images, queries = test images, relevant = same class)')
+    .option('--model <file>', 'image model ONNX (default: the packaged model)')
+    .requiredOption('--codes <file>', 'codes model ONNX made by train-codes for this image model')
+    .option('--dataset <name>', "'fashion-mnist'", 'fashion-mnist')
+    .option('--data <dir>', 'folder with the Fashion-MNIST IDX files')
+    .option('--db-size <n>', 'database images (first N of the training split; default all)')
+    .option('--queries <n>', 'query images (first N of the test split; default all)')
+    .option('--crops <n>', "1 or 10: override the codes model's crop policy for the embeddings")
+    .option('--threads <n>', 'onnxruntime threads', '2')
+    .option('--lsh-seed <n>', 'seed of the LSH projections', '1')
+    .option('--json', 'print { map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps }')
+    .action(async (f: RetrievalFlags) => {
+      const ui = progress();
+      try {
+        const r = await evaluateRetrieval(
+          {
+            model: modelPath(f.model), codes: resolve(f.codes), dataset: checkDataset(f.dataset), dataDir: f.data && resolve(f.data),
+            dbSize: f.dbSize === undefined ? undefined : intFlag('--db-size', f.dbSize, 1, 2 ** 21),
+            queries: f.queries === undefined ? undefined : intFlag('--queries', f.queries, 1, 1e7),
+            crops: f.crops === undefined ? undefined : cropsFlag(f.crops),
+            threads: intFlag('--threads', f.threads, 1, 256), lshSeed: intFlag('--lsh-seed', f.lshSeed, 0, 2 ** 31 - 1),
+          },
+          { onPhase: (p) => ui.phase(p), onProgress: (d, t) => ui.tick(d, t) },
+        );
+        ui.stop();
+        if (f.json) {
+          const { map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps } = r;
+          process.stdout.write(`${JSON.stringify({ map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps })}\n`);
+        } else process.stdout.write(`${formatRetrieval(r)}\n`);
+      } finally {
+        ui.stop();
+      }
+    });
+}

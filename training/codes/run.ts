@@ -1,0 +1,117 @@
+/**
+ * `train-codes` end to end: hash the image model, embed a dataset with the crop policy through the
+ * served onnxruntime session, train the autoencoder on those embeddings, export the encoder as ONNX
+ * with its metadata (bits, model SHA-256, crop policy, training metrics).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { policyCrops, type CodesMeta, type CropPolicy } from '../../model/codes.js';
+import { sha256File } from '../../model/embedder.js';
+import { createSession, type ModelSession } from '../../model/session.js';
+import type { AutoencoderOptions } from '../autoencoder.js';
+import type { SquareDataset } from '../data/dataset.js';
+import { loadFashionMnist } from '../data/fashion-mnist.js';
+import { loadImageFolder } from '../data/image-folder.js';
+import { embedDataset } from './embed.js';
+import { exportCodesOnnx, normalizationDescription } from './export.js';
+import { trainAutoencoder, type AeProgress, type TrainedCodes } from './train.js';
+
+/** 'fashion-mnist' (split `split`) or an ImageFolder root (all of it), at the model's resizeSize. */
+export async function loadCodesDataset(
+  session: ModelSession,
+  dataset: string,
+  opts: { split: 'train' | 'test'; dataDir?: string; limit?: number; onProgress?: (done: number, total: number) => void },
+): Promise<SquareDataset> {
+  const pre = session.contract.preprocess;
+  if (dataset === 'fashion-mnist') {
+    if (pre.channels !== 'gray') throw new Error(`Fashion-MNIST is grayscale, model '${session.modelPath}' takes '${pre.channels}' input`);
+    return loadFashionMnist(opts.split, { dir: opts.dataDir, size: pre.resizeSize, limit: opts.limit });
+  }
+  const { dataset: ds } = await loadImageFolder(dataset, pre, { limit: opts.limit, onProgress: opts.onProgress });
+  return ds;
+}
+
+export interface TrainCodesOptions extends Omit<AutoencoderOptions, 'bits'> {
+  model: string;
+  dataset: string;
+  dataDir?: string;
+  bits: number;
+  out: string;
+  limit?: number;
+  cropPolicy: CropPolicy;
+  /** onnxruntime threads for the embedding pass. */
+  threads: number;
+}
+
+export interface TrainCodesEvents {
+  onPhase?: (phase: string) => void;
+  onEmbed?: (done: number, total: number) => void;
+  onStep?: (p: AeProgress) => void;
+}
+
+export interface TrainCodesResult {
+  out: string;
+  meta: CodesMeta;
+  trained: TrainedCodes;
+  images: number;
+  /** Wall-clock seconds per phase. */
+  seconds: { load: number; embed: number; train: number; total: number };
+}
+
+export async function trainCodes(o: TrainCodesOptions, ev: TrainCodesEvents = {}): Promise<TrainCodesResult> {
+  const t0 = performance.now();
+  ev.onPhase?.('hashing the image model');
+  const modelHash = await sha256File(o.model);
+  const session = await createSession(o.model, { device: 'cpu', threads: o.threads });
+  try {
+    const { contract } = session;
+    ev.onPhase?.(`loading ${o.dataset}`);
+    const ds = await loadCodesDataset(session, o.dataset, { split: 'train', dataDir: o.dataDir, limit: o.limit });
+    if (ds.n < 2) throw new Error(`dataset '${o.dataset}' has ${ds.n} usable images; the autoencoder needs at least 2`);
+    const t1 = performance.now();
+    ev.onPhase?.(`embedding ${ds.n} images (${o.cropPolicy})`);
+    const emb = await embedDataset(session, ds, policyCrops(o.cropPolicy), ev.onEmbed);
+    const t2 = performance.now();
+    ev.onPhase?.('training the autoencoder');
+    const trained = await trainAutoencoder({ embeddings: emb.embeddings, n: emb.n, dim: emb.dim, labels: ds.labels, numClasses: ds.classNames.length }, o, ev.onStep);
+    const t3 = performance.now();
+    const last = trained.history.at(-1);
+    const supervised = o.clsWeight > 0 && ds.classNames.length > 1;
+    const meta: CodesMeta = {
+      version: 1,
+      bits: o.bits,
+      embeddingDim: emb.dim,
+      modelHash,
+      model: { name: contract.name, version: contract.modelVersion },
+      cropPolicy: o.cropPolicy,
+      normalization: normalizationDescription(),
+      hidden: [...o.hidden],
+      classes: supervised ? [...ds.classNames] : [],
+      metrics: {
+        reconstruction_mse: last?.rec ?? NaN,
+        ...(supervised ? { code_class_accuracy: last?.accuracy ?? 0, class_loss: last?.cls ?? 0 } : {}),
+        bit_imbalance: trained.stats.imbalance,
+        unsure_fraction: trained.stats.unsure,
+        dead_bits: trained.stats.deadBits,
+        images: ds.n,
+        embed_seconds: Math.round(t2 - t1) / 1000,
+        train_seconds: Math.round(trained.seconds * 1000) / 1000,
+      },
+      training: {
+        dataset: o.dataset === 'fashion-mnist' ? 'fashion-mnist train' : o.dataset,
+        epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed,
+        noise_std: o.noiseStd, class_weight: supervised ? o.clsWeight : 0, balance_weight: o.balanceWeight,
+      },
+    };
+    ev.onPhase?.(`writing ${o.out}`);
+    await mkdir(dirname(o.out), { recursive: true });
+    await writeFile(o.out, exportCodesOnnx(trained.encoder, meta));
+    const t4 = performance.now();
+    return {
+      out: o.out, meta, trained, images: ds.n,
+      seconds: { load: (t1 - t0) / 1000, embed: (t2 - t1) / 1000, train: (t3 - t2) / 1000, total: (t4 - t0) / 1000 },
+    };
+  } finally {
+    await session.close();
+  }
+}
