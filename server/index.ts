@@ -34,7 +34,7 @@ export interface RunningServer {
   readonly url: string;
   readonly server: Server;
   readonly runtime: Runtime;
-  /** Golden check, demo gallery and job resumption, in that order. */
+  /** Warm-up at the largest batch, golden check, demo gallery and job resumption, in that order. */
   readonly startup: Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), checkpoints jobs, closes everything. */
   close(graceMs?: number): Promise<void>;
@@ -58,6 +58,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
 
   const stop = new AbortController();
   const startup = (async () => {
+    await rt.inference.warmUp();
     rt.setReadiness(await checkGolden(rt));
     if (config.demo && !stop.signal.aborted) await indexDemoGallery(rt, { signal: stop.signal });
     if (!stop.signal.aborted) rt.jobs.resumeInterrupted();

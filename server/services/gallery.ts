@@ -8,7 +8,7 @@ import { join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
 import type { Catalog, ImageRecord as StoredImage, LabelScore, SearchHit as IndexHit } from '../../index/index.js';
 import { sha256Hex } from '../../index/index.js';
-import { sniffFormat } from '../../model/preprocess.js';
+import { sniffFormat } from '../../model/index.js';
 import { NotFoundError } from '../errors.js';
 import type { Gallery, ImageRecord, SearchHit, SearchOptions } from '../ports.js';
 import type { InferenceService } from './inference.js';
@@ -39,7 +39,6 @@ export class GalleryService implements Gallery {
   private readonly uploadsDir: string;
   private readonly thumbsDir: string;
   private readonly pendingThumbs = new Map<number, Promise<Buffer>>();
-  private readonly bySha;
 
   constructor(
     readonly catalog: Catalog,
@@ -48,8 +47,6 @@ export class GalleryService implements Gallery {
   ) {
     this.uploadsDir = join(opts.dataDir, 'uploads');
     this.thumbsDir = join(opts.dataDir, 'thumbnails');
-    // The catalog has no public lookup by hash yet; this is its own unique index on sha256.
-    this.bySha = catalog.store.handle.prepare<[string], { id: number }>('SELECT id FROM images WHERE sha256 = ?');
   }
 
   size(): number {
@@ -58,7 +55,7 @@ export class GalleryService implements Gallery {
 
   /** Id of the image with these bytes' hash, if indexed. */
   findBySha256(sha: string): number | undefined {
-    return this.bySha.get(sha)?.id;
+    return this.catalog.findBySha256(sha);
   }
 
   private record(r: StoredImage): ImageRecord {

@@ -9,7 +9,7 @@
 import { open } from 'node:fs/promises';
 import type { Priority } from '../batcher.js';
 import { sha256Hex } from '../../index/index.js';
-import { sniffFormat } from '../../model/preprocess.js';
+import { sniffFormat } from '../../model/index.js';
 import type { GalleryService } from './gallery.js';
 import { topLabels } from './gallery.js';
 import type { InferenceService } from './inference.js';

@@ -2,11 +2,8 @@
  * Classification and embedding on top of model/ (decode, crops, softmax helpers) with every crop
  * going through the dynamic batcher instead of one onnxruntime run per request.
  */
-import type { ModelSession } from '../../model/session.js';
-import { EMBEDDING_NAME, INPUT_NAME, LOGITS_NAME } from '../../model/contract.js';
-import type { CropCount } from '../../model/preprocess.js';
-import { batchLength, decodeImage, makeCrops } from '../../model/preprocess.js';
-import { averageSoftmax, meanRows, rowArgmax, topK } from '../../model/classify.js';
+import { averageSoftmax, batchLength, decodeImage, EMBEDDING_NAME, INPUT_NAME, LOGITS_NAME, makeCrops, meanRows, rowArgmax, topK } from '../../model/index.js';
+import type { CropCount, ModelSession } from '../../model/index.js';
 import { Batcher } from '../batcher.js';
 import type { BatcherObserver, Priority } from '../batcher.js';
 import type { ClassifyResult, EmbedResult, Inference, ModelInfo, Timings } from '../ports.js';
@@ -82,6 +79,12 @@ export class InferenceService implements Inference {
   /** The codes model was trained on embeddings of this many crops; indexing and search must match. */
   get embedCrops(): CropCount {
     return this.codes.crops;
+  }
+
+  /** One run at the largest batch size, so the first full batch does not pay for allocations. */
+  async warmUp(): Promise<void> {
+    const [c, h, w] = this.info.inputShape;
+    await this.session.run(new Float32Array(this.opts.maxBatch * c * h * w), this.opts.maxBatch);
   }
 
   async infer(input: Float32Array, n: number, priority: Priority = 'interactive'): Promise<{ logits: Float32Array; embedding: Float32Array }> {
