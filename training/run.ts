@@ -42,6 +42,8 @@ export interface TrainOptions {
   out: string;
   checkpoint?: string;
   resume?: string;
+  /** On resume, continue with this learning rate instead of the checkpoint's (a manual schedule step). */
+  resumeLr?: number;
   fp16: boolean;
   name: string;
   modelVersion: string;
@@ -113,6 +115,7 @@ export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrai
     // Resume continues the saved run; only the length and the fixed drops may be extended.
     cfg = { ...resumed.config, epochs: o.epochs, lrDrops: o.lrDrops.length > 0 ? o.lrDrops : resumed.config.lrDrops };
   }
+  if (resumed && o.resumeLr !== undefined) resumed.state.lr = o.resumeLr;
   const trainer = new Trainer(cfg, splits.train, splits.val, resumed?.state);
   onTrainer?.(trainer);
   try {

@@ -15,7 +15,7 @@ interface TrainFlags {
   preset: string; dataset: string; data?: string; epochs: string; batch: string; lr: string; minLr: string;
   patience: string; lrDrops: string; warmup: string; init: string; seed: string; limit?: string; val: string;
   workers: string; backend: string; pcaStd: string; out: string; checkpoint?: string; resume?: string;
-  fp16: boolean; name?: string; modelVersion: string;
+  fp16: boolean; name?: string; modelVersion: string; resumeLr?: string;
 }
 
 function numFlag(flag: string, raw: string, min: number, max: number): number {
@@ -37,8 +37,9 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
     init: f.init, seed: intFlag('--seed', f.seed, 0, 2 ** 31 - 1), limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8),
     val: f.val === 'test' ? 'test' : intFlag('--val', f.val, 0, 1e7), workers: intFlag('--workers', f.workers, 1, 64),
     backend: f.backend, pcaStd: numFlag('--pca-std', f.pcaStd, 0, 10), out, fp16: f.fp16,
-    checkpoint: f.checkpoint ? resolve(f.checkpoint) : resolve('checkpoints', basename(out, '.onnx')),
+    checkpoint: f.checkpoint ? resolve(f.checkpoint) : f.resume ? resolve(f.resume) : resolve('checkpoints', basename(out, '.onnx')),
     resume: f.resume ? resolve(f.resume) : undefined,
+    resumeLr: f.resumeLr === undefined ? undefined : numFlag('--resume-lr', f.resumeLr, 1e-8, 10),
     name: f.name ?? basename(out, '.onnx'), modelVersion: f.modelVersion,
   };
 }
@@ -64,8 +65,9 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (one wasm backend each)', '2')
     .option('--backend <name>', "'wasm' or 'cpu' (pure JS, very slow)", 'wasm')
     .option('--pca-std <x>', 'σ of the PCA color augmentation (RGB data)', '0.1')
-    .option('--checkpoint <dir>', 'checkpoint folder (default checkpoints/<out name>)')
+    .option('--checkpoint <dir>', 'checkpoint folder (default: the --resume folder, else checkpoints/<out name>)')
     .option('--resume <dir>', 'continue from a checkpoint exactly where it stopped')
+    .option('--resume-lr <x>', 'with --resume: continue with this learning rate (a manual schedule step)')
     .option('--fp16', 'store weights as float16 in the ONNX file', false)
     .option('--name <name>', 'model name in the contract (default: the file name)')
     .option('--model-version <v>', 'model version in the contract', '1')
