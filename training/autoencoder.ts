@@ -35,7 +35,7 @@ export interface AutoencoderOptions {
 }
 
 export const DEFAULT_AE: Omit<AutoencoderOptions, 'bits'> = {
-  hidden: [512], epochs: 4, batch: 256, lr: 1e-3, seed: 1, noiseStd: 2, clsWeight: 1, balanceWeight: 0.1,
+  hidden: [512], epochs: 5, batch: 256, lr: 1e-3, seed: 1, noiseStd: 1, clsWeight: 1, balanceWeight: 0.1,
 };
 
 export interface EmbeddingSet {
