@@ -13,13 +13,14 @@ import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { cropsFlag, intFlag } from './classify.js';
 import { modelPath } from './train-codes.js';
+import { packageRoot } from './classify.js';
 
 interface ClassifyFlags {
   model?: string; dataset: string; data?: string; crops: string; limit?: string; threads: string; json?: boolean;
 }
 
 interface RetrievalFlags {
-  model?: string; codes: string; dataset: string; data?: string; dbSize?: string; queries?: string; crops?: string;
+  model?: string; codes?: string; dataset: string; data?: string; dbSize?: string; queries?: string; crops?: string;
   threads: string; lshSeed: string; json?: boolean;
 }
 
@@ -107,7 +108,7 @@ export function register(program: Command): void {
     .command('retrieval')
     .description('mAP, mAP@1000 and P@10 (database = training images, queries = test images, relevant = same class)')
     .option('--model <file>', 'image model ONNX (default: the packaged model)')
-    .requiredOption('--codes <file>', 'codes model ONNX made by train-codes for this image model')
+    .option('--codes <file>', 'codes model ONNX made by train-codes for this image model (default: model/default/codes-128.onnx in the package)')
     .option('--dataset <name>', "'fashion-mnist'", 'fashion-mnist')
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files')
     .option('--db-size <n>', 'database images (first N of the training split; default all)')
@@ -121,7 +122,7 @@ export function register(program: Command): void {
       try {
         const r = await evaluateRetrieval(
           {
-            model: modelPath(f.model), codes: resolve(f.codes), dataset: checkDataset(f.dataset), dataDir: f.data && resolve(f.data),
+            model: modelPath(f.model), codes: f.codes !== undefined ? resolve(f.codes) : resolve(packageRoot(), 'model/default/codes-128.onnx'), dataset: checkDataset(f.dataset), dataDir: f.data && resolve(f.data),
             dbSize: f.dbSize === undefined ? undefined : intFlag('--db-size', f.dbSize, 1, 2 ** 21),
             queries: f.queries === undefined ? undefined : intFlag('--queries', f.queries, 1, 1e7),
             crops: f.crops === undefined ? undefined : cropsFlag(f.crops),
