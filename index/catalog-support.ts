@@ -41,6 +41,11 @@ export interface CatalogOptions {
   create?: boolean;
   /** Ignore the saved graph and rebuild it from SQLite (`sightline reindex`). */
   forceRebuild?: boolean;
+  /**
+   * Open for reading only (default false): no lock, no writes, a stale graph is rebuilt in memory
+   * and not saved. Safe beside a running server, which holds the write lock (`sightline search`).
+   */
+  readOnly?: boolean;
   /** Rebuild progress. */
   onProgress?: (done: number, total: number) => void;
   /** Background save failures (default: a process warning); the next flush retries. */
@@ -77,6 +82,7 @@ export interface ResolvedOptions {
   saveMaxDelayMs: number;
   create: boolean;
   forceRebuild: boolean;
+  readOnly: boolean;
   onProgress: ((done: number, total: number) => void) | undefined;
   onSaveError: (err: unknown) => void;
   expected: { bits?: number; modelHash?: string; codesHash?: string };
@@ -112,6 +118,7 @@ export function resolveOptions(o: CatalogOptions): ResolvedOptions {
     saveMaxDelayMs: nonNegInt('saveMaxDelayMs', o.saveMaxDelayMs, 30_000),
     create: o.create ?? true,
     forceRebuild: o.forceRebuild ?? false,
+    readOnly: o.readOnly ?? false,
     onProgress: o.onProgress,
     onSaveError: o.onSaveError ?? ((err) => process.emitWarning(`index: saving the HNSW graph failed: ${(err as Error).message}`)),
     expected: { bits, modelHash, codesHash },

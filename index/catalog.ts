@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { codeWords, toPackedCode, type CodeInput } from './codes.js';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
-import { IndexMissingError, IndexParamError } from './errors.js';
+import { IndexMissingError, IndexParamError, IndexReadOnlyError } from './errors.js';
 import { decodeHalf } from './float16.js';
 import { CodeHnsw } from './hnsw.js';
 import { loadRows, type LabelTable } from './loader.js';
@@ -64,13 +64,15 @@ export class Catalog implements SearchContext {
     const abs = resolve(dir);
     const dbPath = join(abs, DB_FILE);
     const exists = existsSync(dbPath);
-    if (!exists && !opts.create) throw new IndexMissingError(abs);
-    mkdirSync(abs, { recursive: true });
-    const release = acquireLock(abs);
+    if (!exists && (opts.readOnly || !opts.create)) throw new IndexMissingError(abs);
+    if (!opts.readOnly) mkdirSync(abs, { recursive: true });
+    // A reader takes no lock: SQLite (WAL) lets it read beside the writer, and graph files are
+    // replaced by rename, so it sees either the old or the new one whole.
+    const release = opts.readOnly ? (): void => undefined : acquireLock(abs);
     let store: ImageStore | undefined;
     try {
-      const removedTemps = removeStaleTemps(abs);
-      store = ImageStore.open(dbPath, { init: () => opts.init(abs) });
+      const removedTemps = opts.readOnly ? [] : removeStaleTemps(abs);
+      store = opts.readOnly ? ImageStore.open(dbPath, { readonly: true }) : ImageStore.open(dbPath, { init: () => opts.init(abs) });
       checkHashes(abs, store.meta(), opts);
       const { matrix, labels, fingerprint } = loadRows(store);
       const meta = store.meta();
@@ -80,7 +82,7 @@ export class Catalog implements SearchContext {
         // An empty database has nothing to rebuild; its first graph is written all the same.
         report = { rebuilt: matrix.size > 0, reason: hnsw, removedTemps };
         hnsw = await buildGraph(matrix, meta.bits, opts.hnsw, opts.onProgress);
-        saveGraph(abs, hnsw, meta, fingerprint.toString());
+        if (!opts.readOnly) saveGraph(abs, hnsw, meta, fingerprint.toString());
       }
       return new Catalog(abs, store, matrix, labels, fingerprint, hnsw, opts, release, report);
     } catch (err) {
@@ -88,6 +90,10 @@ export class Catalog implements SearchContext {
       release();
       throw err;
     }
+  }
+
+  get readOnly(): boolean {
+    return this.opts.readOnly;
   }
 
   get bits(): number {
@@ -124,7 +130,7 @@ export class Catalog implements SearchContext {
 
   /** One SQLite transaction for the batch (all or nothing), then the in-memory mirrors. */
   addMany(images: readonly NewImage[]): AddResult[] {
-    this.assertOpen();
+    this.assertWritable('add images');
     if (!Array.isArray(images)) throw new IndexParamError('images', images, 'an array of images');
     const { bits, embeddingDim } = this.store.meta();
     const prepared = images.map((img) => prepareImage(img, bits, embeddingDim));
@@ -146,7 +152,7 @@ export class Catalog implements SearchContext {
   }
 
   remove(id: number): boolean {
-    this.assertOpen();
+    this.assertWritable('delete images');
     checkId(id);
     const code = this.matrix.code(id);
     if (!this.store.deleteById(id)) return false;
@@ -228,7 +234,7 @@ export class Catalog implements SearchContext {
 
   /** Rebuilds the graph from the stored codes (new M / efConstruction apply) and saves it. */
   async rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
-    this.assertOpen();
+    this.assertWritable('rebuild the graph');
     const graph = await buildGraph(this.matrix, this.bits, this.opts.hnsw, onProgress ?? this.opts.onProgress);
     this.hnsw = graph;
     this.dirty = true;
@@ -239,7 +245,7 @@ export class Catalog implements SearchContext {
   flush(): void {
     this.assertOpen();
     this.clearTimer();
-    if (!this.dirty || this.broken) return;
+    if (!this.dirty || this.broken || this.opts.readOnly) return;
     saveGraph(this.dir, this.hnsw, this.store.meta(), this.fingerprint.toString());
     this.dirty = false;
   }
@@ -288,6 +294,11 @@ export class Catalog implements SearchContext {
 
   private assertOpen(): void {
     if (this.closed) throw new IndexParamError('catalog', 'closed', 'open (it was closed)');
+  }
+
+  private assertWritable(operation: string): void {
+    this.assertOpen();
+    if (this.opts.readOnly) throw new IndexReadOnlyError(this.dir, operation);
   }
 }
 

@@ -43,7 +43,7 @@ export class IndexModelMismatchError extends IndexError {
     const what = differences.map((d) => `${d.field} differs (stored '${d.stored}', loaded '${d.loaded}')`).join('; ');
     super(
       `index at '${dir}' was built with another model: ${what}. ` +
-        `Recompute it with \`npx sightline reindex --db ${dir}\` (re-embedding needs the new model), or load the matching model.`,
+        `Recompute it with \`npx sightline reindex --db ${dir} --model MODEL.onnx --codes CODES.onnx\` (a new codes model only: --codes alone), or load the matching model.`,
     );
   }
 }
@@ -58,6 +58,19 @@ export class IndexLockedError extends IndexError {
     readonly pid: number,
   ) {
     super(`index at '${dir}' is open for writing by process ${pid}; stop it first (lock file '${dir}/index.lock')`);
+  }
+}
+
+/** A write on a catalog opened with `readOnly: true`. */
+export class IndexReadOnlyError extends IndexError {
+  override readonly name = 'IndexReadOnlyError';
+  readonly code = 'index_read_only';
+  readonly status = 409;
+  constructor(
+    readonly dir: string,
+    readonly operation: string,
+  ) {
+    super(`cannot ${operation}: index at '${dir}' was opened read-only`);
   }
 }
 

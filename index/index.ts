@@ -18,6 +18,7 @@ export {
   IndexError,
   IndexLockedError,
   IndexMissingError,
+  IndexReadOnlyError,
   IndexModelMismatchError,
   IndexParamError,
   IndexSchemaError,

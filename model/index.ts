@@ -9,3 +9,20 @@ export type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLog
 export { averageSoftmax, classifyImage, embedImage, l2Norm, meanRows, rowArgmax, softmax, topK } from './classify.js';
 export type { Classification, Embedding, ImageInfo, ImageOptions, Prediction, Timings } from './classify.js';
 export * from './onnx/index.js';
+export {
+  checkCodesFor,
+  CODES_INPUT,
+  CODES_KEY,
+  CODES_OUTPUT,
+  codesMetaSchema,
+  CodesMismatchError,
+  CROP_POLICIES,
+  cropsPolicy,
+  createCodesSession,
+  DEFAULT_CROP_POLICY,
+  packRows,
+  parseCodesMeta,
+  policyCrops,
+  readCodesMeta,
+} from './codes.js';
+export type { CodesMeta, CodesSession, CodesSessionOptions, CropPolicy, EncodedCodes } from './codes.js';

@@ -12,6 +12,7 @@ import type { ModelContract } from './contract.js';
 import { channelCount, ContractError } from './contract.js';
 import { checkIntOption, InvalidOptionError, ModelLoadError } from './errors.js';
 import { readContract } from './onnx/index.js';
+import { createWorkerSession } from './worker-session.js';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
@@ -28,6 +29,11 @@ export interface SessionOptions {
   /** intraOpNumThreads of the runtime (default 2). */
   threads?: number;
   logger?: SessionLogger;
+  /**
+   * Run the session in a worker thread (default false). onnxruntime-node's `run()` holds its
+   * thread for the whole batch; the server sets this so requests keep flowing meanwhile.
+   */
+  worker?: boolean;
 }
 
 export interface InferenceOutput {
@@ -221,6 +227,7 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
   if (!DEVICES.includes(device)) throw new InvalidOptionError(`'device' must be one of ${DEVICES.join(', ')}, got '${String(device)}'`);
   await checkFile(modelPath);
   const contract = await readContract(modelPath);
+  if (opts.worker) return createWorkerSession({ modelPath, device, threads }, opts.logger);
   const base: InferenceSession.SessionOptions = {
     intraOpNumThreads: threads,
     // One graph at a time per session; concurrency comes from batching, not from inter-op threads.

@@ -27,6 +27,11 @@ export const configSchema = z.object({
   device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
   /** onnxruntime intra-op threads, 0 = onnxruntime's choice (default 0; env SIGHTLINE_THREADS). */
   threads: int(0, 256).default(0),
+  /**
+   * Run onnxruntime in a worker thread so the event loop keeps serving during a batch (default true;
+   * env SIGHTLINE_INFERENCE_WORKER). Off: runs block the main thread, one thread fewer.
+   */
+  inferenceWorker: bool.default(true),
   /** Index the bundled Fashion-MNIST demo gallery when the catalog is empty (default true; env SIGHTLINE_DEMO; flag --no-demo). */
   demo: bool.default(true),
   /** Most crops merged into one onnxruntime run (default 32; env SIGHTLINE_MAX_BATCH). */
@@ -69,6 +74,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_DATA: 'dataDir',
   SIGHTLINE_DEVICE: 'device',
   SIGHTLINE_THREADS: 'threads',
+  SIGHTLINE_INFERENCE_WORKER: 'inferenceWorker',
   SIGHTLINE_DEMO: 'demo',
   SIGHTLINE_MAX_BATCH: 'maxBatch',
   SIGHTLINE_MAX_DELAY_MS: 'maxDelayMs',

@@ -8,15 +8,20 @@
  * The new model must belong to the stored image model and use the crop policy the embeddings were
  * made with (the index does not record the policy; the server embeds with the codes model's own).
  *
- * `--model FILE` (a new image model) is NOT wired yet: see reembedHook below.
+ * `--model FILE` (a new image model) re-reads every image from its stored source and embeds it with
+ * the new model and `--codes` (default: the bundled codes model, which only fits the bundled model).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { checkCodesFor, createCodesSession } from '../../model/codes.js';
+import { checkCodesFor, createCodesSession } from '../../model/index.js';
 import { Catalog, inspectIndex, reembed } from '../../index/index.js';
 import { CliError } from '../errors.js';
+import { reembedWithModel } from '../../server/services/reembed.js';
+import { packageRoot } from './classify.js';
+import { asCliError } from './serve.js';
 
 interface ReindexFlags {
   db: string;
@@ -24,6 +29,7 @@ interface ReindexFlags {
   efConstruction?: string;
   model?: string;
   codes?: string;
+  dropUnavailable?: boolean;
 }
 
 function intFlag(flag: string, v: string | undefined, min: number, max: number): number | undefined {
@@ -79,23 +85,25 @@ async function recode(db: string, codesPath: string): Promise<void> {
   }
 }
 
-/**
- * TODO(server, model): re-embedding with a new image model. It needs the images: the index keeps
- * `source` (a path; uploads live under DATA/uploads) and the sha256, not the bytes. Wire it with
- * the server's own pipeline so stored vectors match what it would compute at upload:
- *   await reembed(db, { modelHash: sha256(model file), codesHash: sha256(codes file), bits: codes.bits,
- *     dropUnavailable: <flag>, onProgress: bar.update,
- *     compute: async (row) => { bytes = read row.source (return null if gone or sha256 differs);
- *       e = await inference.embedImage(bytes, { crops: inference.embedCrops });   // server/services/inference.ts
- *       return { embedding: e.embedding, code: await inference.codes.encode(e.embedding),
- *                labels: topLabels(e.probabilities, inference.info.labels, 5) }; } });
- * The new codes model must be trained for the new image model (checkCodesFor).
- */
-function reembedHook(flags: ReindexFlags): never {
-  throw new CliError(
-    `re-embedding with a new image model (--model '${flags.model ?? ''}') is not available yet: it needs the server's ` +
-      'inference pipeline and the images (see cli/commands/reindex.ts). --codes (a new codes model, same image model) works.',
-  );
+/** A new image model: every source is read again and embedded (server/services/reembed.ts). */
+async function reembedModel(flags: ReindexFlags, modelPath: string): Promise<void> {
+  const codesPath = resolve(flags.codes ?? join(packageRoot(), 'model/default/codes-128.onnx'));
+  const bar = progressBar('re-embedding', 'images');
+  try {
+    const r = await reembedWithModel(flags.db, { modelPath, codesPath, dropUnavailable: flags.dropUnavailable === true, onProgress: bar.update });
+    bar.stop();
+    process.stdout.write(`re-embedded ${r.updated} images with '${modelPath}' and '${codesPath}' (${r.bits} bits)` + (r.removed ? `, removed ${r.removed} whose source is gone` : '') + '\n');
+    if (!r.complete) {
+      throw new CliError(
+        `${r.unavailable.length} images could not be re-embedded (source gone or changed; first ids ${r.unavailable.slice(0, 5).join(', ')}); ` +
+          'they keep the old vectors, so the index still belongs to the old model. Restore the files and rerun, or pass --drop-unavailable to delete them.',
+      );
+    }
+  } catch (err) {
+    throw err instanceof CliError ? err : asCliError(err);
+  } finally {
+    bar.stop();
+  }
 }
 
 export function register(program: Command): void {
@@ -106,12 +114,13 @@ export function register(program: Command): void {
     .option('--m <n>', 'HNSW graph degree M for the rebuilt graph', '16')
     .option('--ef-construction <n>', 'HNSW efConstruction for the rebuilt graph', '100')
     .option('--codes <file>', 'first recompute every code from the stored embeddings with this codes model (ONNX)')
-    .option('--model <file>', 'first re-embed every image with this image model (not available yet)')
+    .option('--model <file>', 'first re-embed every image (read again from its source) with this image model and --codes')
+    .option('--drop-unavailable', 'with --model: delete images whose source file is gone or changed')
     .action(async (flags: ReindexFlags) => {
       const M = intFlag('--m', flags.m, 2, 100);
       const efConstruction = intFlag('--ef-construction', flags.efConstruction, 4, 4096);
-      if (flags.model !== undefined) reembedHook(flags);
-      if (flags.codes !== undefined) await recode(flags.db, flags.codes);
+      if (flags.model !== undefined) await reembedModel(flags, resolve(flags.model));
+      else if (flags.codes !== undefined) await recode(flags.db, flags.codes);
       const bar = progressBar('rebuilding HNSW', 'codes');
       const started = Date.now();
       const cat = await Catalog.open(flags.db, { create: false, forceRebuild: true, saveDelayMs: null, M, efConstruction, onProgress: bar.update });

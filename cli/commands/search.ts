@@ -32,7 +32,7 @@ export function register(program: Command): void {
     if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`image file '${file}' does not exist`);
     const bytes = readFileSync(file);
     const config = configFromFlags(flags, { demo: false });
-    const rt = await openRuntime(config, terminalLogger(false), { createIndex: false });
+    const rt = await openRuntime(config, terminalLogger(false), { readOnly: true });
     try {
       const hits = await rt.gallery.search(bytes, { k, rerank: flags.rerank, ...(flags.label ? { label: flags.label } : {}) }).catch((err: unknown) => {
         throw asCliError(err);

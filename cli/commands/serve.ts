@@ -44,7 +44,7 @@ export function asCliError(err: unknown): unknown {
   return err;
 }
 
-export async function openRuntime(config: Config, logger: Logger, opts: { createIndex?: boolean } = {}): Promise<Runtime> {
+export async function openRuntime(config: Config, logger: Logger, opts: { readOnly?: boolean } = {}): Promise<Runtime> {
   try {
     return await createRuntime(config, logger, opts);
   } catch (err) {

@@ -7,7 +7,7 @@ import type { CropCount, ModelSession } from '../../model/index.js';
 import { Batcher } from '../batcher.js';
 import type { BatcherObserver, Priority } from '../batcher.js';
 import type { ClassifyResult, EmbedResult, Inference, ModelInfo, Timings } from '../ports.js';
-import type { CodesSession } from '../../model/codes.js';
+import type { CodesSession } from '../../model/index.js';
 
 export interface InferenceOptions {
   maxBatch: number;

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { openCatalog } from '../../index/index.js';
 import type { Catalog } from '../../index/index.js';
 import { createSession } from '../../model/index.js';
-import { checkCodesFor, createCodesSession } from '../../model/codes.js';
+import { checkCodesFor, createCodesSession } from '../../model/index.js';
 import type { Config } from '../config.js';
 import { JobManager } from '../jobs.js';
 import { createMetrics } from '../metrics.js';
@@ -48,12 +48,15 @@ export async function fileSha256(path: string): Promise<string> {
 
 export interface RuntimeOptions {
   metrics?: Metrics;
-  /** Create an empty database when DATA holds none (default true; `search` opens existing ones only). */
-  createIndex?: boolean;
+  /**
+   * Open the index read-only (default false): an existing database only, no lock, no writes, so a
+   * CLI `search` works beside a running server. Jobs are neither resumed nor saved.
+   */
+  readOnly?: boolean;
 }
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const session = await createSession(config.modelPath, { device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}), logger });
+  const session = await createSession(config.modelPath, { device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}), logger, worker: config.inferenceWorker });
   const cleanup: (() => Promise<void> | void)[] = [() => session.close()];
   try {
     const embeddingDim = session.contract.embeddingDim;
@@ -66,7 +69,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       embeddingDim,
       modelHash,
       codesHash,
-      create: opts.createIndex ?? true,
+      readOnly: opts.readOnly ?? false,
       onSaveError: (err) => logger.warn({ err }, 'saving the HNSW graph failed; will retry'),
     });
     cleanup.push(() => catalog.close());
@@ -110,7 +113,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
         if (closed) return;
         closed = true;
         readiness = { ready: false, reason: 'shutting down' };
-        await jobs.shutdown();
+        if (!opts.readOnly) await jobs.shutdown();
         await inference.close();
         catalog.close();
       },

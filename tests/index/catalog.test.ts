@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { readFileSync } from 'node:fs';
-import { Catalog, IndexLockedError, IndexModelMismatchError, IndexParamError, sha256Hex } from '../../index/index.js';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Catalog, IndexLockedError, IndexMissingError, IndexModelMismatchError, IndexParamError, IndexReadOnlyError, sha256Hex } from '../../index/index.js';
 import { dataset, euclidean } from './fixtures/synthetic.js';
 import { HASHES, openTest, tempDir } from './fixtures/catalog.js';
 
@@ -92,6 +93,40 @@ describe('catalog: rows', () => {
 
   it('a second writer is refused while the first holds the directory', async () => {
     await assert.rejects(openTest(dir), (e: unknown) => e instanceof IndexLockedError && e.status === 409 && e.pid === process.pid);
+  });
+
+  it('a reader opens beside the writer, sees its unsaved rows, and writes nothing', async () => {
+    // The writer's graph is behind SQLite (saveDelayMs null, never flushed): the reader rebuilds in memory.
+    const graph = join(dir, 'index.hnsw');
+    const before = existsSync(graph) ? statSync(graph).mtimeMs : undefined;
+    const reader = await Catalog.open(dir, { readOnly: true });
+    try {
+      assert.equal(reader.readOnly, true);
+      assert.equal(reader.stats().images, cat.stats().images);
+      const q = items[20]!;
+      assert.deepEqual(
+        reader.search({ code: q.code, embedding: q.embedding }, { k: 5 }).hits.map((h) => h.id),
+        cat.search({ code: q.code, embedding: q.embedding }, { k: 5 }).hits.map((h) => h.id),
+      );
+      const isReadOnly = (op: string) => (e: unknown) => e instanceof IndexReadOnlyError && e.status === 409 && e.message.includes(`cannot ${op}`);
+      assert.throws(() => reader.add(dataset({ n: 1, seed: 23, offset: 20_000 })[0]!.image), isReadOnly('add images'));
+      assert.throws(() => reader.remove(1), isReadOnly('delete images'));
+      await assert.rejects(reader.rebuild(), isReadOnly('rebuild the graph'));
+    } finally {
+      reader.close();
+    }
+    assert.equal(existsSync(graph) ? statSync(graph).mtimeMs : undefined, before, 'the reader left the graph file alone');
+    assert.ok(cat.add(dataset({ n: 1, seed: 24, offset: 30_000 })[0]!.image).id > 0, 'the writer still writes after the reader closed');
+  });
+
+  it('a reader never creates a database', async () => {
+    const { dir: empty, cleanup: rm } = tempDir();
+    try {
+      await assert.rejects(Catalog.open(join(empty, 'none'), { readOnly: true }), IndexMissingError);
+      assert.equal(existsSync(join(empty, 'none')), false);
+    } finally {
+      rm();
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brokenJpeg, DEMO_DIR, FIXTURES, tempDir, testCodesPath, testModelPath } from './helpers.js';
 
@@ -11,7 +11,11 @@ const photos = join(work.path, 'photos');
 const db = join(work.path, 'db');
 
 function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--model', testModelPath(), '--codes', testCodesPath(), '--db', db], {
+  return cliRaw(...args, '--model', testModelPath(), '--codes', testCodesPath(), '--db', db);
+}
+
+function cliRaw(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, SIGHTLINE_THREADS: '2' },
@@ -55,6 +59,50 @@ test('search --json: results with id, source (the indexed path), distance, hammi
   assert.equal(body.results[0]?.hamming, 0);
   assert.deepEqual(Object.keys(body.results[0] ?? {}).sort(), ['distance', 'hamming', 'id', 'labels', 'source']);
   assert.ok((body.results[1]?.distance ?? 0) > 0);
+});
+
+test('search reads beside a writer that holds the index lock (a running server)', () => {
+  // The lock names a live process (this test runner), exactly what a serving process leaves.
+  writeFileSync(join(db, 'index.lock'), `${process.pid}\n`);
+  try {
+    const res = cli('search', join(photos, 'horses.jpg'), '--k', '1', '--json');
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((JSON.parse(res.stdout) as { results: { source: string }[] }).results[0]?.source, join(photos, 'horses.jpg'));
+  } finally {
+    rmSync(join(db, 'index.lock'), { force: true });
+  }
+});
+
+test('reindex --model re-embeds every image from its source; missing sources stop it unless dropped', () => {
+  const modelB = testModelPath(8);
+  const codesB = testCodesPath(128, 11, 'center', modelB);
+  const copy = join(work.path, 'db-b');
+  cpSync(db, copy, { recursive: true });
+  const re = cliRaw('reindex', '--db', copy, '--model', modelB, '--codes', codesB);
+  assert.equal(re.code, 0, re.stderr);
+  assert.match(re.stdout, /re-embedded 3 images/);
+  assert.match(re.stdout, /rebuilt 3 codes \(128 bits\)/);
+  // The stored vectors are what model B computes for the same file: each image finds itself at distance 0.
+  for (const file of [join(photos, 'horses.jpg'), join(photos, 'sub', 'bag.png')]) {
+    const res = cliRaw('search', file, '--k', '1', '--json', '--model', modelB, '--codes', codesB, '--db', copy);
+    assert.equal(res.code, 0, res.stderr);
+    const top = (JSON.parse(res.stdout) as { results: { source: string; distance: number }[] }).results[0];
+    assert.deepEqual([top?.source, top?.distance], [file, 0]);
+  }
+  const old = cliRaw('search', join(photos, 'dog.jpg'), '--model', testModelPath(), '--codes', testCodesPath(), '--db', copy);
+  assert.equal(old.code, 2);
+  assert.match(old.stderr, /was built with another model: model differs/);
+
+  const gone = join(work.path, 'db-gone');
+  cpSync(db, gone, { recursive: true });
+  rmSync(join(photos, 'sub', 'bag.png'));
+  const stuck = cliRaw('reindex', '--db', gone, '--model', modelB, '--codes', codesB);
+  assert.notEqual(stuck.code, 0);
+  assert.match(stuck.stderr, /1 images could not be re-embedded .*--drop-unavailable/);
+  const dropped = cliRaw('reindex', '--db', gone, '--model', modelB, '--codes', codesB, '--drop-unavailable');
+  assert.equal(dropped.code, 0, dropped.stderr);
+  assert.match(dropped.stdout, /removed 1 whose source is gone/);
+  assert.match(dropped.stdout, /rebuilt 2 codes/);
 });
 
 test('user errors exit with a message, no stack', () => {

@@ -1,0 +1,27 @@
+/** Messages between model/worker-session.ts (main thread) and model/session-worker.ts. */
+import type { ModelContract } from './contract.js';
+import type { DeviceRequest, Provider } from './session.js';
+
+export interface SessionWorkerData {
+  modelPath: string;
+  device: DeviceRequest;
+  threads: number;
+}
+
+/** An error thrown in the worker, with the typed fields (code, status) the HTTP mapping reads. */
+export interface WorkerErrorInfo {
+  name: string;
+  message: string;
+  code?: string;
+  status?: number;
+}
+
+export type ToSessionWorker = { type: 'run'; id: number; batch: Float32Array; n: number } | { type: 'close' };
+
+export type FromSessionWorker =
+  | { type: 'ready'; contract: ModelContract; provider: Provider }
+  | { type: 'init-error'; error: WorkerErrorInfo }
+  | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
+  | { type: 'result'; id: number; logits: Float32Array; embedding: Float32Array }
+  | { type: 'run-error'; id: number; error: WorkerErrorInfo }
+  | { type: 'closed' };

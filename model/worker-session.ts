@@ -1,0 +1,129 @@
+/**
+ * A ModelSession whose onnxruntime session lives in a worker thread. Measured: `run()` of
+ * onnxruntime-node blocks its thread for the whole batch (a 128-crop batch of the default model
+ * held the event loop 4.9 s under load), so in the server's main thread it stalls HTTP intake,
+ * image decoding callbacks and crop cutting between batches. Here the main thread keeps working
+ * while the worker runs; inputs are copied once (the batcher reuses its buffer), outputs move back.
+ */
+import { Worker } from 'node:worker_threads';
+import type { ModelContract } from './contract.js';
+import { channelCount } from './contract.js';
+import { ModelError, ModelLoadError } from './errors.js';
+import type { InferenceOutput, ModelSession, Provider, SessionLogger } from './session.js';
+import type { FromSessionWorker, SessionWorkerData, ToSessionWorker, WorkerErrorInfo } from './worker-protocol.js';
+
+/** An error raised inside the worker, keeping its code and HTTP status (ContractError → 503, …). */
+export class WorkerModelError extends ModelError {
+  override readonly name: string;
+  readonly code: string;
+  readonly status: number;
+  constructor(e: WorkerErrorInfo) {
+    super(e.message);
+    this.name = e.name;
+    this.code = e.code ?? 'model_error';
+    this.status = e.status ?? 500;
+  }
+}
+
+/** `.ts` under tsx (tests, bench), `.js` from dist/; under tsx a bootstrap loads the source (see training/pool.ts). */
+function startWorker(data: SessionWorkerData): Worker {
+  const url = new URL(`./session-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
+  const src = `import('tsx/esm/api').then((m) => m.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(src, { eval: true, workerData: data });
+}
+
+type Pending = { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; n: number };
+
+class WorkerModelSession implements ModelSession {
+  readonly inputShape: readonly [number, number, number];
+  private readonly chw: number;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly worker: Worker,
+    readonly contract: ModelContract,
+    readonly modelPath: string,
+    readonly provider: Provider,
+  ) {
+    const size = contract.preprocess.inputSize;
+    this.inputShape = [channelCount(contract.preprocess), size, size];
+    this.chw = this.inputShape[0] * size * size;
+    worker.on('message', (m: FromSessionWorker) => {
+      if (m.type !== 'result' && m.type !== 'run-error') return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.type === 'result') p?.resolve({ logits: m.logits, embedding: m.embedding, n: p.n });
+      else p?.reject(new WorkerModelError(m.error));
+    });
+    worker.on('error', (e) => this.fail(new ModelLoadError(`inference worker for '${modelPath}' failed: ${e.message}`)));
+    worker.on('exit', (code) => this.fail(new ModelLoadError(`inference worker for '${modelPath}' exited (code ${code})`)));
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  run(batch: Float32Array, n: number): Promise<InferenceOutput> {
+    if (this.closing || this.failure) return Promise.reject(this.failure ?? new ModelLoadError(`model session for '${this.modelPath}' is closed`));
+    if (!Number.isInteger(n) || n < 1) return Promise.reject(new RangeError(`'n' must be a positive integer, got ${String(n)}`));
+    const need = n * this.chw;
+    if (batch.length < need) return Promise.reject(new RangeError(`'batch' holds ${batch.length} floats, ${n} crops of ${this.inputShape.join('×')} need ${need}`));
+    const id = this.nextId++;
+    // A private copy: the caller may refill its buffer as soon as this returns.
+    const copy = batch.slice(0, need);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, n });
+      this.worker.postMessage({ type: 'run', id, batch: copy, n } satisfies ToSessionWorker, [copy.buffer]);
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      if (this.failure) return resolve();
+      this.worker.once('exit', () => resolve());
+      this.worker.postMessage({ type: 'close' } satisfies ToSessionWorker);
+    }).then(() => this.fail(new ModelLoadError(`model session for '${this.modelPath}' is closed`)));
+    return this.closing;
+  }
+}
+
+export function createWorkerSession(data: SessionWorkerData, logger?: SessionLogger): Promise<ModelSession> {
+  const worker = startWorker(data);
+  return new Promise<ModelSession>((resolve, reject) => {
+    const onMessage = (m: FromSessionWorker): void => {
+      if (m.type === 'log') {
+        logger?.[m.level](m.obj, m.msg);
+        return;
+      }
+      if (m.type === 'ready') {
+        cleanup();
+        resolve(new WorkerModelSession(worker, m.contract, data.modelPath, m.provider));
+      } else if (m.type === 'init-error') {
+        cleanup();
+        void worker.terminate();
+        reject(new WorkerModelError(m.error));
+      }
+    };
+    const onExit = (code: number): void => {
+      cleanup();
+      reject(new ModelLoadError(`inference worker for '${data.modelPath}' exited (code ${code}) before the model was loaded`));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(new ModelLoadError(`inference worker for '${data.modelPath}' failed to start: ${e.message}`));
+    };
+    const cleanup = (): void => {
+      worker.off('exit', onExit);
+      worker.off('error', onError);
+    };
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+    worker.once('error', onError);
+  });
+}

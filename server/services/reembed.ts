@@ -1,0 +1,68 @@
+/**
+ * Re-embedding an index with a new image model (`sightline reindex --model`). The index keeps each
+ * image's `source` (a path: indexed files, or DATA/uploads for uploads) and its SHA-256, not its
+ * bytes, so every source is read again and pushed through the same pipeline the server uses at
+ * upload (InferenceService.embedImage with the codes model's crop policy), which keeps stored
+ * vectors identical to what a fresh index would hold.
+ *
+ * A source that is gone or whose bytes changed cannot be re-embedded: its row keeps the old vectors
+ * (and the index keeps refusing the new model) unless `dropUnavailable` deletes it. Resumable: rows
+ * already carrying the new hashes are skipped (index/reembed.ts).
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { IndexParamError, inspectIndex, reembed, type ReembedReport, type ReembedRow } from '../../index/index.js';
+import { checkCodesFor, createCodesSession, createSession, type DeviceRequest } from '../../model/index.js';
+import { topLabels } from './gallery.js';
+import { InferenceService } from './inference.js';
+import { fileSha256 } from './runtime.js';
+
+export interface ReembedModelOptions {
+  modelPath: string;
+  codesPath: string;
+  device?: DeviceRequest;
+  threads?: number;
+  /** Delete rows whose source cannot be read or changed (default false: keep them, report them). */
+  dropUnavailable?: boolean;
+  /** Labels stored per image (the server's default, 5). */
+  storedLabels?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ReembedModelReport extends ReembedReport {
+  modelHash: string;
+  codesHash: string;
+  bits: number;
+}
+
+export async function reembedWithModel(dataDir: string, o: ReembedModelOptions): Promise<ReembedModelReport> {
+  const session = await createSession(o.modelPath, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
+  const codes = await createCodesSession(o.codesPath).catch(async (err: unknown) => {
+    await session.close();
+    throw err;
+  });
+  // Limits as generous as the CLI indexer's: this is a local batch, not an HTTP request.
+  const inference = new InferenceService(session, codes, { maxBatch: 32, maxDelayMs: 2, maxQueue: 1024, requestTimeoutMs: 600_000, maxPixels: 50_000_000 });
+  try {
+    const [modelHash, codesHash] = await Promise.all([fileSha256(o.modelPath), fileSha256(o.codesPath)]);
+    checkCodesFor(codes, modelHash, session.contract.embeddingDim);
+    const stored = inspectIndex(dataDir).embeddingDim;
+    if (stored !== session.contract.embeddingDim) {
+      throw new IndexParamError('model', o.modelPath, `a model with ${stored}-d embeddings like the index (it gives ${session.contract.embeddingDim}); start a new --db instead`);
+    }
+    const compute = async (row: ReembedRow) => {
+      const bytes = await readFile(row.source).catch(() => undefined);
+      if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== row.sha256) return null;
+      const e = await inference.embedImage(bytes, { crops: inference.embedCrops, priority: 'background' });
+      return {
+        embedding: e.embedding,
+        code: await codes.encode(e.embedding),
+        labels: topLabels(e.probabilities, inference.info.labels, o.storedLabels ?? 5),
+      };
+    };
+    const report = await reembed(dataDir, { modelHash, codesHash, bits: codes.bits, compute, dropUnavailable: o.dropUnavailable ?? false, onProgress: o.onProgress });
+    return { ...report, modelHash, codesHash, bits: codes.bits };
+  } finally {
+    await inference.close();
+  }
+}
