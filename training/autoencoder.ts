@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerWeights } from '../model/weights.js';
+import { hashCenters } from './codes/centers.js';
 import { NORM_EPSILON, type EncoderWeights, type Normalization } from './codes/export.js';
 import { gaussianFill, mulberry32 } from './network.js';
 
@@ -30,12 +31,14 @@ export interface AutoencoderOptions {
   noiseStd: number;
   /** Weight of the classification loss on the code layer (0 = unsupervised, or when there are no labels). */
   clsWeight: number;
+  /** Weight of the hash-center term: codes pulled bit by bit to their class's center (codes/centers.ts). */
+  centerWeight: number;
   /** Weight of the bit-balance term. */
   balanceWeight: number;
 }
 
 export const DEFAULT_AE: Omit<AutoencoderOptions, 'bits'> = {
-  hidden: [512], epochs: 5, batch: 256, lr: 1e-3, seed: 1, noiseStd: 1, clsWeight: 1, balanceWeight: 0.1,
+  hidden: [512], epochs: 5, batch: 256, lr: 1e-3, seed: 1, noiseStd: 1, clsWeight: 1, centerWeight: 0, balanceWeight: 0.1,
 };
 
 export interface EmbeddingSet {
@@ -102,6 +105,8 @@ export class Autoencoder {
   readonly encoder: Dense[];
   readonly decoder: Dense[];
   readonly classifier: Dense | undefined;
+  /** [classes, bits] 0/1 hash centers, when the center term is on. */
+  private readonly centers: tf.Tensor2D | undefined;
   private readonly mean: tf.Tensor1D;
   private readonly scale: tf.Scalar;
   private readonly optimizer: tf.Optimizer;
@@ -118,6 +123,7 @@ export class Autoencoder {
     const back = [...widths].reverse();
     this.decoder = back.slice(1).map((w, i) => denseInit(back[i] as number, w, i < back.length - 2, rand));
     this.classifier = numClasses > 1 && opts.clsWeight > 0 ? denseInit(opts.bits, numClasses, false, rand) : undefined;
+    this.centers = numClasses > 1 && opts.centerWeight > 0 ? tf.keep(tf.tensor2d(hashCenters(numClasses, opts.bits, opts.seed), [numClasses, opts.bits])) : undefined;
     this.mean = tf.keep(tf.tensor1d(norm.mean));
     this.scale = tf.keep(tf.scalar(norm.scale));
     this.optimizer = tf.train.adam(opts.lr);
@@ -136,27 +142,38 @@ export class Autoencoder {
 
   /** One Adam step on a batch; `noiseSeed` makes the code noise reproducible. */
   trainStep(batch: Float32Array, n: number, labels: Int32Array | undefined, noiseSeed: number): StepResult {
-    const { bits, noiseStd, clsWeight, balanceWeight } = this.opts;
+    const { bits, noiseStd, clsWeight, centerWeight, balanceWeight } = this.opts;
     let rec: tf.Scalar | undefined;
     let cls: tf.Scalar | undefined;
     let predicted: tf.Tensor1D | undefined;
     const vars = [...this.encoder, ...this.decoder, ...(this.classifier ? [this.classifier] : [])].flatMap((l) => [l.w, l.b]);
     const x = tf.tidy(() => this.normalize(tf.tensor2d(batch.subarray(0, n * this.dim), [n, this.dim])));
-    const y = labels && this.classifier ? tf.tidy(() => tf.oneHot(tf.tensor1d(labels.subarray(0, n), 'int32'), this.numClasses)) : undefined;
+    const supervised = labels !== undefined && (this.classifier !== undefined || this.centers !== undefined);
+    const y = supervised ? tf.tidy(() => tf.oneHot(tf.tensor1d(labels.subarray(0, n), 'int32'), this.numClasses).toFloat()) : undefined;
     const cost = this.optimizer.minimize(() => {
       const z = stack(x, this.encoder);
-      const u = tf.sigmoid(noiseStd > 0 ? tf.add(z, tf.randomNormal([n, bits], 0, noiseStd, 'float32', noiseSeed)) : z);
+      const noisy = noiseStd > 0 ? tf.add(z, tf.randomNormal([n, bits], 0, noiseStd, 'float32', noiseSeed)) : z;
+      const u = tf.sigmoid(noisy);
       const code = tf.sub(tf.mul(u, 2), 1) as tf.Tensor2D;
       const r = tf.mean(tf.square(tf.sub(stack(code, this.decoder), x))) as tf.Scalar;
       let loss: tf.Scalar = r;
       if (balanceWeight > 0) loss = tf.add(loss, tf.mul(tf.mean(tf.square(tf.sub(tf.mean(u, 0), 0.5))), balanceWeight));
+      let c: tf.Scalar | undefined;
       if (this.classifier && y) {
         const logits = stack(code, [this.classifier]);
-        const c = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-        loss = tf.add(loss, tf.mul(c, clsWeight));
-        cls = tf.keep(c);
+        const ce = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        loss = tf.add(loss, tf.mul(ce, clsWeight));
+        c = ce;
         predicted = tf.keep(tf.argMax(logits, 1) as tf.Tensor1D);
       }
+      if (this.centers && y) {
+        const bce = tf.losses.sigmoidCrossEntropy(tf.matMul(y, this.centers), noisy) as tf.Scalar;
+        loss = tf.add(loss, tf.mul(bce, centerWeight));
+        c = c ? (tf.add(c, bce) as tf.Scalar) : bce;
+        // Without a softmax head, the class of a code is its nearest center.
+        predicted ??= tf.keep(tf.argMax(tf.matMul(code, tf.sub(tf.mul(this.centers, 2), 1), false, true), 1) as tf.Tensor1D);
+      }
+      if (c) cls = tf.keep(c);
       rec = tf.keep(r);
       return loss;
     }, true, vars);
@@ -182,7 +199,7 @@ export class Autoencoder {
   dispose(): void {
     const all = [...this.encoder, ...this.decoder, ...(this.classifier ? [this.classifier] : [])];
     tf.dispose(all.flatMap((l) => [l.w, l.b]));
-    tf.dispose([this.mean, this.scale]);
+    tf.dispose([this.mean, this.scale, ...(this.centers ? [this.centers] : [])]);
     this.optimizer.dispose();
   }
 }

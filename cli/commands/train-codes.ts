@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy } from '../../model/codes.js';
+import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy } from '../../model/index.js';
 import { DEFAULT_AE } from '../../training/autoencoder.js';
 import { useBackend } from '../../training/backend.js';
 import { trainCodes, type TrainCodesOptions } from '../../training/codes/run.js';
@@ -15,7 +15,8 @@ import { DEFAULT_MODEL, intFlag, packageRoot } from './classify.js';
 
 interface TrainCodesFlags {
   model?: string; dataset: string; data?: string; bits: string; out: string; epochs: string; limit?: string; seed: string;
-  cropPolicy: string; hidden: string; batch: string; lr: string; noise: string; classWeight: string; balanceWeight: string; threads: string;
+  cropPolicy: string; hidden: string; batch: string; lr: string; noise: string; classWeight: string; centerWeight: string; balanceWeight: string;
+  threads: string;
 }
 
 export const CODE_BITS = [64, 128, 256] as const;
@@ -47,6 +48,7 @@ export function parseTrainCodesFlags(f: TrainCodesFlags): TrainCodesOptions {
     bits, out: resolve(f.out), epochs: intFlag('--epochs', f.epochs, 1, 1000), limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 2, 1e8),
     seed: intFlag('--seed', f.seed, 0, 2 ** 31 - 1), cropPolicy: policyFlag(f.cropPolicy), hidden, batch: intFlag('--batch', f.batch, 2, 8192),
     lr: numFlag('--lr', f.lr, 1e-7, 1), noiseStd: numFlag('--noise', f.noise, 0, 100), clsWeight: numFlag('--class-weight', f.classWeight, 0, 1000),
+    centerWeight: numFlag('--center-weight', f.centerWeight, 0, 1000),
     balanceWeight: numFlag('--balance-weight', f.balanceWeight, 0, 1000), threads: intFlag('--threads', f.threads, 1, 256),
   };
 }
@@ -69,6 +71,7 @@ export function register(program: Command): void {
     .option('--lr <x>', 'Adam learning rate', String(DEFAULT_AE.lr))
     .option('--noise <σ>', 'σ of the Gaussian noise on the code logits while training (pushes codes to binary)', String(DEFAULT_AE.noiseStd))
     .option('--class-weight <w>', 'weight of the classification loss on the code layer (0 = unsupervised)', String(DEFAULT_AE.clsWeight))
+    .option('--center-weight <w>', 'weight of the hash-center loss: each class\'s codes pulled to one code per class (0 = off)', String(DEFAULT_AE.centerWeight))
     .option('--balance-weight <w>', 'weight of the bit-balance term', String(DEFAULT_AE.balanceWeight))
     .option('--threads <n>', 'onnxruntime threads for the embedding pass', '2')
     .action(async (flags: TrainCodesFlags) => {

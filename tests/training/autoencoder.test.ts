@@ -10,6 +10,7 @@ import { sha256File } from '../../model/embedder.js';
 import { createSession } from '../../model/session.js';
 import { DEFAULT_AE, normalizationStats, type AutoencoderOptions, type EmbeddingSet } from '../../training/autoencoder.js';
 import { useBackend } from '../../training/backend.js';
+import { hashCenters } from '../../training/codes/centers.js';
 import { embedDataset } from '../../training/codes/embed.js';
 import { trainCodes } from '../../training/codes/run.js';
 import { trainAutoencoder, type TrainedCodes } from '../../training/codes/train.js';
@@ -118,14 +119,38 @@ describe('autoencoder on a synthetic clustered set', () => {
     assert.ok(noisy.stats.unsure < clean.stats.unsure, `|z| < 1 for ${noisy.stats.unsure} with noise, ${clean.stats.unsure} without`);
   });
 
-  it('the classification loss puts class structure into the codes', async () => {
+  it('the classification loss and the hash-center loss put class structure into the codes', async () => {
     // Classes merge clusters {0, 1} and {2, 3}: supervised codes pull 0 and 1 together.
     const merged = Int32Array.from(set.labels, (c) => (c < 2 ? 0 : 1));
     const supervisedSet = { ...set, labels: merged, numClasses: 2 };
-    const unsup = signCodes(await trainAutoencoder(supervisedSet, small), set);
-    const sup = signCodes(await trainAutoencoder(supervisedSet, { ...small, clsWeight: 5 }), set);
     const ratio = (codes: Uint8Array[]): number => meanDistance(codes, set.labels, 0, 1) / meanDistance(codes, set.labels, 0, 2);
-    assert.ok(ratio(sup) < ratio(unsup), `same-class / other-class cluster distance: supervised ${ratio(sup)}, unsupervised ${ratio(unsup)}`);
+    const unsup = ratio(signCodes(await trainAutoencoder(supervisedSet, small), set));
+    const softmax = ratio(signCodes(await trainAutoencoder(supervisedSet, { ...small, clsWeight: 5 }), set));
+    const centers = ratio(signCodes(await trainAutoencoder(supervisedSet, { ...small, centerWeight: 5 }), set));
+    assert.ok(softmax < unsup, `same-class / other-class cluster distance: softmax head ${softmax}, unsupervised ${unsup}`);
+    assert.ok(centers < softmax, `hash centers ${centers} should separate classes more than the softmax head ${softmax}`);
+  });
+});
+
+describe('hash centers', () => {
+  const distance = (c: Float32Array, bits: number, a: number, b: number): number => {
+    let d = 0;
+    for (let j = 0; j < bits; j++) if (c[a * bits + j] !== c[b * bits + j]) d++;
+    return d;
+  };
+
+  it('Hadamard rows: balanced and pairwise exactly B/2 apart; random balanced rows otherwise', () => {
+    for (const [classes, bits] of [[10, 128], [10, 64], [31, 32], [10, 96], [70, 64]] as const) {
+      const c = hashCenters(classes, bits, 1);
+      for (let a = 0; a < classes; a++) {
+        assert.equal(c.subarray(a * bits, (a + 1) * bits).reduce((s, v) => s + v, 0), bits / 2, `row ${a} of ${classes}×${bits} is balanced`);
+        for (let b = a + 1; b < classes; b++) {
+          const d = distance(c, bits, a, b);
+          if ((bits & (bits - 1)) === 0 && classes < bits) assert.equal(d, bits / 2);
+          else assert.ok(d > bits / 4, `random centers ${a}, ${b} only ${d} apart`);
+        }
+      }
+    }
   });
 });
 
@@ -147,7 +172,7 @@ describe('train-codes end to end', () => {
     // The flags the CLI parses, run through the same function the command calls.
     const opts = parseTrainCodesFlags({
       model: tiny.path, dataset: 'fashion-mnist', data: FIXTURES, bits: '64', out, epochs: '2', limit: '300', seed: '3', cropPolicy: 'center',
-      hidden: '16', batch: '50', lr: '0.001', noise: '2', classWeight: '1', balanceWeight: '0.1', threads: '1',
+      hidden: '16', batch: '50', lr: '0.001', noise: '2', classWeight: '1', centerWeight: '1', balanceWeight: '0.1', threads: '1',
     });
     const phases: string[] = [];
     let steps = 0;

@@ -4,7 +4,7 @@
  *
  *   embedding [N, D] → ÷ max(‖x‖₂, ε) → − mean → × scale → (Gemm → Relu)* → Gemm = code_logits [N, B]
  */
-import { CODES_INPUT, CODES_KEY, CODES_OUTPUT, codesMetaSchema, type CodesMeta } from '../../model/codes.js';
+import { CODES_INPUT, CODES_KEY, CODES_OUTPUT, codesMetaSchema, type CodesMeta } from '../../model/index.js';
 import type { LayerWeights } from '../../model/weights.js';
 import type { INodeProto, ITensorProto } from '../../model/onnx/proto.js';
 import { attr, DataType, encodeModel, floatTensor, modelProto, node, valueInfo } from '../../model/onnx/proto.js';

@@ -4,7 +4,7 @@
  * the angle between centered embeddings; centering matters because fc7 is non-negative (ReLU), so
  * uncentered vectors all sit in one orthant and most hyperplanes would not separate them.
  */
-import { packRows } from '../../model/codes.js';
+import { packRows } from '../../model/index.js';
 import { gaussianFill, mulberry32 } from '../network.js';
 import type { DotSession } from './ort-math.js';
 

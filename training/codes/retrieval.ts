@@ -3,15 +3,16 @@
  * Five rankings per query, all over the same embeddings (crop policy of the codes model):
  *   euclidean  exact Euclidean distance on fc7
  *   hamming    exact Hamming distance on the codes model's codes (ties by database index)
- *   served     the index's own search on a real catalog (HNSW or scan as the catalog decides,
- *              re-rank by fc7 Euclidean): the k=100 result list, continued by the remaining
- *              images in exact Hamming order for mAP; P@10 from the default search (k=10)
+ *   served     the index's own search (index/search.ts) on a real catalog: HNSW or the scan as
+ *              the catalog decides, then its re-rank (fc7 Euclidean today). For mAP the k=100
+ *              result list (1000 candidates) continued by the remaining images in exact Hamming
+ *              order; P@10 and queries/s from the default search (k=10, 100 candidates)
  *   classifier Euclidean distance between the averaged softmax vectors
  *   lsh        Hamming distance on sign random projections of centered fc7, same bit count
  * Metric definitions (ties, AP@k normalization): training/retrieval-eval.ts.
  */
 import { codeWords, hammingWords } from '../../index/codes.js';
-import { checkCodesFor, createCodesSession, type CodesSession } from '../../model/codes.js';
+import { checkCodesFor, createCodesSession, type CodesSession } from '../../model/index.js';
 import type { CropCount } from '../../model/image/crops.js';
 import { sha256File } from '../../model/embedder.js';
 import { createSession, type ModelSession } from '../../model/session.js';
@@ -92,7 +93,53 @@ interface Ctx {
   dot: DotSession;
 }
 
-async function rankAll(c: Ctx, onProgress?: (done: number, total: number) => void): Promise<{ means: Record<Method, RankingMetrics>; recall: number; qps: number; engines: Set<string> }> {
+/** Squared Euclidean distances from one query to every database row, from the block's dot products. */
+function euclidRow(dots: Float32Array, row: number, qNorm: number, dbNorms: Float64Array, out: Float64Array): Float64Array {
+  const n = dbNorms.length;
+  for (let i = 0; i < n; i++) out[i] = qNorm + (dbNorms[i] as number) - 2 * (dots[row * n + i] as number);
+  return out;
+}
+
+/** Squared Euclidean distances between query qi's softmax vector and every database row's. */
+function softmaxRow(q: DatasetEmbeddings, qi: number, db: DatasetEmbeddings, out: Float64Array): Float64Array {
+  const k = q.k;
+  for (let i = 0; i < db.n; i++) {
+    let s = 0;
+    for (let c = 0; c < k; c++) s += ((q.probabilities[qi * k + c] as number) - (db.probabilities[i * k + c] as number)) ** 2;
+    out[i] = s;
+  }
+  return out;
+}
+
+interface ServedTally {
+  top10: MetricMeans;
+  recall: number;
+  searchMs: number;
+  engines: Set<string>;
+}
+
+/** The served path for one query: default search (P@10, timed), k=100 list (mAP), raw HNSW (recall). */
+function servedQuery(c: Ctx, query: { code: Uint8Array; embedding: Float32Array }, ham: Uint16Array, relevant: (i: number) => boolean, ranker: Ranker, skip: Uint8Array, t: ServedTally): RankingMetrics {
+  const { catalog } = c.served;
+  const t0 = performance.now();
+  const top10 = catalog.search(query, { k: 10 });
+  t.searchMs += performance.now() - t0;
+  t.engines.add(top10.engine);
+  t.top10.add(metricsOf(Int32Array.from(top10.hits.flatMap((h, pos) => (relevant(c.served.indexOf(h.id)) ? [pos + 1] : [])))));
+  const head = catalog.search(query, { k: SERVED_K, oversample: SERVED_OVERSAMPLE }).hits.map((h) => c.served.indexOf(h.id));
+  const ann = catalog.hnsw.search(query.code, 10);
+  t.recall += recallWithTies(ann.hamming, kthSmallestInt(ham, c.bits, 10), 10);
+  return metricsOf(ranker.byHeadThenHamming(head, ham, c.bits, relevant, skip));
+}
+
+interface Ranked {
+  means: Record<Method, RankingMetrics>;
+  recall: number;
+  qps: number;
+  engines: Set<string>;
+}
+
+async function rankAll(c: Ctx, onProgress?: (done: number, total: number) => void): Promise<Ranked> {
   const { db, q, bits } = c;
   const n = db.n;
   const words = bits >>> 5;
@@ -102,10 +149,7 @@ async function rankAll(c: Ctx, onProgress?: (done: number, total: number) => voi
   const dist = new Float64Array(n);
   const ham = new Uint16Array(n);
   const skip = new Uint8Array(n);
-  const served10 = new MetricMeans();
-  let recallSum = 0;
-  let searchMs = 0;
-  const engines = new Set<string>();
+  const tally: ServedTally = { top10: new MetricMeans(), recall: 0, searchMs: 0, engines: new Set() };
   for (let start = 0; start < q.n; start += QUERY_BLOCK) {
     const m = Math.min(QUERY_BLOCK, q.n - start);
     const dots = await c.dot.dot(q.embeddings.subarray(start * q.dim, (start + m) * q.dim), m, db.embeddings, n);
@@ -114,41 +158,22 @@ async function rankAll(c: Ctx, onProgress?: (done: number, total: number) => voi
       const label = c.qLabels[qi] as number;
       const relevant = (i: number): boolean => c.dbLabels[i] === label;
       const qEmb = q.embeddings.subarray(qi * q.dim, (qi + 1) * q.dim);
-      let qNorm = 0;
-      for (let d = 0; d < q.dim; d++) qNorm += (qEmb[d] as number) ** 2;
-      for (let i = 0; i < n; i++) dist[i] = qNorm + (dbNorms[i] as number) - 2 * (dots[j * n + i] as number);
-      const euclid = ranker.byDistance(dist, relevant);
+      const euclid = ranker.byDistance(euclidRow(dots, j, qEmb.reduce((s, v) => s + v * v, 0), dbNorms, dist), relevant);
       if (euclid.length === 0) continue;
       acc.euclidean.add(metricsOf(euclid));
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (let k = 0; k < q.k; k++) s += ((q.probabilities[qi * q.k + k] as number) - (db.probabilities[i * db.k + k] as number)) ** 2;
-        dist[i] = s;
-      }
-      acc.classifier.add(metricsOf(ranker.byDistance(dist, relevant)));
-      hammingAll(c.qLsh.subarray(qi * words, (qi + 1) * words), c.dbLsh, n, words, ham);
-      acc.lsh.add(metricsOf(ranker.byHamming(ham, bits, relevant)));
+      acc.classifier.add(metricsOf(ranker.byDistance(softmaxRow(q, qi, db, dist), relevant)));
+      acc.lsh.add(metricsOf(ranker.byHamming(hammingAll(c.qLsh.subarray(qi * words, (qi + 1) * words), c.dbLsh, n, words, ham), bits, relevant)));
       const qCode = c.qCodes.subarray(qi * words, (qi + 1) * words);
-      hammingAll(qCode, c.dbCodes, n, words, ham);
-      acc.hamming.add(metricsOf(ranker.byHamming(ham, bits, relevant)));
-      const packed = new Uint8Array(qCode.buffer, qCode.byteOffset, bits >>> 3);
-      const query = { code: packed, embedding: qEmb };
-      const t0 = performance.now();
-      const top10 = c.served.catalog.search(query, { k: 10 });
-      searchMs += performance.now() - t0;
-      engines.add(top10.engine);
-      served10.add(metricsOf(Int32Array.from(top10.hits.flatMap((h, pos) => (relevant(c.served.indexOf(h.id)) ? [pos + 1] : [])))));
-      const head = c.served.catalog.search(query, { k: SERVED_K, oversample: SERVED_OVERSAMPLE }).hits.map((h) => c.served.indexOf(h.id));
-      acc.served.add(metricsOf(ranker.byHeadThenHamming(head, ham, bits, relevant, skip)));
-      const ann = c.served.catalog.hnsw.search(packed, 10);
-      recallSum += recallWithTies(ann.hamming, kthSmallestInt(ham, bits, 10), 10);
+      acc.hamming.add(metricsOf(ranker.byHamming(hammingAll(qCode, c.dbCodes, n, words, ham), bits, relevant)));
+      const query = { code: new Uint8Array(qCode.buffer, qCode.byteOffset, bits >>> 3), embedding: qEmb };
+      acc.served.add(servedQuery(c, query, ham, relevant, ranker, skip, tally));
     }
     onProgress?.(start + m, q.n);
   }
   const means = Object.fromEntries(METHODS.map((m) => [m, acc[m].means()])) as Record<Method, RankingMetrics>;
-  means.served = { ...means.served, pAt10: served10.means().pAt10 };
+  means.served = { ...means.served, pAt10: tally.top10.means().pAt10 };
   const counted = Math.max(1, acc.euclidean.count);
-  return { means, recall: recallSum / counted, qps: (counted * 1000) / Math.max(searchMs, 1e-9), engines };
+  return { means, recall: tally.recall / counted, qps: (counted * 1000) / Math.max(tally.searchMs, 1e-9), engines: tally.engines };
 }
 
 export async function evaluateRetrieval(o: RetrievalOptions, ev: RetrievalEvents = {}): Promise<RetrievalReport> {

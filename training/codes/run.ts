@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { policyCrops, type CodesMeta, type CropPolicy } from '../../model/codes.js';
+import { policyCrops, type CodesMeta, type CropPolicy } from '../../model/index.js';
 import { sha256File } from '../../model/embedder.js';
 import { createSession, type ModelSession } from '../../model/session.js';
 import type { AutoencoderOptions } from '../autoencoder.js';
@@ -76,7 +76,7 @@ export async function trainCodes(o: TrainCodesOptions, ev: TrainCodesEvents = {}
     const trained = await trainAutoencoder({ embeddings: emb.embeddings, n: emb.n, dim: emb.dim, labels: ds.labels, numClasses: ds.classNames.length }, o, ev.onStep);
     const t3 = performance.now();
     const last = trained.history.at(-1);
-    const supervised = o.clsWeight > 0 && ds.classNames.length > 1;
+    const supervised = (o.clsWeight > 0 || o.centerWeight > 0) && ds.classNames.length > 1;
     const meta: CodesMeta = {
       version: 1,
       bits: o.bits,
@@ -100,7 +100,7 @@ export async function trainCodes(o: TrainCodesOptions, ev: TrainCodesEvents = {}
       training: {
         dataset: o.dataset === 'fashion-mnist' ? 'fashion-mnist train' : o.dataset,
         epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed,
-        noise_std: o.noiseStd, class_weight: supervised ? o.clsWeight : 0, balance_weight: o.balanceWeight,
+        noise_std: o.noiseStd, class_weight: supervised ? o.clsWeight : 0, center_weight: supervised ? o.centerWeight : 0, balance_weight: o.balanceWeight,
       },
     };
     ev.onPhase?.(`writing ${o.out}`);

@@ -80,7 +80,7 @@ export async function trainAutoencoder(set: EmbeddingSet, opts: AutoencoderOptio
   if (set.n < 2) throw new Error(`the autoencoder needs at least 2 embeddings, got ${set.n}`);
   if (set.embeddings.length < set.n * set.dim) throw new Error(`'embeddings' holds ${set.embeddings.length} floats, ${set.n} × ${set.dim} needed`);
   const t0 = performance.now();
-  const labels = opts.clsWeight > 0 && set.labels && (set.numClasses ?? 0) > 1 ? set.labels : undefined;
+  const labels = (opts.clsWeight > 0 || opts.centerWeight > 0) && set.labels && (set.numClasses ?? 0) > 1 ? set.labels : undefined;
   const ae = new Autoencoder(set.dim, opts, normalizationStats(set), labels ? (set.numClasses ?? 0) : 0);
   try {
     const batch = Math.min(opts.batch, set.n);
