@@ -38,7 +38,7 @@ export interface AutoencoderOptions {
 }
 
 export const DEFAULT_AE: Omit<AutoencoderOptions, 'bits'> = {
-  hidden: [512], epochs: 5, batch: 256, lr: 1e-3, seed: 1, noiseStd: 1, clsWeight: 1, centerWeight: 0, balanceWeight: 0.1,
+  hidden: [512], epochs: 5, batch: 256, lr: 1e-3, seed: 1, noiseStd: 1, clsWeight: 1, centerWeight: 1, balanceWeight: 0.1,
 };
 
 export interface EmbeddingSet {

@@ -38,7 +38,7 @@ function clusteredSet(seed: number): EmbeddingSet & { labels: Int32Array } {
   return { embeddings, n, dim: DIM, labels, numClasses: k };
 }
 
-const small: AutoencoderOptions = { ...DEFAULT_AE, bits: BITS, hidden: [32], epochs: 30, batch: 32, lr: 3e-3, clsWeight: 0 };
+const small: AutoencoderOptions = { ...DEFAULT_AE, bits: BITS, hidden: [32], epochs: 30, batch: 32, lr: 3e-3, clsWeight: 0, centerWeight: 0 };
 
 /** Sign codes of the trained encoder, computed from its exported weights in plain JS. */
 function signCodes(t: TrainedCodes, set: EmbeddingSet): Uint8Array[] {
