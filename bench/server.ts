@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--crops 10]`
+ * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--crops 10] [--no-worker]`
  *
  * Starts the real server (port 0, empty temp database) and drives POST /v1/classify with 1, 8 and
  * 32 concurrent clients, each a closed loop of fetch calls on a real JPEG, measured in a window
@@ -122,6 +122,8 @@ export async function run(args: string[]): Promise<void> {
       clients: { type: 'string', default: '1,8,32' },
       seconds: { type: 'string', default: '8' },
       crops: { type: 'string', default: '10' },
+      // Measure with onnxruntime in the main thread (the server's SIGHTLINE_INFERENCE_WORKER=0).
+      'no-worker': { type: 'boolean', default: false },
     },
   });
   const levels = (values.clients ?? '').split(',').map(Number);
@@ -141,13 +143,13 @@ export async function run(args: string[]): Promise<void> {
   codes ??= testCodesPath(128, 11, 'center', model);
   const image = new Uint8Array(readFileSync(values.image ?? join(packageRoot(), 'tests/fixtures/images/dog.jpg')));
   const data = tempDir('sightline-bench-');
-  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000 }, {});
+  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'] }, {});
   const srv = await startServer(config, { logger: createLogger('silent') });
   try {
     await srv.startup;
     const url = `${srv.url.replace('localhost', '127.0.0.1')}/v1/classify?crops=${values.crops}`;
     process.stdout.write(
-      `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, ` +
+      `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, onnxruntime in ${config.inferenceWorker ? 'a worker thread' : 'the main thread'}, ` +
         `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${seconds} s per level\n\n`,
     );
     const rows: string[][] = [];
