@@ -183,9 +183,22 @@ function tensorData(value: unknown, name: string, modelPath: string): Float32Arr
   throw new ModelLoadError(`model '${modelPath}': output '${name}' is not a float32 tensor`);
 }
 
+/** [C, H, W] of one crop, from the contract's preprocessing. */
+export function cropShape(contract: ModelContract): readonly [number, number, number] {
+  const size = contract.preprocess.inputSize;
+  return [channelCount(contract.preprocess), size, size];
+}
+
+/** Validates run() arguments; returns the floats the n crops occupy. */
+export function checkRunArgs(batch: Float32Array, n: number, shape: readonly [number, number, number]): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`'n' must be a positive integer, got ${String(n)}`);
+  const need = n * shape[0] * shape[1] * shape[2];
+  if (batch.length < need) throw new RangeError(`'batch' holds ${batch.length} floats, ${n} crops of ${shape.join('×')} need ${need}`);
+  return need;
+}
+
 class OrtModelSession implements ModelSession {
   readonly inputShape: readonly [number, number, number];
-  private readonly chw: number;
   private closed = false;
 
   constructor(
@@ -194,16 +207,12 @@ class OrtModelSession implements ModelSession {
     readonly modelPath: string,
     readonly provider: Provider,
   ) {
-    const size = contract.preprocess.inputSize;
-    this.inputShape = [channelCount(contract.preprocess), size, size];
-    this.chw = this.inputShape[0] * size * size;
+    this.inputShape = cropShape(contract);
   }
 
   async run(batch: Float32Array, n: number): Promise<InferenceOutput> {
     if (this.closed) throw new ModelLoadError(`model session for '${this.modelPath}' is closed`);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`'n' must be a positive integer, got ${String(n)}`);
-    const need = n * this.chw;
-    if (batch.length < need) throw new RangeError(`'batch' holds ${batch.length} floats, ${n} crops of ${this.inputShape.join('×')} need ${need}`);
+    const need = checkRunArgs(batch, n, this.inputShape);
     const input = new Tensor('float32', batch.length === need ? batch : batch.subarray(0, need), [n, ...this.inputShape]);
     const { io } = this.contract;
     const out = await this.session.run({ [io.input]: input }, [io.logits, io.embedding]);

@@ -7,9 +7,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ModelContract } from './contract.js';
-import { channelCount } from './contract.js';
 import { ModelError, ModelLoadError } from './errors.js';
-import type { InferenceOutput, ModelSession, Provider, SessionLogger } from './session.js';
+import { checkRunArgs, cropShape, type InferenceOutput, type ModelSession, type Provider, type SessionLogger } from './session.js';
 import type { FromSessionWorker, SessionWorkerData, ToSessionWorker, WorkerErrorInfo } from './worker-protocol.js';
 
 /** An error raised inside the worker, keeping its code and HTTP status (ContractError → 503, …). */
@@ -37,7 +36,6 @@ type Pending = { resolve: (o: InferenceOutput) => void; reject: (e: Error) => vo
 
 class WorkerModelSession implements ModelSession {
   readonly inputShape: readonly [number, number, number];
-  private readonly chw: number;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: Error | undefined;
@@ -49,9 +47,7 @@ class WorkerModelSession implements ModelSession {
     readonly modelPath: string,
     readonly provider: Provider,
   ) {
-    const size = contract.preprocess.inputSize;
-    this.inputShape = [channelCount(contract.preprocess), size, size];
-    this.chw = this.inputShape[0] * size * size;
+    this.inputShape = cropShape(contract);
     worker.on('message', (m: FromSessionWorker) => {
       if (m.type !== 'result' && m.type !== 'run-error') return;
       const p = this.pending.get(m.id);
@@ -69,15 +65,13 @@ class WorkerModelSession implements ModelSession {
     this.pending.clear();
   }
 
-  run(batch: Float32Array, n: number): Promise<InferenceOutput> {
-    if (this.closing || this.failure) return Promise.reject(this.failure ?? new ModelLoadError(`model session for '${this.modelPath}' is closed`));
-    if (!Number.isInteger(n) || n < 1) return Promise.reject(new RangeError(`'n' must be a positive integer, got ${String(n)}`));
-    const need = n * this.chw;
-    if (batch.length < need) return Promise.reject(new RangeError(`'batch' holds ${batch.length} floats, ${n} crops of ${this.inputShape.join('×')} need ${need}`));
+  async run(batch: Float32Array, n: number): Promise<InferenceOutput> {
+    if (this.closing || this.failure) throw this.failure ?? new ModelLoadError(`model session for '${this.modelPath}' is closed`);
+    const need = checkRunArgs(batch, n, this.inputShape);
     const id = this.nextId++;
     // A private copy: the caller may refill its buffer as soon as this returns.
     const copy = batch.slice(0, need);
-    return new Promise((resolve, reject) => {
+    return new Promise<InferenceOutput>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, n });
       this.worker.postMessage({ type: 'run', id, batch: copy, n } satisfies ToSessionWorker, [copy.buffer]);
     });

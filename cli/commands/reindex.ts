@@ -11,14 +11,13 @@
  * `--model FILE` (a new image model) re-reads every image from its stored source and embeds it with
  * the new model and `--codes` (default: the bundled codes model, which only fits the bundled model).
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { checkCodesFor, createCodesSession } from '../../model/index.js';
 import { Catalog, inspectIndex, reembed } from '../../index/index.js';
 import { CliError } from '../errors.js';
+import { sha256File } from '../../model/embedder.js';
 import { reembedWithModel } from '../../server/services/reembed.js';
 import { packageRoot } from './classify.js';
 import { asCliError } from './serve.js';
@@ -56,12 +55,6 @@ function progressBar(label: string, unit: string): { update: (done: number, tota
   };
 }
 
-/** SHA-256 of a file, the hash the server records for models (server/services/runtime.ts). */
-async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 async function recode(db: string, codesPath: string): Promise<void> {
   const stored = inspectIndex(db);
@@ -69,7 +62,7 @@ async function recode(db: string, codesPath: string): Promise<void> {
   const bar = progressBar('recomputing codes', 'images');
   try {
     checkCodesFor(codes, stored.model, stored.embeddingDim);
-    const codesHash = await fileSha256(codesPath);
+    const codesHash = await sha256File(codesPath);
     const report = await reembed(db, {
       modelHash: stored.model,
       codesHash,

@@ -13,9 +13,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { IndexParamError, inspectIndex, reembed, type ReembedReport, type ReembedRow } from '../../index/index.js';
 import { checkCodesFor, createCodesSession, createSession, type DeviceRequest } from '../../model/index.js';
+import { sha256File } from '../../model/embedder.js';
 import { topLabels } from './gallery.js';
 import { InferenceService } from './inference.js';
-import { fileSha256 } from './runtime.js';
 
 export interface ReembedModelOptions {
   modelPath: string;
@@ -44,7 +44,7 @@ export async function reembedWithModel(dataDir: string, o: ReembedModelOptions):
   // Limits as generous as the CLI indexer's: this is a local batch, not an HTTP request.
   const inference = new InferenceService(session, codes, { maxBatch: 32, maxDelayMs: 2, maxQueue: 1024, requestTimeoutMs: 600_000, maxPixels: 50_000_000 });
   try {
-    const [modelHash, codesHash] = await Promise.all([fileSha256(o.modelPath), fileSha256(o.codesPath)]);
+    const [modelHash, codesHash] = await Promise.all([sha256File(o.modelPath), sha256File(o.codesPath)]);
     checkCodesFor(codes, modelHash, session.contract.embeddingDim);
     const stored = inspectIndex(dataDir).embeddingDim;
     if (stored !== session.contract.embeddingDim) {

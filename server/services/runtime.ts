@@ -3,13 +3,12 @@
  * model session → codes model → catalog (checked against both models' hashes) → inference with
  * its batcher → gallery, indexing, jobs. Shared by `serve`, `index`, `search`, tests and the bench.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { openCatalog } from '../../index/index.js';
 import type { Catalog } from '../../index/index.js';
 import { createSession } from '../../model/index.js';
+import { sha256File } from '../../model/embedder.js';
 import { checkCodesFor, createCodesSession } from '../../model/index.js';
 import type { Config } from '../config.js';
 import { JobManager } from '../jobs.js';
@@ -40,11 +39,6 @@ export interface Runtime {
 /** Largest file an indexing job reads: far above any photo, far below what would hurt memory. */
 const MAX_INDEX_FILE_BYTES = 256 * 1024 * 1024;
 
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 export interface RuntimeOptions {
   metrics?: Metrics;
@@ -62,7 +56,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     const embeddingDim = session.contract.embeddingDim;
     const codes = await createCodesSession(config.codesPath);
     cleanup.push(() => codes.close());
-    const [modelHash, codesHash] = await Promise.all([fileSha256(config.modelPath), fileSha256(config.codesPath)]);
+    const [modelHash, codesHash] = await Promise.all([sha256File(config.modelPath), sha256File(config.codesPath)]);
     checkCodesFor(codes, modelHash, embeddingDim);
     const catalog = await openCatalog(config.dataDir, {
       bits: codes.bits,
