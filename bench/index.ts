@@ -1,8 +1,10 @@
 /**
- * `npm run bench -- index [--sizes 10000,100000] [--full] [--engines scan,hnsw] [--queries 1000] [--rerank-size 10000]`
+ * `npm run bench -- index [--sizes 10000,100000] [--full] [--engines scan,hnsw] [--codes clustered|centers] [--queries 1000] [--rerank-size 10000]`
  * (`--engines scan` skips the HNSW builds, `--rerank-size 0` skips stage 2)
  *
- * 1. Stage 1 engines on synthetic clustered 128-bit codes: hnswlib-node (±1 floats, l2) vs the
+ * 1. Stage 1 engines on synthetic 128-bit codes (`clustered`: ~50 per random centre, 0–12 bits
+ *    flipped, almost all distinct; `centers`: like the bundled codes model's output, 10 class
+ *    centres, 60 % of images exactly on theirs, the rest 1–6 bits off): hnswlib-node (±1 floats, l2) vs the
  *    exact popcount scan: build rate, memory per image, latency p50/p99 and queries/s at k = 10
  *    and k = 100 (the re-rank's candidate count), and HNSW recall@10 (ties at the k-th distance
  *    count as hits). Default sizes 10k and 100k; --full adds 1M (the HNSW build takes minutes).
@@ -40,6 +42,19 @@ function clusteredCodes(n: number, rand: () => number): Uint8Array {
     const c = Math.floor(rand() * (centres.length / bytes));
     out.set(centres.subarray(c * bytes, (c + 1) * bytes), i * bytes);
     flip(out.subarray(i * bytes, (i + 1) * bytes), Math.floor(rand() * 13), rand);
+  }
+  return out;
+}
+
+/** n codes around 10 centres: 60 % exact copies (HNSW nodes are distinct codes), the rest 1–6 bits off. */
+function centerCodes(n: number, rand: () => number): Uint8Array {
+  const bytes = BITS / 8;
+  const centres = new Uint8Array(10 * bytes).map(() => Math.floor(rand() * 256));
+  const out = new Uint8Array(n * bytes);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(rand() * 10);
+    out.set(centres.subarray(c * bytes, (c + 1) * bytes), i * bytes);
+    if (rand() >= 0.6) flip(out.subarray(i * bytes, (i + 1) * bytes), 1 + Math.floor(rand() * 6), rand);
   }
   return out;
 }
@@ -82,9 +97,9 @@ function timeQueries(queries: Uint8Array[], fn: (q: Uint8Array) => void): { p50:
   return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), qps: (queries.length / total) * 1000 };
 }
 
-function stage1(n: number, nQueries: number, dir: string, withHnsw: boolean): Row[] {
+function stage1(n: number, nQueries: number, dir: string, withHnsw: boolean, kind: string): Row[] {
   const rand = rng(n);
-  const codes = clusteredCodes(n, rand);
+  const codes = kind === 'centers' ? centerCodes(n, rand) : clusteredCodes(n, rand);
   const bytes = BITS / 8;
   const codeOf = (i: number): Uint8Array => codes.subarray(i * bytes, (i + 1) * bytes);
   const queries = Array.from({ length: nQueries }, () => {
@@ -129,7 +144,7 @@ function stage1(n: number, nQueries: number, dir: string, withHnsw: boolean): Ro
     rows.push({ engine: 'exact scan', n, buildS: fmt(scanBuild, 2), buildRate: fmt(n / scanBuild, 0), bytesPerImage: fmt(scanBytes, 0), k, p50: fmt(s.p50), p99: fmt(s.p99), qps: fmt(s.qps, 0), recall: '1 (exact)' });
     const h = timeQueries(queries, (q) => graph.search(q, k));
     rows.push({
-      engine: `hnsw M=${DEFAULT_HNSW.M} efC=${DEFAULT_HNSW.efConstruction} ef=max(${DEFAULT_HNSW.efSearch},k)`,
+      engine: `hnsw M=${DEFAULT_HNSW.M} efC=${DEFAULT_HNSW.efConstruction} ef=max(${DEFAULT_HNSW.efSearch},k), ${graph.codes} nodes`,
       n,
       buildS: fmt(hnswBuild, 1),
       buildRate: fmt(n / hnswBuild, 0),
@@ -213,15 +228,17 @@ export async function run(args: string[]): Promise<void> {
   const nQueries = Number(flag('--queries') ?? 1000);
   const rerankSize = Number(flag('--rerank-size') ?? 10_000);
   const engines = (flag('--engines') ?? 'scan,hnsw').split(',');
+  const kind = flag('--codes') ?? 'clustered';
+  if (kind !== 'clustered' && kind !== 'centers') throw new Error(`bench index: --codes must be 'clustered' or 'centers', got '${kind}'`);
   if (sizes.some((s) => !Number.isInteger(s) || s < 100) || !Number.isInteger(nQueries) || nQueries < 60) {
     throw new Error(`bench index: --sizes must list integers ≥ 100 and --queries an integer ≥ 60, got '${flag('--sizes')}' / '${flag('--queries')}'`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'sightline-bench-index-'));
   try {
-    console.log(`index bench: ${BITS}-bit clustered codes, ${nQueries} queries (4 bits from a stored code), latency in ms\n`);
+    console.log(`index bench: ${BITS}-bit ${kind} codes, ${nQueries} queries (4 bits from a stored code), latency in ms\n`);
     const rows: string[][] = [];
     for (const n of sizes) {
-      for (const r of stage1(n, nQueries, dir, engines.includes('hnsw'))) rows.push([r.engine, String(r.n), r.buildS, r.buildRate, r.bytesPerImage, String(r.k), r.p50, r.p99, r.qps, r.recall]);
+      for (const r of stage1(n, nQueries, dir, engines.includes('hnsw'), kind)) rows.push([r.engine, String(r.n), r.buildS, r.buildRate, r.bytesPerImage, String(r.k), r.p50, r.p99, r.qps, r.recall]);
       console.error(`  done n=${n}`);
     }
     console.log(table(['engine', 'n', 'build s', 'codes/s', 'bytes/image', 'k', 'p50 ms', 'p99 ms', 'queries/s', 'recall@10'], rows));

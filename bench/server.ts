@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--crops 10] [--no-worker]`
+ * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--crops 10] [--no-worker] [--spin] [--full]`
  *
  * Starts the real server (port 0, empty temp database) and drives POST /v1/classify with 1, 8 and
  * 32 concurrent clients, each a closed loop of fetch calls on a real JPEG, measured in a window
@@ -59,17 +59,31 @@ async function batchStats(srv: RunningServer): Promise<{ sum: number; count: num
  */
 const CLIENTS_JS = `
 const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
 const { url, body, clients } = workerData;
+// node:http with keep-alive rather than fetch: fetch copies the body per request and costs the
+// shared CPUs about twice as much, which the server would be charged for in the ratio.
+const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+const payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 let open = false, stop = false, errors = 0;
 const latencies = [];
 parentPort.on('message', (m) => { if (m === 'open') open = true; else if (m === 'close') open = false; else if (m === 'stop') stop = true; });
+function post() {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'image/jpeg', 'content-length': payload.length } }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.end(payload);
+  });
+}
 async function client() {
   while (!stop) {
     const start = performance.now();
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body });
-    await res.arrayBuffer();
+    const ok = await post();
     if (!open) continue;
-    if (res.ok) latencies.push(performance.now() - start); else errors++;
+    if (ok) latencies.push(performance.now() - start); else errors++;
   }
 }
 Promise.all(Array.from({ length: clients }, client)).then(() => parentPort.postMessage({ latencies, errors }));
@@ -124,6 +138,10 @@ export async function run(args: string[]): Promise<void> {
       crops: { type: 'string', default: '10' },
       // Measure with onnxruntime in the main thread (the server's SIGHTLINE_INFERENCE_WORKER=0).
       'no-worker': { type: 'boolean', default: false },
+      // Let onnxruntime's threads spin-wait (the server's SIGHTLINE_INFERENCE_SPIN=1; off by default).
+      spin: { type: 'boolean', default: false },
+      // A random-init full AlexNet (224 px RGB crops, the paper's network) instead of the bundled model.
+      full: { type: 'boolean', default: false },
     },
   });
   const levels = (values.clients ?? '').split(',').map(Number);
@@ -133,9 +151,9 @@ export async function run(args: string[]): Promise<void> {
   if (values.crops !== '1' && values.crops !== '10') throw new Error(`--crops must be 1 or 10, got '${values.crops}'`);
   const defaultModel = join(packageRoot(), 'model/default/sightline-fmnist.onnx');
   const defaultCodes = join(packageRoot(), 'model/default/codes-128.onnx');
-  let model = values.model ?? (existsSync(defaultModel) ? defaultModel : undefined);
+  let model = values.model ?? (values.full ? testModelPath(7, 'full') : existsSync(defaultModel) ? defaultModel : undefined);
   let codes = values.codes ?? (model === defaultModel && existsSync(defaultCodes) ? defaultCodes : undefined);
-  let origin = model ?? '';
+  let origin = values.full && values.model === undefined ? 'random-init full alexnet (224 px RGB crops, 10 classes)' : (model ?? '');
   if (model === undefined) {
     model = testModelPath(7, 'small');
     origin = 'random-init alexnet-small (model/default/sightline-fmnist.onnx not found)';
@@ -143,13 +161,13 @@ export async function run(args: string[]): Promise<void> {
   codes ??= testCodesPath(128, 11, 'center', model);
   const image = new Uint8Array(readFileSync(values.image ?? join(packageRoot(), 'tests/fixtures/images/dog.jpg')));
   const data = tempDir('sightline-bench-');
-  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'] }, {});
+  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'], inferenceSpin: values.spin === true }, {});
   const srv = await startServer(config, { logger: createLogger('silent') });
   try {
     await srv.startup;
     const url = `${srv.url.replace('localhost', '127.0.0.1')}/v1/classify?crops=${values.crops}`;
     process.stdout.write(
-      `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, onnxruntime in ${config.inferenceWorker ? 'a worker thread' : 'the main thread'}, ` +
+      `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, onnxruntime in ${config.inferenceWorker ? 'a worker thread' : 'the main thread'}, spinning ${config.inferenceSpin ? 'on' : 'off'}, ` +
         `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${seconds} s per level\n\n`,
     );
     const rows: string[][] = [];

@@ -26,12 +26,11 @@ export interface CatalogOptions {
   efSearch?: number;
   /**
    * Collections with at most this many images are searched by the exact scan instead of HNSW
-   * (default 100,000). Measured (bench, 128 bits, k = 100, busy 2-core machine): scan 0.11 ms at
-   * 10k and 0.67 ms at 100k (linear), HNSW 0.17 ms at 10k and 0.25 ms at 100k; both are small next
-   * to the re-rank (~1.6 ms). The scan is exact, and HNSW is not on the codes that matter: the
-   * default codes model pulls each class toward one hash center, so many images share exactly the
-   * same code, and hnswlib's neighbour pruning links such duplicates poorly (recall@10 0.78 at 10k
-   * real codes; 0.92 on synthetic codes with 60 % duplicates, barely helped by a larger ef).
+   * (default 100,000). Measured (`npm run bench -- index`, 128 bits, k = 100, 2-core machine): scan
+   * 0.13 ms at 10k, 0.8 ms at 100k, 6–11 ms at 1M (linear); HNSW 0.14 / 0.39 / 0.4–0.8 ms. Up to
+   * 100k both are small next to the re-rank (~1.6 ms), and the scan is exact, so it wins there;
+   * beyond, its linear cost does not. (HNSW recall@10 on the bundled model's 60k real codes: 0.999,
+   * with one graph node per distinct code, see hnsw.ts.)
    */
   scanThreshold?: number;
   /** Label filters that pass fewer than this fraction of images use the exact scan (default 0.1). */
@@ -66,8 +65,10 @@ export interface OpenReport {
 
 export interface CatalogStats {
   images: number;
-  /** Live elements in the HNSW graph (equals `images` when consistent). */
+  /** Images reachable through the HNSW graph (equals `images` when consistent). */
   indexSize: number;
+  /** Distinct codes, i.e. graph nodes (images that share a code share a node). */
+  distinctCodes: number;
   model: string;
   codeModel: string;
   bits: number;
@@ -155,14 +156,15 @@ export function tryLoadGraph(dir: string, meta: StoreMeta, matrix: CodeMatrix, f
   if (!existsSync(path)) return 'index file missing';
   const sum = fileCrc32(path);
   if (sum.bytes !== sc.bytes || sum.crc32 !== sc.crc32) return `index file corrupt (size ${sum.bytes}/${sc.bytes}, crc ${sum.crc32}/${sc.crc32})`;
-  let graph: CodeHnsw;
+  let graph: CodeHnsw | string;
   try {
-    graph = CodeHnsw.load(path, meta.bits, { ...params, M: sc.M, efConstruction: sc.efConstruction }, sc.count);
+    graph = CodeHnsw.load(path, meta.bits, { ...params, M: sc.M, efConstruction: sc.efConstruction }, matrix);
   } catch (err) {
     return `index file unreadable (${(err as Error).message})`;
   }
+  if (typeof graph === 'string') return graph;
   if (graph.slots !== sc.slots) return `index element count ${graph.slots}, sidecar says ${sc.slots}`;
-  // A few rows spread over the matrix: their vectors must be exactly their codes.
+  // Every image was attached to the node of its code by load(); spot-check that the vectors are exact.
   const probes = Math.min(matrix.size, 32);
   for (let i = 0; i < probes; i++) {
     const row = Math.floor((i * matrix.size) / probes);
@@ -179,14 +181,14 @@ export async function buildGraph(matrix: CodeMatrix, bits: number, params: HnswP
   const total = matrix.size;
   const ids = Array.from({ length: total }, (_, r) => matrix.idAt(r));
   const graph = CodeHnsw.create(bits, params, Math.ceil(total * 1.25) + 64);
-  const added = new Set<number>();
+  const added = new Map<number, Uint8Array>();
   onProgress?.(0, total);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as number;
     const code = matrix.code(id);
     if (code) {
       graph.add(id, code);
-      added.add(id);
+      added.set(id, code);
     }
     if ((i + 1) % 1024 === 0) {
       onProgress?.(i + 1, total);
@@ -198,7 +200,7 @@ export async function buildGraph(matrix: CodeMatrix, bits: number, params: HnswP
     if (!added.delete(id)) graph.add(id, matrix.codeAt(r));
   }
   // What is left in `added` was deleted while we were building.
-  for (const id of added) graph.remove(id);
+  for (const [id, code] of added) graph.remove(id, code);
   onProgress?.(total, total);
   return graph;
 }

@@ -158,7 +158,7 @@ export class Catalog implements SearchContext {
     if (!this.store.deleteById(id)) return false;
     if (code) {
       this.mirror(() => {
-        this.hnsw.remove(id);
+        this.hnsw.remove(id, code);
         this.labels.inc(this.matrix.labelOf(id), -1);
         this.fingerprint.remove(id, codeWords(code));
         this.matrix.delete(id);
@@ -223,6 +223,7 @@ export class Catalog implements SearchContext {
     return {
       images: this.store.count(),
       indexSize: this.hnsw.size,
+      distinctCodes: this.hnsw.codes,
       model: meta.modelHash,
       codeModel: meta.codesHash,
       bits: meta.bits,

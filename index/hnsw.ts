@@ -4,12 +4,21 @@
  * (±2)² = 4 and each equal one 0, so squared L2 = 4 × Hamming distance and the L2 order is the
  * Hamming order (and distances/4 are exact integers, float32 represents them exactly).
  *
- * Labels are image ids. Deletes use markDelete; with allowReplaceDeleted the next add reuses a
- * deleted slot, so a churning collection does not grow the file forever. Capacity doubles with
- * resizeIndex when full. hnswlib-node takes plain number[] only, so one array per instance is reused.
+ * Each distinct code is one graph node, and a node expands to the images that share the code.
+ * Why: the default codes model pulls every image of a class toward one hash center, so thousands
+ * of images can have exactly the same code. Indexed one node per image, such a class is a plateau
+ * of identical points: hnswlib's pruning keeps few links into it and its layer-0 search stops as
+ * soon as no candidate is strictly closer, so it got stuck (recall@10 0.80 on the bundled model's
+ * 60k codes). Distinct codes have no plateaus, and the graph is smaller.
+ *
+ * Node labels are slot numbers handed out by a counter, never image ids. Removing the last image
+ * of a code markDeletes its node; with allowReplaceDeleted the next new code reuses that memory,
+ * so a churning collection does not grow the file forever. Capacity doubles with resizeIndex.
+ * Only the graph is saved; the slot → images table is rebuilt at load from each node's vector
+ * and the caller's rows, which also proves the file matches them (see `load`).
  */
 import hnswlib from 'hnswlib-node';
-import { toPlusMinusOne } from './codes.js';
+import { packSigns, toPlusMinusOne } from './codes.js';
 import { IndexParamError } from './errors.js';
 
 const { HierarchicalNSW } = hnswlib;
@@ -42,18 +51,34 @@ export interface AnnHits {
   hamming: number[];
 }
 
+/** What `load` needs from the source of truth: every image id with its code. */
+export interface CodeRows {
+  readonly size: number;
+  idAt(row: number): number;
+  codeAt(row: number): Uint8Array;
+}
+
+/** A Map key for a packed code (one char per byte). */
+function codeKey(code: Uint8Array): string {
+  return String.fromCharCode.apply(null, code as unknown as number[]);
+}
+
+/** Ascending ids of one code; most codes have one image, so that case stays a plain number. */
+type Members = number | number[];
+
 export class CodeHnsw {
   private readonly vec: number[];
-  private live: number;
+  private readonly slotOf = new Map<string, number>();
+  private readonly members = new Map<number, Members>();
+  private images = 0;
 
   private constructor(
     private readonly index: InstanceType<typeof HierarchicalNSW>,
     readonly bits: number,
     readonly params: HnswParams,
-    live: number,
+    private nextSlot: number,
   ) {
     this.vec = new Array<number>(bits).fill(0);
-    this.live = live;
     index.setEf(params.efSearch);
   }
 
@@ -63,19 +88,48 @@ export class CodeHnsw {
     return new CodeHnsw(index, bits, params, 0);
   }
 
-  /** Throws whatever hnswlib throws on a truncated or unreadable file; callers rebuild then. */
-  static load(path: string, bits: number, params: HnswParams, live: number): CodeHnsw {
+  /**
+   * Reads a saved graph and attaches `rows` to its nodes by code. Returns why the file does not
+   * match the rows (a code without a node, a node without images) instead of a graph; throws
+   * whatever hnswlib throws on a truncated or unreadable file. Callers rebuild in both cases.
+   */
+  static load(path: string, bits: number, params: HnswParams, rows: CodeRows): CodeHnsw | string {
     const index = new HierarchicalNSW('l2', bits);
     index.readIndexSync(path, true);
-    return new CodeHnsw(index, bits, params, live);
+    const labels = index.getIdsList();
+    const graph = new CodeHnsw(index, bits, params, labels.reduce((m, l) => Math.max(m, l + 1), 0));
+    const code = new Uint8Array(bits >>> 3);
+    for (const label of labels) {
+      let point: number[];
+      try {
+        point = index.getPoint(label);
+      } catch {
+        continue; // a deleted node (getIdsList lists those too)
+      }
+      const key = codeKey(packSigns(point, code));
+      if (graph.slotOf.has(key)) return `index holds the code of node ${label} twice`;
+      graph.slotOf.set(key, label);
+    }
+    for (let r = 0; r < rows.size; r++) {
+      const slot = graph.slotOf.get(codeKey(rows.codeAt(r)));
+      if (slot === undefined) return `index has no node for the code of image ${rows.idAt(r)}`;
+      graph.attach(slot, rows.idAt(r));
+    }
+    if (graph.members.size !== graph.slotOf.size) return `index holds ${graph.slotOf.size - graph.members.size} codes that no image has`;
+    return graph;
   }
 
-  /** Live (not deleted) elements. */
+  /** Live (not deleted) images. */
   get size(): number {
-    return this.live;
+    return this.images;
   }
 
-  /** Slots used, deleted ones included (what the file's header records). */
+  /** Distinct codes, i.e. live graph nodes. */
+  get codes(): number {
+    return this.slotOf.size;
+  }
+
+  /** Node slots used, deleted ones included (what the file's header records). */
   get slots(): number {
     return this.index.getCurrentCount();
   }
@@ -84,36 +138,75 @@ export class CodeHnsw {
     return this.index.getMaxElements();
   }
 
-  /** `id` must not be live already (the catalog guarantees it). */
+  /** `id` must not be present already (the catalog guarantees it). */
   add(id: number, code: Uint8Array): void {
-    if (this.live >= this.index.getMaxElements()) this.index.resizeIndex(this.index.getMaxElements() * 2);
-    this.index.addPoint(toPlusMinusOne(code, this.bits, this.vec), id, true);
-    this.live++;
+    const key = codeKey(code);
+    let slot = this.slotOf.get(key);
+    if (slot === undefined) {
+      if (this.slotOf.size >= this.index.getMaxElements()) this.index.resizeIndex(this.index.getMaxElements() * 2);
+      slot = this.nextSlot++;
+      this.index.addPoint(toPlusMinusOne(code, this.bits, this.vec), slot, true);
+      this.slotOf.set(key, slot);
+    }
+    this.attach(slot, id);
   }
 
-  remove(id: number): void {
-    this.index.markDelete(id);
-    this.live--;
+  /** Removes image `id`, stored with `code`; false when it was not there. */
+  remove(id: number, code: Uint8Array): boolean {
+    const key = codeKey(code);
+    const slot = this.slotOf.get(key);
+    const m = slot === undefined ? undefined : this.members.get(slot);
+    if (slot === undefined || m === undefined) return false;
+    if (typeof m === 'number' || m.length === 1) {
+      if ((typeof m === 'number' ? m : m[0]) !== id) return false;
+      this.index.markDelete(slot);
+      this.slotOf.delete(key);
+      this.members.delete(slot);
+    } else {
+      const at = lowerBound(m, id);
+      if (m[at] !== id) return false;
+      m.splice(at, 1);
+    }
+    this.images--;
+    return true;
   }
 
   /**
-   * k nearest by Hamming distance. ef is raised to k for the call, because hnswlib returns at most
-   * ef candidates from layer 0. May return fewer than k when deletions disconnect parts of the graph.
+   * k nearest images by Hamming distance, ties by id (the exact scan's order within what the graph
+   * found). Asks the graph for k nodes, enough because every node has at least one image; ef is
+   * raised to that for the call, because hnswlib returns at most ef candidates from layer 0.
+   * `filter` sees image ids; a node passes when any of its images does.
    */
   search(code: Uint8Array, k: number, filter?: (id: number) => boolean): AnnHits {
-    const n = Math.min(k, this.live, this.index.getMaxElements());
+    const n = Math.min(k, this.slotOf.size, this.index.getMaxElements());
     if (n <= 0) return { ids: [], hamming: [] };
-    const ef = Math.max(this.params.efSearch, n);
-    this.index.setEf(ef);
-    const res = this.index.searchKnn(toPlusMinusOne(code, this.bits, this.vec), n, filter);
-    return { ids: res.neighbors, hamming: res.distances.map((d) => Math.round(d / 4)) };
+    this.index.setEf(Math.max(this.params.efSearch, n));
+    const nodeFilter = filter && ((slot: number): boolean => this.idsOf(slot).some(filter));
+    const res = this.index.searchKnn(toPlusMinusOne(code, this.bits, this.vec), n, nodeFilter);
+    const order = res.neighbors.map((slot, i) => ({ slot, d: Math.round((res.distances[i] as number) / 4) })).sort((a, b) => a.d - b.d);
+    const ids: number[] = [];
+    const hamming: number[] = [];
+    for (const { slot, d } of order) {
+      // Past k, only images tied with the k-th can still change the result (through their ids).
+      if (ids.length >= k && d > (hamming[k - 1] as number)) break;
+      for (const id of this.idsOf(slot)) {
+        if (filter && !filter(id)) continue;
+        ids.push(id);
+        hamming.push(d);
+      }
+    }
+    const idx = ids.map((_, i) => i).sort((a, b) => (hamming[a] as number) - (hamming[b] as number) || (ids[a] as number) - (ids[b] as number));
+    const top = idx.slice(0, k);
+    return { ids: top.map((i) => ids[i] as number), hamming: top.map((i) => hamming[i] as number) };
   }
 
-  /** Whether the stored vector of `id` is exactly the ±1 expansion of `code` (spot checks at open). */
+  /** Whether image `id` is attached to a node whose vector is exactly the ±1 expansion of `code`. */
   holds(id: number, code: Uint8Array): boolean {
+    const slot = this.slotOf.get(codeKey(code));
+    if (slot === undefined || !this.idsOf(slot).includes(id)) return false;
     let point: number[];
     try {
-      point = this.index.getPoint(id);
+      point = this.index.getPoint(slot);
     } catch {
       return false;
     }
@@ -124,4 +217,29 @@ export class CodeHnsw {
   writeSync(path: string): void {
     this.index.writeIndexSync(path);
   }
+
+  private idsOf(slot: number): readonly number[] {
+    const m = this.members.get(slot);
+    return m === undefined ? [] : typeof m === 'number' ? [m] : m;
+  }
+
+  private attach(slot: number, id: number): void {
+    const m = this.members.get(slot);
+    if (m === undefined) this.members.set(slot, id);
+    else if (typeof m === 'number') this.members.set(slot, m < id ? [m, id] : [id, m]);
+    else m.splice(lowerBound(m, id), 0, id);
+    this.images++;
+  }
+}
+
+/** First index whose value is ≥ x in an ascending array. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((a[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

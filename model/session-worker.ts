@@ -33,7 +33,7 @@ const logger = {
 
 let session: ModelSession | undefined;
 try {
-  session = await createSession(data.modelPath, { device: data.device, threads: data.threads, logger });
+  session = await createSession(data.modelPath, { device: data.device, threads: data.threads, spin: data.spin, logger });
   post({ type: 'ready', contract: session.contract, provider: session.provider });
 } catch (err) {
   post({ type: 'init-error', error: info(err) });

@@ -28,6 +28,13 @@ export interface SessionOptions {
   device?: DeviceRequest;
   /** intraOpNumThreads of the runtime (default 2). */
   threads?: number;
+  /**
+   * Let onnxruntime's pool threads spin while waiting for work (default true, onnxruntime's own
+   * default). Spinning shaves latency off back-to-back runs on an idle machine, but the spinning
+   * threads burn CPU that image decoding and HTTP need when they share a few cores; the server
+   * turns it off by default (config `inferenceSpin`).
+   */
+  spin?: boolean;
   logger?: SessionLogger;
   /**
    * Run the session in a worker thread (default false). onnxruntime-node's `run()` holds its
@@ -236,13 +243,16 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
   if (!DEVICES.includes(device)) throw new InvalidOptionError(`'device' must be one of ${DEVICES.join(', ')}, got '${String(device)}'`);
   await checkFile(modelPath);
   const contract = await readContract(modelPath);
-  if (opts.worker) return createWorkerSession({ modelPath, device, threads }, opts.logger);
+  const spin = opts.spin ?? true;
+  if (opts.worker) return createWorkerSession({ modelPath, device, threads, spin }, opts.logger);
   const base: InferenceSession.SessionOptions = {
     intraOpNumThreads: threads,
     // One graph at a time per session; concurrency comes from batching, not from inter-op threads.
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Session config entries session.intra_op.allow_spinning / session.inter_op.allow_spinning.
+    extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' }, inter_op: { allow_spinning: spin ? '1' : '0' } } },
   };
   const { session, provider } = await openWithFallback(modelPath, device, opts.logger, (eps) =>
     InferenceSession.create(modelPath, { ...base, executionProviders: eps }),
@@ -252,7 +262,7 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
     const model = new OrtModelSession(session, contract, modelPath, provider);
     // Warm-up: the first run allocates the arena and picks kernels; do it before the first request.
     await model.run(new Float32Array(WARMUP_CROPS * model.inputShape.reduce((a, b) => a * b, 1)), WARMUP_CROPS);
-    opts.logger?.info({ model: modelPath, provider, threads, name: contract.name, version: contract.modelVersion }, 'model session ready');
+    opts.logger?.info({ model: modelPath, provider, threads, spin, name: contract.name, version: contract.modelVersion }, 'model session ready');
     return model;
   } catch (err) {
     await session.release();

@@ -6,6 +6,7 @@ export interface SessionWorkerData {
   modelPath: string;
   device: DeviceRequest;
   threads: number;
+  spin: boolean;
 }
 
 /** An error thrown in the worker, with the typed fields (code, status) the HTTP mapping reads. */

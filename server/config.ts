@@ -32,6 +32,11 @@ export const configSchema = z.object({
    * env SIGHTLINE_INFERENCE_WORKER). Off: runs block the main thread, one thread fewer.
    */
   inferenceWorker: bool.default(true),
+  /**
+   * Let onnxruntime's threads spin-wait between runs (default false; env SIGHTLINE_INFERENCE_SPIN).
+   * Off leaves the CPU to decoding and HTTP between batches; see `npm run bench -- server --spin`.
+   */
+  inferenceSpin: bool.default(false),
   /** Index the bundled Fashion-MNIST demo gallery when the catalog is empty (default true; env SIGHTLINE_DEMO; flag --no-demo). */
   demo: bool.default(true),
   /** Most crops merged into one onnxruntime run (default 32; env SIGHTLINE_MAX_BATCH). */
@@ -75,6 +80,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_DEVICE: 'device',
   SIGHTLINE_THREADS: 'threads',
   SIGHTLINE_INFERENCE_WORKER: 'inferenceWorker',
+  SIGHTLINE_INFERENCE_SPIN: 'inferenceSpin',
   SIGHTLINE_DEMO: 'demo',
   SIGHTLINE_MAX_BATCH: 'maxBatch',
   SIGHTLINE_MAX_DELAY_MS: 'maxDelayMs',

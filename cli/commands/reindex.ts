@@ -121,7 +121,7 @@ export function register(program: Command): void {
       try {
         const s = cat.stats();
         const secs = ((Date.now() - started) / 1000).toFixed(1);
-        process.stdout.write(`rebuilt ${s.indexSize} codes (${s.bits} bits) in ${secs} s → ${cat.hnswPath}\n`);
+        process.stdout.write(`rebuilt the graph of ${s.indexSize} images (${s.distinctCodes} distinct ${s.bits}-bit codes) in ${secs} s → ${cat.hnswPath}\n`);
         process.stdout.write(`model ${s.model}\ncode model ${s.codeModel}\n`);
       } finally {
         cat.close();

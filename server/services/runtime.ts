@@ -50,7 +50,7 @@ export interface RuntimeOptions {
 }
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const session = await createSession(config.modelPath, { device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}), logger, worker: config.inferenceWorker });
+  const session = await createSession(config.modelPath, { device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}), logger, worker: config.inferenceWorker, spin: config.inferenceSpin });
   const cleanup: (() => Promise<void> | void)[] = [() => session.close()];
   try {
     const embeddingDim = session.contract.embeddingDim;

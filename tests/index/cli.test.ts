@@ -53,7 +53,7 @@ describe('index CLI commands', () => {
       await assert.rejects(run(['duplicates', '--db', dir, '--radius', 'x']), { message: "'--radius' must be an integer ≥ 0, got 'x'" });
 
       rmSync(join(dir, HNSW_FILE));
-      assert.match(await run(['reindex', '--db', dir, '--m', '8']), /^rebuilt 61 codes \(128 bits\)/);
+      assert.match(await run(['reindex', '--db', dir, '--m', '8']), /^rebuilt the graph of 61 images \(\d+ distinct 128-bit codes\)/);
       const after = await openTest(dir);
       assert.equal(after.openReport.rebuilt, false, 'reindex saved a valid graph');
       assert.equal(after.hnsw.params.M, 8);
@@ -76,7 +76,7 @@ describe('index CLI commands', () => {
       const w = writeCodesModel(codesPath, { bits: 64, modelHash });
       const out = await run(['reindex', '--db', dir, '--codes', codesPath]);
       assert.match(out, /^recomputed 40 codes \(64 bits\)/);
-      assert.match(out, /rebuilt 40 codes \(64 bits\)/);
+      assert.match(out, /rebuilt the graph of 40 images \(\d+ distinct 64-bit codes\)/);
       const codesHash = createHash('sha256').update(readFileSync(codesPath)).digest('hex');
       const after = await openTest(dir, { bits: 64, modelHash, codesHash });
       try {

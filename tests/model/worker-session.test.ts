@@ -44,6 +44,18 @@ describe('createSession({ worker: true })', () => {
     assert.deepEqual(Array.from(b.embedding), Array.from(a.embedding));
   });
 
+  it('spinning off (the server default) changes nothing but how idle pool threads wait', async () => {
+    const quiet = await createSession(model.path, { device: 'cpu', threads: 2, spin: false, worker: true });
+    const spinning = await createSession(model.path, { device: 'cpu', threads: 2, spin: true });
+    try {
+      const batch = randomBatch(5, 9);
+      const [a, b] = await Promise.all([quiet.run(batch, 5), spinning.run(batch, 5)]);
+      for (let i = 0; i < a.logits.length; i++) assert.ok(Math.abs((a.logits[i] as number) - (b.logits[i] as number)) < 1e-5);
+    } finally {
+      await Promise.all([quiet.close(), spinning.close()]);
+    }
+  });
+
   it('copies the input: the caller may overwrite its buffer while the run is in flight', async () => {
     const batch = randomBatch(3, 9);
     const want = await local.run(batch, 3);

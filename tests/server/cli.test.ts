@@ -81,7 +81,7 @@ test('reindex --model re-embeds every image from its source; missing sources sto
   const re = cliRaw('reindex', '--db', copy, '--model', modelB, '--codes', codesB);
   assert.equal(re.code, 0, re.stderr);
   assert.match(re.stdout, /re-embedded 3 images/);
-  assert.match(re.stdout, /rebuilt 3 codes \(128 bits\)/);
+  assert.match(re.stdout, /rebuilt the graph of 3 images \(3 distinct 128-bit codes\)/);
   // The stored vectors are what model B computes for the same file: each image finds itself at distance 0.
   for (const file of [join(photos, 'horses.jpg'), join(photos, 'sub', 'bag.png')]) {
     const res = cliRaw('search', file, '--k', '1', '--json', '--model', modelB, '--codes', codesB, '--db', copy);
@@ -102,7 +102,7 @@ test('reindex --model re-embeds every image from its source; missing sources sto
   const dropped = cliRaw('reindex', '--db', gone, '--model', modelB, '--codes', codesB, '--drop-unavailable');
   assert.equal(dropped.code, 0, dropped.stderr);
   assert.match(dropped.stdout, /removed 1 whose source is gone/);
-  assert.match(dropped.stdout, /rebuilt 2 codes/);
+  assert.match(dropped.stdout, /rebuilt the graph of 2 images/);
 });
 
 test('user errors exit with a message, no stack', () => {

@@ -15,6 +15,9 @@ test('config defaults are documented values, absolute paths, frozen', () => {
   assert.equal(c.bodyLimitBytes, 20 * 1024 * 1024);
   assert.equal(c.demo, true);
   assert.equal(c.device, 'auto');
+  assert.equal(c.inferenceWorker, true);
+  assert.equal(c.inferenceSpin, false);
+  assert.equal(loadConfig({}, { SIGHTLINE_INFERENCE_SPIN: '1' }).inferenceSpin, true);
   assert.equal(c.apiToken, undefined);
   assert.deepEqual(c.indexRoots, []);
   assert.equal(c.dataDir, resolve('data'));

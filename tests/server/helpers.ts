@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { smallPreset } from '../../model/architecture.js';
+import { alexnetPreset, smallPreset } from '../../model/architecture.js';
 import type { Preset } from '../../model/architecture.js';
 import { exportOnnx } from '../../model/onnx/index.js';
 import { DataType, encodeModel, floatTensor, modelProto, node, valueInfo } from '../../model/onnx/proto.js';
@@ -44,8 +44,23 @@ function writeOnce(name: string, produce: () => Uint8Array): string {
   return path;
 }
 
+/** The paper's full AlexNet (RGB, 224 crops from 256, 10 classes), random He init: for the server bench only (228 MB). */
+function fullModelPath(seed: number): string {
+  return writeOnce(`full-alexnet-${seed}.onnx`, () => {
+    const preset = alexnetPreset(10);
+    return exportOnnx(preset, initWeights(preset, 'he', seed), {
+      name: 'test-alexnet',
+      modelVersion: `random-${seed}`,
+      labels: FMNIST_LABELS,
+      preprocess: { inputSize: 224, resizeSize: 256, channels: 'rgb', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], background: [255, 255, 255] },
+      source: 'random-init',
+    });
+  });
+}
+
 /** A random (He init, fixed seed) Fashion-MNIST-shaped classifier: 1×28×28 in, 10 logits and 4096-d fc7 out. */
-export function testModelPath(seed = 7, size: 'tiny' | 'small' = 'tiny'): string {
+export function testModelPath(seed = 7, size: 'tiny' | 'small' | 'full' = 'tiny'): string {
+  if (size === 'full') return fullModelPath(seed);
   return writeOnce(`${size}-fmnist-${seed}.onnx`, () => {
     // 'small' is the default model's real architecture (alexnet-small), for the benchmark.
     const preset = size === 'tiny' ? tinyPreset() : smallPreset(10, 1, 28);
