@@ -32,7 +32,12 @@ export interface HnswParams {
   efSearch: number;
 }
 
-export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 100, efSearch: 64 };
+/**
+ * efSearch 128: on 1M center-heavy synthetic codes (309k nodes) recall@10 was 0.945 / 0.960 / 0.978 at
+ * ef 64 / 128 / 256 for 0.28 / 0.33 / 0.61 ms per query; the served search asks for k × oversample =
+ * 100 candidates, so it runs at max(efSearch, 100) anyway.
+ */
+export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 100, efSearch: 128 };
 
 export function validateHnswParams(p: Partial<HnswParams>): HnswParams {
   const out: HnswParams = { M: p.M ?? DEFAULT_HNSW.M, efConstruction: p.efConstruction ?? DEFAULT_HNSW.efConstruction, efSearch: p.efSearch ?? DEFAULT_HNSW.efSearch };
