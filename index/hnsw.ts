@@ -186,23 +186,40 @@ export class CodeHnsw {
     const n = Math.min(k, this.slotOf.size, this.index.getMaxElements());
     if (n <= 0) return { ids: [], hamming: [] };
     this.index.setEf(Math.max(this.params.efSearch, n));
-    const nodeFilter = filter && ((slot: number): boolean => this.idsOf(slot).some(filter));
+    // hnswlib may ask about a node more than once per query, and a node can hold a whole class.
+    const seen = new Map<number, boolean>();
+    const nodeFilter =
+      filter &&
+      ((slot: number): boolean => {
+        let ok = seen.get(slot);
+        if (ok === undefined) seen.set(slot, (ok = this.idsOf(slot).some(filter)));
+        return ok;
+      });
     const res = this.index.searchKnn(toPlusMinusOne(code, this.bits, this.vec), n, nodeFilter);
     const order = res.neighbors.map((slot, i) => ({ slot, d: Math.round((res.distances[i] as number) / 4) })).sort((a, b) => a.d - b.d);
     const ids: number[] = [];
     const hamming: number[] = [];
-    for (const { slot, d } of order) {
-      // Past k, only images tied with the k-th can still change the result (through their ids).
-      if (ids.length >= k && d > (hamming[k - 1] as number)) break;
-      for (const id of this.idsOf(slot)) {
-        if (filter && !filter(id)) continue;
+    // Nodes at the same distance are merged by id; from each, at most the ids still needed are read,
+    // because a shared code can hold a whole class (tens of thousands of ids at 1M images).
+    for (let i = 0; i < order.length && ids.length < k; ) {
+      const d = (order[i] as { d: number }).d;
+      const need = k - ids.length;
+      const group: number[] = [];
+      for (; i < order.length && (order[i] as { d: number }).d === d; i++) {
+        let taken = 0;
+        for (const id of this.idsOf((order[i] as { slot: number }).slot)) {
+          if (filter && !filter(id)) continue;
+          group.push(id);
+          if (++taken >= need) break;
+        }
+      }
+      group.sort((a, b) => a - b);
+      for (const id of group.slice(0, need)) {
         ids.push(id);
         hamming.push(d);
       }
     }
-    const idx = ids.map((_, i) => i).sort((a, b) => (hamming[a] as number) - (hamming[b] as number) || (ids[a] as number) - (ids[b] as number));
-    const top = idx.slice(0, k);
-    return { ids: top.map((i) => ids[i] as number), hamming: top.map((i) => hamming[i] as number) };
+    return { ids, hamming };
   }
 
   /** Whether image `id` is attached to a node whose vector is exactly the ±1 expansion of `code`. */

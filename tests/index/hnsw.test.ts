@@ -125,6 +125,32 @@ describe('HNSW over ±1 codes', () => {
     assert.deepEqual(graph.search(a, 4), { ids: [9, 4], hamming: [0, 3] });
   });
 
+  it('nodes at the same distance are merged by id, reading no more ids than needed', () => {
+    const bits = 64;
+    const a = randomCode(rng(30), bits);
+    const b = flipBits(a, bits, 1, rng(31));
+    let c = flipBits(a, bits, 1, rng(32));
+    if (hammingPacked(b, c) === 0) c = flipBits(b, bits, 2, rng(33));
+    const graph = CodeHnsw.create(bits, DEFAULT_HNSW, 64);
+    graph.add(1, a);
+    [4, 10, 12].forEach((id) => graph.add(id, b));
+    [5, 6, 20].forEach((id) => graph.add(id, c));
+    const db = hammingPacked(a, b);
+    const dc = hammingPacked(a, c);
+    const expected = [
+      [1, 0],
+      ...[4, 10, 12].map((id) => [id, db]),
+      ...[5, 6, 20].map((id) => [id, dc]),
+    ].sort((x, y) => (x[1] as number) - (y[1] as number) || (x[0] as number) - (y[0] as number));
+    for (const k of [1, 3, 5, 7]) {
+      const top = expected.slice(0, k);
+      assert.deepEqual(graph.search(a, k), { ids: top.map((e) => e[0]), hamming: top.map((e) => e[1]) }, `k = ${k}`);
+    }
+    // A shared code larger than k gives its k smallest ids.
+    for (let id = 100; id < 3100; id++) graph.add(id, b);
+    assert.deepEqual(graph.search(b, 5), { ids: [4, 10, 12, 100, 101], hamming: [0, 0, 0, 0, 0] });
+  });
+
   it('load() re-attaches images to nodes by code and refuses rows the file does not match', () => {
     const bits = 128;
     const codes = centerHeavy(500, bits, 21);
