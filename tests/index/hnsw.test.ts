@@ -14,6 +14,17 @@ function clustered(n: number, bits: number, seed: number): Uint8Array[] {
   return Array.from({ length: n }, () => flipBits(centres[Math.floor(rand() * centres.length)] as Uint8Array, bits, Math.floor(rand() * 12), rand));
 }
 
+/** The same codes in a graph and in the exact matrix (ids 1..n). */
+function indexBoth(codes: Uint8Array[], bits: number, params = DEFAULT_HNSW, capacity = 64): { graph: CodeHnsw; exact: CodeMatrix } {
+  const graph = CodeHnsw.create(bits, params, capacity);
+  const exact = new CodeMatrix(bits);
+  codes.forEach((c, i) => {
+    graph.add(i + 1, c);
+    exact.set(i + 1, c);
+  });
+  return { graph, exact };
+}
+
 describe('HNSW over ±1 codes', () => {
   it('recall@10 (ties count as hits) vs the exact scan is ≥ 0.95 on clustered codes', () => {
     const bits = 128;
@@ -73,12 +84,7 @@ describe('HNSW over ±1 codes', () => {
   it('codes shared by thousands of images: one node per code, recall@10 ≥ 0.95, ties in id order like the scan', () => {
     const bits = 128;
     const codes = centerHeavy(6000, bits, 11);
-    const graph = CodeHnsw.create(bits, DEFAULT_HNSW, 64);
-    const exact = new CodeMatrix(bits);
-    codes.forEach((c, i) => {
-      graph.add(i + 1, c);
-      exact.set(i + 1, c);
-    });
+    const { graph, exact } = indexBoth(codes, bits);
     const distinct = new Set(codes.map((c) => Buffer.from(c).toString('hex'))).size;
     assert.equal(graph.size, 6000);
     assert.equal(graph.codes, distinct);
@@ -154,12 +160,7 @@ describe('HNSW over ±1 codes', () => {
   it('load() re-attaches images to nodes by code and refuses rows the file does not match', () => {
     const bits = 128;
     const codes = centerHeavy(500, bits, 21);
-    const graph = CodeHnsw.create(bits, DEFAULT_HNSW, 64);
-    const rows = new CodeMatrix(bits);
-    codes.forEach((c, i) => {
-      graph.add(i + 1, c);
-      rows.set(i + 1, c);
-    });
+    const { graph, exact: rows } = indexBoth(codes, bits);
     graph.remove(500, codes[499] as Uint8Array);
     rows.delete(500);
     const dir = mkdtempSync(join(tmpdir(), 'sightline-hnsw-'));
