@@ -8,11 +8,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs';
+import type { KernelFunc, NamedAttrMap, NamedTensorMap, TensorInfo } from '@tensorflow/tfjs';
 import { useBackend } from '../../training/backend.js';
 import { mulberry32 } from '../../training/network.js';
 import { wasmKernel } from '../../training/kernels/wasm-util.js';
 import { transpose2dInto } from '../../training/kernels/transpose.js';
+import { conv2dBackpropFilterWasm } from '../../training/kernels/conv2d-backprop-filter.js';
 import { relativeError } from '../model/onnx-checker.js';
 
 const TOL = 1e-5;
@@ -45,6 +46,18 @@ async function runOn(backend: 'cpu' | 'wasm', name: string, inputs: Record<strin
   return res;
 }
 
+/** Calls a wasm kernel function directly (not through the registry) on wasm tensors. */
+async function runDirect(fn: KernelFunc, inputs: Record<string, Input>, attrs: object): Promise<Result> {
+  await useBackend('wasm');
+  const tensors: NamedTensorMap = {};
+  for (const [k, v] of Object.entries(inputs)) tensors[k] = tf.tensor(v.data, v.shape);
+  const info = fn({ inputs: tensors, backend: tf.backend(), attrs: attrs as NamedAttrMap }) as TensorInfo;
+  const data = Float32Array.from(tf.backend().readSync(info.dataId) as Float32Array);
+  tf.backend().disposeData(info.dataId);
+  tf.dispose(Object.values(tensors));
+  return { shape: [...info.shape], data };
+}
+
 async function assertSame(name: string, inputs: Record<string, Input>, attrs: object, label: string): Promise<Result> {
   const want = await runOn('cpu', name, inputs, attrs);
   const got = await runOn('wasm', name, inputs, attrs);
@@ -61,9 +74,9 @@ before(async () => {
 });
 
 describe('kernel registration', () => {
-  it('registers Conv2DBackpropFilter and replaces Transpose, BatchMatMul and Conv2DBackpropInput on wasm', () => {
+  it('registers Conv2DBackpropFilter and replaces Transpose, BatchMatMul, Conv2DBackpropInput, MaxPoolGrad, LRN and LRNGrad on wasm', () => {
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'Conv2DBackpropFilter is registered');
-    for (const name of ['Transpose', 'BatchMatMul', 'Conv2DBackpropInput']) {
+    for (const name of ['Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'LRN', 'LRNGrad']) {
       assert.notEqual(tf.getKernel(name, 'wasm')?.kernelFunc, wasmKernel(name), `${name} is our replacement, not the original`);
     }
   });
@@ -86,9 +99,16 @@ describe('Conv2DBackpropFilter (wasm) vs cpu', () => {
     it(c.label, async () => {
       const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.filter as [number, number, number, number], c.strides, 1, c.pad as 'same');
       const dy = [c.x[0] ?? 1, info.outHeight, info.outWidth, c.filter[3] ?? 1];
-      const got = await assertSame('Conv2DBackpropFilter', { x: rand(c.x, 10 + i), dy: rand(dy, 20 + i) },
-        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.filter }, c.label);
+      const inputs = { x: rand(c.x, 10 + i), dy: rand(dy, 20 + i) };
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.filter };
+      // Through the engine these small shapes take the im2col matrix-product path...
+      const got = await assertSame('Conv2DBackpropFilter', inputs, attrs, c.label);
       assert.deepEqual(got.shape, c.filter);
+      // ...and with the im2col limit at 0, the dilated-convolution path that large layers take.
+      const conv = await runDirect((args) => conv2dBackpropFilterWasm(args, 0), inputs, attrs);
+      assert.deepEqual(conv.shape, c.filter);
+      const err = relativeError(conv.data, got.data);
+      assert.ok(err <= TOL, `${c.label}: convolution path differs from the im2col path by ${err.toExponential(2)}`);
     });
   }
 
@@ -216,5 +236,74 @@ describe('Transpose (wasm) vs cpu', () => {
     const dst = new Float32Array(rows * cols);
     transpose2dInto(src, rows, cols, dst);
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) assert.equal(dst[c * rows + r], r * cols + c);
+  });
+});
+
+/** ReLU-like values: a third are exactly 0, so pooling windows hold ties. */
+function reluRand(shape: number[], seed: number): Input {
+  const x = rand(shape, seed);
+  return { shape, data: x.data.map((v) => (v < -0.33 ? 0 : v + 0.33)) };
+}
+
+describe('MaxPoolGrad (wasm) vs cpu', () => {
+  const cases: { label: string; x: number[]; filterSize: number; strides: number; pad: 'same' | 'valid' | number }[] = [
+    { label: "3×3 stride 2 'valid' (the AlexNet pool), ReLU ties", x: [2, 13, 13, 5], filterSize: 3, strides: 2, pad: 'valid' },
+    { label: "3×3 stride 2 'same' (windows cut by the border)", x: [2, 8, 8, 3], filterSize: 3, strides: 2, pad: 'same' },
+    { label: '2×2 stride 1, explicit pad 1', x: [1, 6, 7, 4], filterSize: 2, strides: 1, pad: 1 },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(c.label, async () => {
+      const input = reluRand(c.x, 60 + i);
+      const attrs = { filterSize: c.filterSize, strides: c.strides, pad: c.pad, dimRoundingMode: undefined };
+      const out = await runOn('cpu', 'MaxPool', { x: input }, attrs);
+      const dy = rand(out.shape, 70 + i);
+      const got = await assertSame('MaxPoolGrad', { dy, input, output: { shape: out.shape, data: out.data } }, attrs, c.label);
+      // Each dy lands on exactly one input pixel (the first maximum), so the sums agree exactly.
+      const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0);
+      assert.ok(Math.abs(sum(got.data) - sum(dy.data)) < 1e-3, `${c.label}: every window passes its gradient on once`);
+    });
+  }
+  it('an all-zero window sends its gradient to its first pixel only', async () => {
+    const zeros: Input = { shape: [1, 3, 3, 1], data: new Float32Array(9) };
+    const attrs = { filterSize: 3, strides: 2, pad: 'valid', dimRoundingMode: undefined };
+    const got = await runOn('wasm', 'MaxPoolGrad', { dy: { shape: [1, 1, 1, 1], data: Float32Array.of(5) }, input: zeros, output: { shape: [1, 1, 1, 1], data: new Float32Array(1) } }, attrs);
+    assert.deepEqual([...got.data], [5, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe('LRN and LRNGrad (wasm) vs cpu', () => {
+  const cases: { label: string; x: number[]; attrs: { depthRadius: number; bias: number; alpha: number; beta: number } }[] = [
+    { label: "the paper's constants (r 2, k 2, α 1e-4, β 0.75)", x: [2, 5, 5, 16], attrs: { depthRadius: 2, bias: 2, alpha: 1e-4, beta: 0.75 } },
+    { label: 'strong normalization (α 0.5) so the cross-channel term matters', x: [1, 4, 4, 9], attrs: { depthRadius: 2, bias: 1, alpha: 0.5, beta: 0.75 } },
+    { label: 'β 0.5 and a radius wider than the channels', x: [1, 3, 3, 3], attrs: { depthRadius: 4, bias: 1, alpha: 0.3, beta: 0.5 } },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(c.label, async () => {
+      const x = reluRand(c.x, 80 + i);
+      for (let j = 0; j < x.data.length; j++) x.data[j] = (x.data[j] as number) * 3; // values up to ~4: x² is not negligible
+      const y = await assertSame('LRN', { x }, c.attrs, `${c.label}: LRN`);
+      await assertSame('LRNGrad', { x, y: { shape: y.shape, data: y.data }, dy: rand(c.x, 90 + i) }, c.attrs, `${c.label}: LRNGrad`);
+    });
+  }
+  it('tf.grad through conv → LRN → max pool matches cpu', async () => {
+    const x = rand([2, 9, 9, 3], 100);
+    const w = rand([3, 3, 3, 8], 101);
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await useBackend(backend);
+      const xt = tf.tensor4d(x.data, x.shape as [number, number, number, number]);
+      const wt = tf.tensor4d(w.data, w.shape as [number, number, number, number]);
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.maxPool(tf.localResponseNormalization(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')), 2, 1, 0.2, 0.75), 3, 2, 'valid').square().sum();
+      const [gx, gw] = tf.grads(f)([xt, wt]) as [tf.Tensor, tf.Tensor];
+      const out = [Float32Array.from(await gx.data()), Float32Array.from(await gw.data())];
+      tf.dispose([xt, wt, gx, gw]);
+      return out;
+    };
+    const want = await grads('cpu');
+    const got = await grads('wasm');
+    for (const k of [0, 1]) {
+      const err = relativeError(got[k] as Float32Array, want[k] as Float32Array);
+      assert.ok(err <= 1e-4, `gradient ${k}: relative error ${err.toExponential(2)}`);
+    }
   });
 });

@@ -8,6 +8,8 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInput } from './conv2d-backprop-input.js';
 import { makeBatchMatMul } from './batch-matmul.js';
 import { makeTranspose } from './transpose.js';
+import { makeMaxPoolGrad } from './max-pool-grad.js';
+import { makeLrn, makeLrnGrad } from './lrn.js';
 import { overrideWasmKernel, wasmKernel } from './wasm-util.js';
 
 let registered = false;
@@ -16,9 +18,12 @@ export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
   // Capture the originals first: replacements delegate to them and call them by name.
-  for (const name of ['Conv2D', 'Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'Reverse', 'PadV2', 'Slice']) wasmKernel(name);
+  for (const name of ['Conv2D', 'Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'Reverse', 'PadV2', 'Slice', 'MaxPoolGrad', 'LRN', 'LRNGrad']) wasmKernel(name);
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.registerKernel(conv2dBackpropFilterConfig);
   overrideWasmKernel('Transpose', makeTranspose);
   overrideWasmKernel('BatchMatMul', makeBatchMatMul);
   overrideWasmKernel('Conv2DBackpropInput', makeConv2dBackpropInput);
+  overrideWasmKernel('MaxPoolGrad', makeMaxPoolGrad);
+  overrideWasmKernel('LRN', makeLrn);
+  overrideWasmKernel('LRNGrad', makeLrnGrad);
 }
