@@ -49,7 +49,9 @@ function make(run: BatchRunFn, over: Partial<ConstructorParameters<typeof Batche
 
 test('concurrent requests are merged into full batches and each gets its own results back', async () => {
   const f = fakeRun();
-  const b = make(f.run);
+  // A generous delay: the five submits are synchronous, but a starved CI process can take more than
+  // a few ms between them, and a request older than the delay is (rightly) dispatched at once.
+  const b = make(f.run, { maxDelayMs: 1000 });
   const reqs = [0, 100, 200, 300, 400].map((base) => b.submit(items(base, 10), 10));
   const outs = await Promise.all(reqs);
   assert.deepEqual(
