@@ -58,6 +58,17 @@ async function runDirect(fn: KernelFunc, inputs: Record<string, Input>, attrs: o
   return { shape: [...info.shape], data };
 }
 
+/** Gradients of a scalar function of (x, w) on one backend, through the engine (so the registered kernels run). */
+async function gradsOn(backend: 'cpu' | 'wasm', f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor, x: Input, w: Input): Promise<Float32Array[]> {
+  await useBackend(backend);
+  const xt = tf.tensor(x.data, x.shape);
+  const wt = tf.tensor(w.data, w.shape);
+  const grads = tf.grads((...t: tf.Tensor[]) => f(t[0] as tf.Tensor, t[1] as tf.Tensor))([xt, wt]);
+  const out = await Promise.all(grads.map(async (g) => Float32Array.from(await g.data())));
+  tf.dispose([xt, wt, ...grads]);
+  return out;
+}
+
 async function assertSame(name: string, inputs: Record<string, Input>, attrs: object, label: string): Promise<Result> {
   const want = await runOn('cpu', name, inputs, attrs);
   const got = await runOn('wasm', name, inputs, attrs);
@@ -115,18 +126,9 @@ describe('Conv2DBackpropFilter (wasm) vs cpu', () => {
   it('is what tf.grad uses for a strided convolution (filter and input gradients)', async () => {
     const x = rand([2, 23, 23, 3], 31);
     const w = rand([11, 11, 3, 4], 32);
-    const grads = async (backend: 'cpu' | 'wasm') => {
-      await useBackend(backend);
-      const xt = tf.tensor4d(x.data, x.shape as [number, number, number, number]);
-      const wt = tf.tensor4d(w.data, w.shape as [number, number, number, number]);
-      const loss = (...t: tf.Tensor[]) => tf.sum(tf.square(tf.conv2d(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, 4, [[0, 0], [2, 2], [2, 2], [0, 0]])));
-      const [dx, dw] = tf.grads(loss)([xt, wt]);
-      const out = [Float32Array.from(await (dx as tf.Tensor).data()), Float32Array.from(await (dw as tf.Tensor).data())];
-      tf.dispose([xt, wt, dx as tf.Tensor, dw as tf.Tensor]);
-      return out;
-    };
-    const [cdx, cdw] = await grads('cpu');
-    const [wdx, wdw] = await grads('wasm');
+    const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 4, [[0, 0], [2, 2], [2, 2], [0, 0]])));
+    const [cdx, cdw] = await gradsOn('cpu', loss, x, w);
+    const [wdx, wdw] = await gradsOn('wasm', loss, x, w);
     assert.ok(relativeError(wdw as Float32Array, cdw as Float32Array) <= TOL, 'filter gradient');
     assert.ok(relativeError(wdx as Float32Array, cdx as Float32Array) <= TOL, 'input gradient');
   });
@@ -191,17 +193,9 @@ describe('BatchMatMul (wasm) vs cpu', () => {
   it('tf.grad of a dense layer (which needs both transposed products) matches cpu', async () => {
     const x = rand([16, 96], 81);
     const w = rand([96, 200], 82);
-    const grads = async (backend: 'cpu' | 'wasm') => {
-      await useBackend(backend);
-      const xt = tf.tensor2d(x.data, x.shape as [number, number]);
-      const wt = tf.tensor2d(w.data, w.shape as [number, number]);
-      const [dx, dw] = tf.grads((...t: tf.Tensor[]) => tf.sum(tf.square(tf.matMul(t[0] as tf.Tensor2D, t[1] as tf.Tensor2D))))([xt, wt]);
-      const out = [Float32Array.from(await (dx as tf.Tensor).data()), Float32Array.from(await (dw as tf.Tensor).data())];
-      tf.dispose([xt, wt, dx as tf.Tensor, dw as tf.Tensor]);
-      return out;
-    };
-    const [cdx, cdw] = await grads('cpu');
-    const [wdx, wdw] = await grads('wasm');
+    const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)));
+    const [cdx, cdw] = await gradsOn('cpu', loss, x, w);
+    const [wdx, wdw] = await gradsOn('wasm', loss, x, w);
     assert.ok(relativeError(wdx as Float32Array, cdx as Float32Array) <= TOL, 'dX');
     assert.ok(relativeError(wdw as Float32Array, cdw as Float32Array) <= TOL, 'dW');
   });
@@ -288,19 +282,10 @@ describe('LRN and LRNGrad (wasm) vs cpu', () => {
   it('tf.grad through conv → LRN → max pool matches cpu', async () => {
     const x = rand([2, 9, 9, 3], 100);
     const w = rand([3, 3, 3, 8], 101);
-    const grads = async (backend: 'cpu' | 'wasm') => {
-      await useBackend(backend);
-      const xt = tf.tensor4d(x.data, x.shape as [number, number, number, number]);
-      const wt = tf.tensor4d(w.data, w.shape as [number, number, number, number]);
-      const f = (a: tf.Tensor, b: tf.Tensor) =>
-        tf.maxPool(tf.localResponseNormalization(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')), 2, 1, 0.2, 0.75), 3, 2, 'valid').square().sum();
-      const [gx, gw] = tf.grads(f)([xt, wt]) as [tf.Tensor, tf.Tensor];
-      const out = [Float32Array.from(await gx.data()), Float32Array.from(await gw.data())];
-      tf.dispose([xt, wt, gx, gw]);
-      return out;
-    };
-    const want = await grads('cpu');
-    const got = await grads('wasm');
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.maxPool(tf.localResponseNormalization(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')), 2, 1, 0.2, 0.75), 3, 2, 'valid').square().sum();
+    const want = await gradsOn('cpu', f, x, w);
+    const got = await gradsOn('wasm', f, x, w);
     for (const k of [0, 1]) {
       const err = relativeError(got[k] as Float32Array, want[k] as Float32Array);
       assert.ok(err <= 1e-4, `gradient ${k}: relative error ${err.toExponential(2)}`);
