@@ -26,7 +26,7 @@ export interface PoolGeometry {
   padLeft: number;
 }
 
-/** dx (zeroed here) of a max pool over NHWC x, given dy; `best`/`arg` are scratch of `channels` length. */
+/** dx (zeroed here) of a max pool over NHWC x, given dy; each window's winner per channel is tracked in two C-long arrays. */
 export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
   const C = g.channels;
   const best = new Float32Array(C);
