@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { NotFoundError } from './errors.js';
 import type { JobView, Jobs } from './ports.js';
-import type { IndexingService } from './services/indexing.js';
+import type { IndexingService, Outcome } from './services/indexing.js';
 import type { Checkpoint, Counters } from './services/progress.js';
 import { Progress } from './services/progress.js';
 import { checkJobPath, walkFiles } from './services/walk.js';
@@ -51,6 +51,8 @@ export interface JobManagerOptions {
   stateFile: string;
   concurrency: number;
   logger: Logger;
+  /** Told how each file ended (metrics); optional so tools and tests can run jobs without metrics. */
+  onFile?: (outcome: Outcome['kind']) => void;
 }
 
 export class JobManager implements Jobs {
@@ -239,6 +241,7 @@ export class JobManager implements Jobs {
         startAt: j.checkpoint?.position ?? 0,
         onOutcome: (position, entry, outcome) => {
           l.progress.record(position, entry.path, outcome);
+          this.opts.onFile?.(outcome.kind);
           if (outcome.kind === 'failed') log.debug({ file: entry.path, reason: outcome.message }, 'file not indexed');
           this.save();
         },

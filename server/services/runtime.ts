@@ -81,7 +81,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     const indexing = new IndexingService(gallery, inference, { maxFileBytes: MAX_INDEX_FILE_BYTES });
     const { roots, missing } = await resolveRoots(config.indexRoots);
     if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');
-    const jobs = new JobManager(indexing, { roots, stateFile: join(config.dataDir, 'jobs.json'), concurrency: config.jobConcurrency, logger });
+    const jobs = new JobManager(indexing, { roots, stateFile: join(config.dataDir, 'jobs.json'), concurrency: config.jobConcurrency, logger, onFile: (o) => metrics.jobFile(o) });
     metrics.setSources({
       queueDepth: (p) => inference.batcher.depth(p),
       indexSize: () => gallery.size(),

@@ -110,6 +110,7 @@ describe('indexing jobs over HTTP', () => {
   });
 
   test('interactive requests are answered while a job runs', async () => {
+    const before = jobFileCounts((await request(s.app).get('/metrics')).text);
     const start = await request(s.app).post('/v1/jobs/index').send({ path: join(root, 'many') });
     const answers = await Promise.all(Array.from({ length: 4 }, () => request(s.app).post('/v1/classify').set('content-type', 'image/png').send(demoImage('shirt/00.png'))));
     for (const a of answers) assert.equal(a.status, 200);
@@ -120,7 +121,11 @@ describe('indexing jobs over HTTP', () => {
     assert.ok(list.body.jobs.some((j: JobView) => j.id === job.id));
     assert.equal((await request(s.app).get('/v1/jobs/nope')).status, 404);
     const metrics = (await request(s.app).get('/metrics')).text;
-    assert.match(metrics, new RegExp(`sightline_job_files\\{job="${job.id}",counter="total",state="done"\\} 40`));
+    const after = jobFileCounts(metrics);
+    assert.equal(after.added - before.added, job.done);
+    assert.equal(after.added + after.duplicate - before.added - before.duplicate, 40);
+    assert.match(metrics, /sightline_jobs\{state="done"\} [1-9]/);
+    assert.doesNotMatch(metrics, new RegExp(job.id), 'no metric label carries a job id');
   });
 
   test('no roots configured: every job is refused', async () => {
@@ -226,3 +231,9 @@ describe('job manager: cancel, checkpoint and resume', () => {
     assert.equal(g.calls.length, 1, 'the cancelled queued job never ran');
   });
 });
+
+/** The job file counters by outcome, 0 where a series has not been created yet. */
+function jobFileCounts(metrics: string): { added: number; duplicate: number } {
+  const read = (outcome: string): number => Number(new RegExp(`sightline_job_files_total\\{outcome="${outcome}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  return { added: read('added'), duplicate: read('duplicate') };
+}
