@@ -134,6 +134,8 @@ export class Catalog implements SearchContext {
     if (!Array.isArray(images)) throw new IndexParamError('images', images, 'an array of images');
     const { bits, embeddingDim } = this.store.meta();
     const prepared = images.map((img) => prepareImage(img, bits, embeddingDim));
+    // Graph memory is allocated before the commit: if it cannot grow, nothing is written.
+    this.hnsw.reserve(prepared.filter((p) => !this.hnsw.hasCode(p.code)).length);
     const results = this.store.insertMany(prepared);
     const words = new Uint32Array(bits >>> 5);
     this.mirror(() =>

@@ -23,6 +23,9 @@ import { IndexParamError } from './errors.js';
 
 const { HierarchicalNSW } = hnswlib;
 
+/** Smallest allocation; also what doubling starts from (doubling 0 would stay 0). */
+const MIN_CAPACITY = 64;
+
 export interface HnswParams {
   /** Graph degree (links per node per layer; layer 0 has 2M). */
   M: number;
@@ -89,7 +92,7 @@ export class CodeHnsw {
 
   static create(bits: number, params: HnswParams, capacity: number, seed = 100): CodeHnsw {
     const index = new HierarchicalNSW('l2', bits);
-    index.initIndex({ maxElements: Math.max(64, capacity), m: params.M, efConstruction: params.efConstruction, randomSeed: seed, allowReplaceDeleted: true });
+    index.initIndex({ maxElements: Math.max(MIN_CAPACITY, capacity), m: params.M, efConstruction: params.efConstruction, randomSeed: seed, allowReplaceDeleted: true });
     return new CodeHnsw(index, bits, params, 0);
   }
 
@@ -101,6 +104,9 @@ export class CodeHnsw {
   static load(path: string, bits: number, params: HnswParams, rows: CodeRows): CodeHnsw | string {
     const index = new HierarchicalNSW('l2', bits);
     index.readIndexSync(path, true);
+    // A saved empty graph loads with capacity 0 (hnswlib records the element count, not the
+    // allocation), and growing from 0 fails or corrupts its heap: give it the minimum capacity.
+    if (index.getMaxElements() < MIN_CAPACITY) index.resizeIndex(Math.max(MIN_CAPACITY, index.getCurrentCount()));
     const labels = index.getIdsList();
     const graph = new CodeHnsw(index, bits, params, labels.reduce((m, l) => Math.max(m, l + 1), 0));
     const code = new Uint8Array(bits >>> 3);
@@ -143,12 +149,30 @@ export class CodeHnsw {
     return this.index.getMaxElements();
   }
 
+  /**
+   * Grows the graph so that `newCodes` more distinct codes fit without another allocation. The
+   * catalog calls it before committing rows, so an allocation failure leaves nothing written.
+   * Deleted nodes are reused (allowReplaceDeleted), so only live codes count against capacity.
+   */
+  reserve(newCodes: number): void {
+    const need = this.slotOf.size + newCodes;
+    let cap = Math.max(MIN_CAPACITY, this.index.getMaxElements());
+    if (need <= this.index.getMaxElements()) return;
+    while (cap < need) cap *= 2;
+    this.index.resizeIndex(cap);
+  }
+
+  /** Whether `code` already has a node (adding it costs no capacity). */
+  hasCode(code: Uint8Array): boolean {
+    return this.slotOf.has(codeKey(code));
+  }
+
   /** `id` must not be present already (the catalog guarantees it). */
   add(id: number, code: Uint8Array): void {
     const key = codeKey(code);
     let slot = this.slotOf.get(key);
     if (slot === undefined) {
-      if (this.slotOf.size >= this.index.getMaxElements()) this.index.resizeIndex(this.index.getMaxElements() * 2);
+      this.reserve(1);
       slot = this.nextSlot++;
       this.index.addPoint(toPlusMinusOne(code, this.bits, this.vec), slot, true);
       this.slotOf.set(key, slot);

@@ -163,4 +163,45 @@ describe('persistence and rebuild', () => {
       cat.close();
     }
   });
+
+  it('a saved empty graph reopens with room to grow (it loaded with capacity 0 and crashed)', async () => {
+    const { dir: empty, cleanup } = tempDir();
+    try {
+      (await openTest(empty)).close();
+      let cat = await openTest(empty, HNSW_ONLY);
+      const items = dataset({ n: 300, clusters: 300, seed: 55, offset: 80_000 });
+      try {
+        assert.equal(cat.openReport.rebuilt, false, 'the empty graph file itself was loaded');
+        assert.ok(cat.hnsw.capacity >= 64, `capacity ${cat.hnsw.capacity}`);
+        for (const x of items) cat.add(x.image);
+        assert.equal(cat.stats().indexSize, 300);
+      } finally {
+        cat.close();
+      }
+      cat = await openTest(empty, HNSW_ONLY);
+      try {
+        assert.equal(cat.openReport.rebuilt, false);
+        for (const x of items.slice(0, 20)) assert.equal(cat.search({ code: x.code, embedding: x.embedding }, { k: 1 }).hits[0]?.distance, 0);
+      } finally {
+        cat.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('when the graph cannot grow, nothing is written to SQLite', async () => {
+    const extra = dataset({ n: 2, seed: 56, offset: 90_000 });
+    const cat = await openTest(dir, HNSW_ONLY);
+    try {
+      const before = cat.stats().images;
+      cat.hnsw.reserve = () => {
+        throw new Error('Hnswlib Error: Not enough memory: resizeIndex failed to allocate base layer');
+      };
+      assert.throws(() => cat.addMany(extra.map((x) => x.image)), /Not enough memory/);
+      assert.equal(cat.stats().images, before, 'no row committed');
+    } finally {
+      cat.close();
+    }
+  });
 });
