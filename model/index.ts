@@ -26,3 +26,4 @@ export {
   readCodesMeta,
 } from './codes.js';
 export type { CodesMeta, CodesSession, CodesSessionOptions, CropPolicy, EncodedCodes } from './codes.js';
+export * from './registry/index.js';

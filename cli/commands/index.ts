@@ -10,3 +10,4 @@ commands.push((await import('./stats.js')).register, (await import('./duplicates
 commands.push((await import('./train.js')).register);
 commands.push((await import('./serve.js')).register, (await import('./index-dir.js')).register, (await import('./search.js')).register);
 commands.push((await import('./train-codes.js')).register, (await import('./eval.js')).register);
+commands.push((await import('./models.js')).register);

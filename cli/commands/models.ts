@@ -1,0 +1,150 @@
+/**
+ * `sightline models list [--json] | pull NAME [--from FILE] | path NAME | rm NAME`: pretrained
+ * models by name, downloaded once into SIGHTLINE_HOME (default ~/.cache/sightline), verified and
+ * imported. Also home of `pullIfAsked`, which the commands taking `--model NAME --pull` share.
+ */
+import { existsSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ModelError } from '../../model/errors.js';
+import { entryModelPath, isPulled, pullModel, REGISTRY, removeModel, requireEntry, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
+import type { Progress, RegistryEntry } from '../../model/registry/index.js';
+import { sha256File } from '../../model/embedder.js';
+import { CliError } from '../errors.js';
+import { formatSeconds, makeBar } from '../progress.js';
+
+const MB = 1024 * 1024;
+
+function mirrorOf(flag: string | undefined): string | undefined {
+  return flag ?? (process.env['SIGHTLINE_MODEL_MIRROR'] || undefined);
+}
+
+function asCli(err: unknown): unknown {
+  return err instanceof ModelError ? new CliError(err.message) : err;
+}
+
+/** A bar with bytes, rate and time left; the rate counts only this run's bytes, not resumed ones. */
+function downloadBar(): { onProgress: (p: Progress) => void; stop: () => void } {
+  const bar = makeBar('{bar} {percentage}% | {got}/{size} MB | {rate} MB/s | ETA {left}');
+  const start = Date.now();
+  let started = false;
+  return {
+    onProgress: (p) => {
+      const secs = Math.max((Date.now() - start) / 1000, 1e-3);
+      const rate = (p.received - p.resumedFrom) / secs;
+      const payload = { got: (p.received / MB).toFixed(1), size: (p.total / MB).toFixed(1), rate: (rate / MB).toFixed(1), left: rate > 0 ? formatSeconds((p.total - p.received) / rate) : '?' };
+      if (!started) {
+        started = true;
+        if (p.resumedFrom > 0) process.stderr.write(`resuming at ${(p.resumedFrom / MB).toFixed(1)} MB\n`);
+        bar.start(p.total, p.received, payload);
+      } else bar.update(p.received, payload);
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export async function pullWithProgress(name: string, opts: { from?: string; force?: boolean; mirror?: string }): Promise<string> {
+  const bar = downloadBar();
+  try {
+    const res = await pullModel(name, {
+      home: sightlineHome(),
+      mirror: mirrorOf(opts.mirror),
+      from: opts.from,
+      force: opts.force,
+      onProgress: bar.onProgress,
+      log: (line) => {
+        bar.stop();
+        process.stderr.write(`${line}\n`);
+      },
+    });
+    return res.path;
+  } catch (err) {
+    throw asCli(err);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** `--model VALUE` for the commands that open a model: a registry name (pulled first with --pull) or a file. */
+export async function modelArgPath(value: string, pull: boolean): Promise<string> {
+  try {
+    if (pull && REGISTRY.some((e) => e.name === value)) return await pullWithProgress(value, {});
+    return resolveModelArg(value, sightlineHome());
+  } catch (err) {
+    throw asCli(err);
+  }
+}
+
+async function listEntry(e: RegistryEntry, home: string): Promise<Record<string, unknown>> {
+  const path = entryModelPath(e, home);
+  const pulled = isPulled(e, home);
+  // The bundled file's hash and size are read from it, so the listing never goes stale after retraining.
+  const bundled = e.bundledPath && pulled ? { sha256: await sha256File(path), size: statSync(path).size } : {};
+  return { ...e, ...bundled, pulled, path: pulled ? path : null };
+}
+
+async function runList(json: boolean): Promise<void> {
+  const home = sightlineHome();
+  const rows = await Promise.all(REGISTRY.map((e) => listEntry(e, home)));
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ home, models: rows }, null, 2)}\n`);
+    return;
+  }
+  const lines = REGISTRY.map((e, i) => {
+    const size = e.size > 0 ? `${(e.size / MB).toFixed(1)} MB` : 'bundled';
+    const acc = `top-1 ${(e.accuracy.top1 * 100).toFixed(2)} %${e.accuracy.top5 ? ` / top-5 ${(e.accuracy.top5 * 100).toFixed(2)} %` : ''}`;
+    const state = rows[i]?.['pulled'] ? 'pulled' : 'not pulled';
+    return `${e.name.padEnd(24)} ${state.padEnd(11)} ${size.padEnd(9)} ${e.license.padEnd(13)} ${acc}\n    ${e.description}`;
+  });
+  process.stdout.write(`${lines.join('\n')}\ncache: ${home}\n`);
+}
+
+function runPath(name: string): void {
+  const entry = requireEntry(name);
+  const path = entryModelPath(entry, sightlineHome());
+  if (!existsSync(path)) throw new CliError(`model '${name}' is not pulled yet: run 'sightline models pull ${name}'`);
+  process.stdout.write(`${path}\n`);
+}
+
+export function register(program: Command): void {
+  const models = program.command('models').description('pretrained models by name: list, pull (download, verify, import), path, rm');
+  models
+    .command('list')
+    .description('every registry entry: name, state, size, licence, published accuracy')
+    .option('--json', 'all fields of every entry (sha256, url, preset, labels, ...) as JSON')
+    .action((f: { json?: boolean }) => runList(f.json === true));
+  models
+    .command('pull')
+    .description('download into SIGHTLINE_HOME (resumable, SHA-256 checked; mirror: SIGHTLINE_MODEL_MIRROR), then import once')
+    .argument('<name>', 'registry name (see models list)')
+    .option('--from <file>', 'register a copy fetched elsewhere instead of downloading (checked the same way)')
+    .option('--mirror <url-or-dir>', 'base URL or folder holding the files under their own names (env SIGHTLINE_MODEL_MIRROR)')
+    .option('--force', 'import again even if an imported model is cached')
+    .action(async (name: string, f: { from?: string; mirror?: string; force?: boolean }) => {
+      process.stdout.write(`${await pullWithProgress(name, f)}\n`);
+    });
+  models
+    .command('path')
+    .description("print the imported model's file (for --model or SIGHTLINE_MODEL)")
+    .argument('<name>', 'registry name')
+    .action((name: string) => {
+      try {
+        runPath(name);
+      } catch (err) {
+        throw asCli(err);
+      }
+    });
+  models
+    .command('rm')
+    .description('delete a pulled model (download and import) from the cache')
+    .argument('<name>', 'registry name')
+    .action((name: string) => {
+      try {
+        const removed = removeModel(name, sightlineHome());
+        process.stdout.write(removed ? `removed ${name}\n` : `${name} was not pulled\n`);
+      } catch (err) {
+        throw asCli(err);
+      }
+    });
+}
