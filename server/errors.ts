@@ -57,6 +57,17 @@ export class ConflictError extends HttpError {
   }
 }
 
+/**
+ * 410: the resource named exists (an indexed image) but what it is derived from is gone or has
+ * changed for good, e.g. a thumbnail whose source file was deleted, replaced or swapped for a
+ * symlink since indexing. Not 404 (GET /v1/images/:id still answers), not 5xx (retrying cannot help).
+ */
+export class GoneError extends HttpError {
+  constructor(message: string, code = 'gone') {
+    super(410, code, message);
+  }
+}
+
 export class PayloadTooLargeError extends HttpError {
   constructor(message: string) {
     super(413, 'payload_too_large', message);

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
-import { BadRequestError, InvalidParameterError, UnauthorizedError, UnsupportedContentTypeError } from './errors.js';
+import { BadRequestError, HttpError, InvalidParameterError, UnauthorizedError, UnsupportedContentTypeError } from './errors.js';
 
 export interface UploadedImage {
   bytes: Buffer;
@@ -23,15 +23,21 @@ function isRawImageType(req: { headers: { 'content-type'?: string | undefined } 
 
 /** Middleware that leaves the image in `uploadOf(req)`; 415 for other content types, 413 over the limit. */
 export function imageUpload(bodyLimitBytes: number): RequestHandler {
-  const multipart = multer({ storage: multer.memoryStorage(), limits: { fileSize: bodyLimitBytes, files: 1, fields: 10, parts: 12 } }).single('image');
+  // defParamCharset utf8: browsers send UTF-8 filenames without RFC 5987 encoding; busboy's
+  // default (latin1) turned them into mojibake.
+  const multipart = multer({ storage: multer.memoryStorage(), defParamCharset: 'utf8', limits: { fileSize: bodyLimitBytes, files: 1, fields: 10, parts: 12 } }).single('image');
   const raw = express.raw({ type: isRawImageType, limit: bodyLimitBytes });
   return (req: Request, res: Response, next: NextFunction) => {
     const type = req.get('content-type') ?? '';
     if (type.toLowerCase().startsWith('multipart/form-data')) {
       multipart(req, res, (err?: unknown) => {
-        if (err) return next(err);
+        if (err) return next(multipartError(err));
         if (!req.file) return next(new BadRequestError(`multipart upload has no file field 'image'`, 'missing_image'));
-        uploads.set(req, { bytes: req.file.buffer, filename: req.file.originalname || undefined });
+        try {
+          uploads.set(req, { bytes: req.file.buffer, filename: checkFilename(req.file.originalname) });
+        } catch (e) {
+          return next(e);
+        }
         next();
       });
       return;
@@ -52,6 +58,27 @@ export function imageUpload(bodyLimitBytes: number): RequestHandler {
       next();
     });
   };
+}
+
+/**
+ * busboy reports a body it cannot parse (no boundary, unterminated, a part header broken by a raw
+ * CR/LF or NUL) as a plain Error: the client's fault, so a 400 that says what was wrong.
+ * MulterError (limits) keeps its own mapping in errors.ts.
+ */
+function multipartError(err: unknown): unknown {
+  if (!(err instanceof Error) || err.name === 'MulterError' || err instanceof HttpError) return err;
+  return new BadRequestError(`malformed multipart/form-data body: ${err.message} (send the image as field 'image' with a boundary in the content type)`, 'bad_multipart');
+}
+
+const MAX_FILENAME = 1024;
+
+/** The client's filename is echoed back and logged: refuse control characters (CR, LF, NUL...) and absurd lengths. */
+function checkFilename(name: string): string | undefined {
+  if (name === '') return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw new InvalidParameterError('filename', 'free of control characters (CR, LF, NUL)', name);
+  if (name.length > MAX_FILENAME) throw new InvalidParameterError('filename', `at most ${MAX_FILENAME} characters`, `${name.slice(0, 32)}…`);
+  return name;
 }
 
 export function uploadOf(req: Request): UploadedImage {

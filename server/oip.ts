@@ -18,17 +18,40 @@ interface TensorIn {
   data: unknown;
 }
 
-/** Flattens `data` (flat or nested, per the protocol) into `out`; returns how many values were written. */
-function flattenInto(data: unknown, out: Float32Array, at: number): number {
-  if (typeof data === 'number') {
-    if (at >= out.length) return at + 1;
-    out[at] = data;
-    return at + 1;
+/**
+ * Flattens `data` (flat or nested, per the protocol) into `out` and returns how many numbers it
+ * held. Iterative with an explicit stack, so a hostile nesting depth cannot overflow the call stack;
+ * nesting deeper than the declared shape's rank is refused before anything is walked further.
+ * Every value must be a number that float32 holds finitely (1e308 or a JSON 1e400 would turn into
+ * Infinity and come back as `null` logits).
+ */
+export function flattenTensor(name: string, data: unknown, out: Float32Array, rank: number): number {
+  if (typeof data === 'number') return writeValue(name, data, out, 0);
+  if (!Array.isArray(data)) throw new BadRequestError(`input '${name}' data must be numbers or nested arrays of numbers, got ${typeof data}`);
+  const stack: { a: unknown[]; i: number }[] = [{ a: data, i: 0 }];
+  let count = 0;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { a: unknown[]; i: number };
+    if (top.i >= top.a.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.a[top.i++];
+    if (typeof v === 'number') count = writeValue(name, v, out, count);
+    else if (Array.isArray(v)) {
+      if (stack.length >= rank) throw new BadRequestError(`input '${name}' data is nested deeper than its shape's ${rank} dimensions`);
+      stack.push({ a: v, i: 0 });
+    } else throw new BadRequestError(`input '${name}' data must be numbers or nested arrays of numbers, got ${v === null ? 'null' : typeof v} at value ${count}`);
   }
-  if (!Array.isArray(data)) throw new BadRequestError(`tensor data must be numbers or nested arrays of numbers, got ${typeof data}`);
-  let i = at;
-  for (const v of data) i = flattenInto(v, out, i);
-  return i;
+  return count;
+}
+
+function writeValue(name: string, v: number, out: Float32Array, at: number): number {
+  if (at < out.length) {
+    out[at] = v;
+    if (!Number.isFinite(out[at])) throw new BadRequestError(`input '${name}' value ${at} is ${String(v)}: not a finite float32 number (|x| ≤ 3.4028235e38)`);
+  }
+  return at + 1;
 }
 
 function parseTensor(body: unknown): TensorIn {
@@ -122,7 +145,7 @@ export function oipRouter(inference: Inference, readiness: () => Readiness, opts
     }
     if (n === undefined || n < 1 || n > opts.maxItems) throw new BadRequestError(`input '${t.name}' batch size must be in [1, ${opts.maxItems}], got ${String(n)}`);
     const input = new Float32Array(n * itemSize);
-    const count = flattenInto(t.data, input, 0);
+    const count = flattenTensor(t.name, t.data, input, t.shape.length);
     if (count !== input.length) throw new BadRequestError(`input '${t.name}' has ${count} values, shape [${t.shape.join(', ')}] needs ${input.length}`);
     const out = await inference.infer(input, n);
     const id = (body as { id?: unknown }).id;

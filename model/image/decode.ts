@@ -6,6 +6,7 @@
 import sharp from 'sharp';
 import type { PreprocessContract } from '../contract.js';
 import { ImageTooLargeError, UndecodableImageError, UnsupportedMediaError } from '../errors.js';
+import { damageReason } from './damage.js';
 import type { ImageFormat } from './formats.js';
 import { sniffFormat } from './formats.js';
 
@@ -29,12 +30,6 @@ export interface DecodedSquare {
 // 'error' rejects corrupt pixel data but tolerates libvips warnings such as trailing bytes after
 // the JPEG end marker, which many cameras and editors produce.
 const FAIL_ON = 'error' as const;
-
-/** First line of a libvips message: later lines repeat the same complaint per scanline. */
-function vipsReason(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]?.trim() || 'unknown decoder error';
-}
 
 function isPixelLimit(err: unknown): boolean {
   return err instanceof Error && /exceeds pixel limit/i.test(err.message);
@@ -68,7 +63,7 @@ export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits
     height = meta.autoOrient.height;
   } catch (err) {
     if (isPixelLimit(err)) throw await tooLarge(bytes, limits.maxPixels);
-    throw new UndecodableImageError(label, vipsReason(err));
+    throw new UndecodableImageError(label, damageReason(format, bytes, 'header'));
   }
 
   const [r, g, b] = pre.background;
@@ -84,7 +79,7 @@ export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true })
     .catch(async (err: unknown) => {
-      throw isPixelLimit(err) ? await tooLarge(bytes, limits.maxPixels) : new UndecodableImageError(label, vipsReason(err));
+      throw isPixelLimit(err) ? await tooLarge(bytes, limits.maxPixels) : new UndecodableImageError(label, damageReason(format, bytes, 'pixels'));
     });
   const channels = gray ? 1 : 3;
   if (out.info.channels !== channels || out.info.width !== size || out.info.height !== size) {

@@ -53,6 +53,39 @@ function sniffFtyp(b: Uint8Array): Sniffed {
   return unsupported('MP4/QuickTime video', `send a still image; ${CONVERT}`);
 }
 
+/**
+ * Whether the text is an SVG document: optional UTF-8 byte-order mark (read as latin1: ï»¿), XML
+ * declaration, then any comments, processing instructions and a DOCTYPE (with an internal subset)
+ * before the <svg> root. A linear scan, not a regex: nested lazy quantifiers backtrack
+ * exponentially on hostile input such as hundreds of comments followed by junk.
+ */
+function isSvg(text: string): boolean {
+  let at = text.startsWith('\u00ef\u00bb\u00bf') ? 3 : 0;
+  const skipSpace = () => {
+    while (at < text.length && /\s/.test(text[at] as string)) at++;
+  };
+  const skipPast = (end: string): boolean => {
+    const i = text.indexOf(end, at);
+    if (i < 0) return false;
+    at = i + end.length;
+    return true;
+  };
+  for (;;) {
+    skipSpace();
+    const rest = text.slice(at, at + 9);
+    if (/^<svg[\s>/]/i.test(rest)) return true;
+    let ok: boolean;
+    if (rest.startsWith('<?')) ok = skipPast('?>');
+    else if (rest.startsWith('<!--')) ok = skipPast('-->');
+    else if (rest.toUpperCase() === '<!DOCTYPE') {
+      const close = text.indexOf('>', at);
+      const subset = text.indexOf('[', at);
+      ok = subset >= 0 && (close < 0 || subset < close) ? skipPast(']') && skipPast('>') : skipPast('>');
+    } else return false;
+    if (!ok) return false;
+  }
+}
+
 /** Identifies the container/codec from the first bytes; never throws. */
 export function sniffFormat(b: Uint8Array): Sniffed {
   if (startsWith(b, [0xff, 0xd8, 0xff])) return supported('jpeg');
@@ -74,7 +107,7 @@ export function sniffFormat(b: Uint8Array): Sniffed {
     return unsupported('JPEG 2000', `the prebuilt sharp (libvips) has no JPEG 2000 decoder; ${CONVERT}`);
   }
   if (startsWith(b, [0x00, 0x00, 0x01, 0x00]) && b.length > 6 && (b[4] ?? 0) > 0) return unsupported('ICO', CONVERT);
-  if (/^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*<svg[\s>]/i.test(ascii(b, 0, 512))) {
+  if (isSvg(ascii(b, 0, 4096))) {
     // librsvg would rasterise it, but a vector drawing has no natural size and is not a photo.
     return unsupported('SVG', `vector images are not rasterised by the server; ${CONVERT}`);
   }

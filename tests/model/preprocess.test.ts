@@ -132,6 +132,33 @@ describe('decodeImage', () => {
     await assert.rejects(decodeImage(Buffer.alloc(0), RAW, LIMITS), UndecodableImageError);
   });
 
+  it('gives the same reason for the same damaged bytes under concurrent decodes (libvips shares one error buffer)', async () => {
+    const truncated = fixture('dog.jpg').subarray(0, Math.floor(fixture('dog.jpg').length * 0.8));
+    const results = await Promise.allSettled(Array.from({ length: 24 }, () => decodeImage(truncated, RAW, LIMITS)));
+    const messages = new Set(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'decoded')));
+    assert.deepEqual([...messages], [`could not decode the JPEG image: the file is truncated (its data ends after ${truncated.length} bytes, before the end of the image)`]);
+    // Complete framing but garbage entropy data: corrupt, not truncated, and still one message.
+    const dog = Buffer.from(fixture('dog.jpg'));
+    dog.fill(0xff, 2000, dog.length - 2);
+    const corrupt = await Promise.allSettled(Array.from({ length: 8 }, () => decodeImage(dog, RAW, LIMITS)));
+    const corruptMessages = new Set(corrupt.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'decoded')));
+    assert.equal(corruptMessages.size, 1, [...corruptMessages].join(' | '));
+    assert.match([...corruptMessages][0] ?? '', /JPEG image: the (image header|compressed pixel data) is corrupt$/);
+  });
+
+  it('refuses SVG with a 415 whatever comes before the root element (BOM, XML prolog, comments, DOCTYPE)', () => {
+    const variants = [
+      '<svg xmlns="http://www.w3.org/2000/svg"/>',
+      '<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+      '\ufeff<?xml version="1.0"?><!-- drawn by hand --><svg>',
+      '<?xml version="1.0" standalone="no"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" [ <!ENTITY a "b"> ]>\n<?xml-stylesheet href="s.css"?>\n<svg/>',
+    ];
+    for (const v of variants) assert.deepEqual(sniffFormat(Buffer.from(v)), { kind: 'unsupported', label: 'SVG', reason: 'vector images are not rasterised by the server; convert to JPEG or PNG' }, v);
+    assert.equal(sniffFormat(Buffer.from('<?xml version="1.0"?><html/>')).kind, 'unknown');
+    // Hundreds of comments then junk: a backtracking regex never returned on this.
+    assert.equal(sniffFormat(Buffer.from('<?xml?>' + '<!-- -->'.repeat(500) + 'x')).kind, 'unknown');
+  });
+
   it('refuses HEIC with a 415 that says why and what to do', async () => {
     await assert.rejects(decodeImage(heicBytes('heic', ['mif1', 'heic']), RAW, LIMITS), (err: unknown) => {
       assert.ok(err instanceof UnsupportedMediaError);
