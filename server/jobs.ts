@@ -238,6 +238,7 @@ export class JobManager implements Jobs {
         concurrency: this.opts.concurrency,
         signal: l.abort.signal,
         priority: 'background',
+        roots: this.opts.roots,
         startAt: j.checkpoint?.position ?? 0,
         onOutcome: (position, entry, outcome) => {
           l.progress.record(position, entry.path, outcome);

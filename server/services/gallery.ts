@@ -3,22 +3,30 @@
  * DATA/uploads so that `source` stays a readable path for thumbnails and re-embedding), deletes,
  * and WebP thumbnails generated with sharp on first request and cached under DATA/thumbnails.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join, relative, isAbsolute } from 'node:path';
+import { mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
 import type { Catalog, ImageRecord as StoredImage, LabelScore, SearchHit as IndexHit } from '../../index/index.js';
 import { sha256Hex } from '../../index/index.js';
 import { sniffFormat } from '../../model/index.js';
-import { NotFoundError } from '../errors.js';
+import { GoneError, NotFoundError } from '../errors.js';
+import { demoDir } from '../paths.js';
 import type { Gallery, ImageRecord, SearchHit, SearchOptions } from '../ports.js';
+import { FileRefusedError, readInsideRoots } from './files.js';
 import type { InferenceService } from './inference.js';
+import { isInside } from './walk.js';
 
 export interface GalleryOptions {
   dataDir: string;
   thumbnailSize: number;
   /** Labels stored per image (top-n of the averaged softmax). */
   storedLabels?: number;
+  /** SIGHTLINE_INDEX_ROOTS (thumbnails read sources below them, by real path). */
+  indexRoots?: readonly string[];
 }
+
+/** Largest source file a thumbnail is made from (indexing refuses larger ones anyway). */
+const MAX_SOURCE_BYTES = 256 * 1024 * 1024;
 
 export function thumbnailUrl(id: number): string {
   return `/v1/images/${id}/thumbnail`;
@@ -157,17 +165,48 @@ export class GalleryService implements Gallery {
     return pending;
   }
 
+  /**
+   * Roots a source may be read from for a thumbnail: uploads, the demo gallery and
+   * SIGHTLINE_INDEX_ROOTS when the source lies (lexically) in one of them; else the folder it was
+   * indexed from (`sightline index DIR` outside the roots). Real paths, as files.ts compares them.
+   */
+  private async sourceRoots(source: string): Promise<string[]> {
+    const named = [this.uploadsDir, demoDir(), ...(this.opts.indexRoots ?? [])];
+    const hit = named.filter((r) => isInside(r, source));
+    const dirs = hit.length > 0 ? hit : [dirname(source)];
+    const real = await Promise.all(dirs.map((d) => realpath(d).catch(() => undefined)));
+    return real.filter((r): r is string => r !== undefined);
+  }
+
+  /**
+   * The source's bytes, opened once inside its roots and identical to what was indexed (same
+   * SHA-256): a thumbnail never shows anything but the indexed image.
+   */
+  private async sourceBytes(id: number, r: StoredImage): Promise<Buffer> {
+    const roots = await this.sourceRoots(r.source);
+    if (roots.length === 0) throw new GoneError(`the source file of image ${id} is no longer readable (its folder is gone)`, 'source_unavailable');
+    let src: Buffer;
+    try {
+      src = await readInsideRoots(r.source, roots, MAX_SOURCE_BYTES);
+    } catch (err) {
+      const why = err instanceof FileRefusedError ? err.message : 'it cannot be read';
+      throw new GoneError(`the source file of image ${id} is no longer readable: ${why}`, 'source_unavailable');
+    }
+    if (sha256Hex(src) !== r.sha256) throw new GoneError(`the source file of image ${id} has changed since it was indexed (different bytes); re-index it`, 'source_changed');
+    return src;
+  }
+
   private async makeThumbnail(id: number, path: string): Promise<Buffer> {
-    const r = this.stored(id);
-    const src = await readFile(r.source).catch(() => {
-      throw new NotFoundError(`the source of image ${id} ('${r.source}') cannot be read any more`);
-    });
+    const src = await this.sourceBytes(id, this.stored(id));
     const size = this.opts.thumbnailSize;
     const webp = await sharp(src, { failOn: 'none', limitInputPixels: 1e9 })
       .rotate()
       .resize(size, size, { fit: 'inside', withoutEnlargement: false })
       .webp({ quality: 80 })
-      .toBuffer();
+      .toBuffer()
+      .catch(() => {
+        throw new GoneError(`the source file of image ${id} can no longer be decoded into a thumbnail`, 'source_undecodable');
+      });
     await mkdir(this.thumbsDir, { recursive: true });
     await writeFile(`${path}.${process.pid}.tmp`, webp);
     await rename(`${path}.${process.pid}.tmp`, path);

@@ -6,13 +6,13 @@
  * Already indexed bytes (same SHA-256) are skipped before any decoding, which is what makes an
  * interrupted run resumable without duplicates.
  */
-import { open } from 'node:fs/promises';
 import type { Priority } from '../batcher.js';
 import { sha256Hex } from '../../index/index.js';
 import { sniffFormat } from '../../model/index.js';
 import type { GalleryService } from './gallery.js';
 import { topLabels } from './gallery.js';
 import type { InferenceService } from './inference.js';
+import { FileRefusedError, openInsideRoots } from './files.js';
 import type { WalkEntry } from './walk.js';
 
 export type Outcome =
@@ -29,9 +29,16 @@ export interface IndexRunOptions {
   concurrency: number;
   signal?: AbortSignal;
   priority?: Priority;
+  /** Real paths every file must really lie in when it is read (server jobs); empty = no containment. */
+  roots?: readonly string[];
   /** Entries before this position were processed by an earlier, interrupted run. */
   startAt?: number;
   onOutcome?(position: number, entry: WalkEntry, outcome: Outcome): void;
+}
+
+function errCode(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : message(err);
 }
 
 function message(err: unknown): string {
@@ -45,13 +52,15 @@ export class IndexingService {
     private readonly opts: { maxFileBytes: number; storedLabels?: number },
   ) {}
 
-  /** Indexes one file; never throws for a bad file (the outcome says what happened). */
-  async indexFile(path: string, priority: Priority = 'background'): Promise<Outcome> {
+  /**
+   * Indexes one file; never throws for a bad file (the outcome says what happened). With `roots`,
+   * the file is opened once and must really lie inside them (files.ts), whatever the walk saw.
+   */
+  async indexFile(path: string, priority: Priority = 'background', roots: readonly string[] = []): Promise<Outcome> {
     let bytes: Buffer;
     try {
-      const fh = await open(path, 'r');
+      const { fh, size } = await openInsideRoots(path, roots);
       try {
-        const { size } = await fh.stat();
         const head = Buffer.alloc(Math.min(SNIFF_BYTES, size));
         await fh.read(head, 0, head.length, 0);
         const sniffed = sniffFormat(head);
@@ -63,7 +72,8 @@ export class IndexingService {
         await fh.close();
       }
     } catch (err) {
-      return { kind: 'failed', message: `cannot read the file: ${message(err)}` };
+      // Not err.message: node's fs messages carry the absolute path, and job errors are served.
+      return { kind: 'failed', message: err instanceof FileRefusedError ? `not read: ${err.message}` : `cannot read the file (${errCode(err)})` };
     }
     const sha = sha256Hex(bytes);
     const known = this.gallery.findBySha256(sha);
@@ -97,7 +107,7 @@ export class IndexingService {
       while (next < entries.length && !opts.signal?.aborted) {
         const position = next++;
         const entry = entries[position] as WalkEntry;
-        const outcome: Outcome = entry.refused ? { kind: 'failed', message: entry.refused } : await this.indexFile(entry.path, opts.priority ?? 'background');
+        const outcome: Outcome = entry.refused ? { kind: 'failed', message: entry.refused } : await this.indexFile(entry.path, opts.priority ?? 'background', opts.roots);
         opts.onOutcome?.(position, entry, outcome);
       }
     };

@@ -77,7 +77,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       maxPixels: config.maxPixels,
       observer: metrics.batcherObserver,
     });
-    const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize });
+    const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize, indexRoots: config.indexRoots });
     const indexing = new IndexingService(gallery, inference, { maxFileBytes: MAX_INDEX_FILE_BYTES });
     const { roots, missing } = await resolveRoots(config.indexRoots);
     if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');
