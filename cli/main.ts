@@ -1,9 +1,10 @@
 /**
  * `sightline` command line. Each sub-command lives in its own file under cli/commands/ and
- * registers itself on the program; this file only wires them together and maps errors to exit codes.
+ * registers itself on the program when it runs (cli/commands/index.ts); this file only wires them
+ * together and maps errors to exit codes.
  */
 import { Command } from 'commander';
-import { commands } from './commands/index.js';
+import { registerCommands } from './commands/index.js';
 import { CliError } from './errors.js';
 
 const program = new Command();
@@ -13,9 +14,8 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const register of commands) register(program);
-
 try {
+  await registerCommands(program, process.argv.slice(2));
   await program.parseAsync(process.argv);
 } catch (err: unknown) {
   const message = err instanceof Error ? err.message : String(err);

@@ -1,13 +1,53 @@
-/** Registry of sub-commands. Each module exports `register(program)`; add one line per command. */
+/**
+ * Registry of sub-commands. A command's module, and what it imports (onnxruntime, sharp, express,
+ * tfjs for training), loads only when that command runs: `sightline --help` reads this table, and
+ * `serve` never loads training code. Each module exports `register(program)`; add one entry per command.
+ */
 import type { Command } from 'commander';
 
-export type Register = (program: Command) => void;
+export interface CommandEntry {
+  name: string;
+  /** Arguments as the module declares them, for the command list of `sightline --help`. */
+  args: string;
+  /** One line for the command list; the module's own `.description()` is the full text. */
+  summary: string;
+  load(): Promise<{ register(program: Command): void }>;
+}
 
-export const commands: Register[] = [];
-commands.push((await import('./classify.js')).register, (await import('./embed.js')).register);
-commands.push((await import('./export.js')).register, (await import('./import.js')).register);
-commands.push((await import('./stats.js')).register, (await import('./duplicates.js')).register, (await import('./reindex.js')).register);
-commands.push((await import('./train.js')).register);
-commands.push((await import('./serve.js')).register, (await import('./index-dir.js')).register, (await import('./search.js')).register);
-commands.push((await import('./train-codes.js')).register, (await import('./eval.js')).register);
-commands.push((await import('./models.js')).register);
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'classify', args: '<images...>', summary: "classify images (top-k labels, softmax averaged over the paper's 10 crops)", load: () => import('./classify.js') },
+  { name: 'embed', args: '<image>', summary: 'print the fc7 embedding of an image and its L2 norm', load: () => import('./embed.js') },
+  { name: 'export', args: '', summary: 'write an AlexNet with freshly initialized weights as ONNX', load: () => import('./export.js') },
+  { name: 'import', args: '<src>', summary: 'wrap a torchvision or Caffe AlexNet ONNX into a Sightline model', load: () => import('./import.js') },
+  { name: 'stats', args: '', summary: 'number of images, HNSW index size, model hash and code length of an index', load: () => import('./stats.js') },
+  { name: 'duplicates', args: '', summary: 'list groups of near-duplicate images', load: () => import('./duplicates.js') },
+  { name: 'reindex', args: '', summary: 'rebuild the HNSW graph from SQLite, or re-embed every image with another model', load: () => import('./reindex.js') },
+  { name: 'train', args: '', summary: 'train an AlexNet preset with TensorFlow.js and export ONNX', load: () => import('./train.js') },
+  { name: 'serve', args: '', summary: 'start the HTTP server (/v1, /v2 Open Inference Protocol, /metrics, web page)', load: () => import('./serve.js') },
+  { name: 'index', args: '<dir>', summary: 'index the images of a folder into the local database', load: () => import('./index-dir.js') },
+  { name: 'search', args: '<image>', summary: 'find the indexed images most similar to an image', load: () => import('./search.js') },
+  { name: 'train-codes', args: '', summary: 'train the autoencoder that turns embeddings into binary codes', load: () => import('./train-codes.js') },
+  { name: 'eval', args: '', summary: 'measure a model: classification accuracy or retrieval quality', load: () => import('./eval.js') },
+  { name: 'models', args: '', summary: 'pretrained models by name: list, pull, path, rm', load: () => import('./models.js') },
+];
+
+/** The command a command line runs (`sightline help X` asks for X's help): the only module to load. */
+export function commandNamed(argv: readonly string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/**
+ * Registers the command `argv` names from its module, and every other one as a name and a summary
+ * only (enough for the help list and for commander's "unknown command, did you mean" message).
+ */
+export async function registerCommands(program: Command, argv: readonly string[]): Promise<void> {
+  const wanted = commandNamed(argv);
+  for (const entry of COMMANDS) {
+    if (entry.name === wanted) (await entry.load()).register(program);
+    else {
+      const cmd = program.command(entry.name).description(entry.summary);
+      if (entry.args) cmd.arguments(entry.args);
+    }
+  }
+}
