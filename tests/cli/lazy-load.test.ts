@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { Command } from 'commander';
+import { COMMANDS } from '../../cli/commands/index.js';
 import { tempDir, testCodesPath, testModelPath } from '../server/helpers.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -20,6 +23,18 @@ function loadedPackages(stderr: string): string[] {
 }
 
 const HEAVY = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'sharp', 'express', 'better-sqlite3', 'hnswlib-node'];
+
+test('the command table names every command module, with the arguments that module declares', async () => {
+  const files = readdirSync(join(ROOT, 'cli', 'commands')).filter((f) => f.endsWith('.ts') && f !== 'index.ts');
+  assert.equal(COMMANDS.length, files.length, `${COMMANDS.map((c) => c.name).join(' ')} vs ${files.join(' ')}`);
+  for (const entry of COMMANDS) {
+    const program = new Command();
+    (await entry.load()).register(program);
+    const cmd = program.commands.find((c) => c.name() === entry.name);
+    assert.ok(cmd, `module of '${entry.name}' registers no command of that name`);
+    assert.equal(cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' '), entry.args, entry.name);
+  }
+});
 
 test('sightline --help lists every command and loads no package but commander', () => {
   const res = spawnSync(process.execPath, [...ARGS, '--help'], { cwd: ROOT, encoding: 'utf8' });
