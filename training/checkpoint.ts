@@ -6,6 +6,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RunArgs } from './options.js';
 import type { TrainConfig, TrainState } from './types.js';
 
 export const CHECKPOINT_FORMAT = 1;
@@ -14,6 +15,8 @@ export interface CheckpointData {
   format: number;
   config: TrainConfig;
   state: TrainState;
+  /** The run's arguments (dataset, preset, schedule, …) so that `--resume DIR` alone continues it; absent in older checkpoints. */
+  args?: RunArgs;
 }
 
 function bytesOf(a: Float32Array): Uint8Array {

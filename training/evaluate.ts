@@ -64,6 +64,37 @@ export async function evaluateClassifier(
   return { n: ds.n, crops, top1: top1 / ds.n, top5: top5 / ds.n, confusion, predictions };
 }
 
+export class LabelMismatchError extends Error {
+  override readonly name = 'LabelMismatchError';
+}
+
+/**
+ * The dataset with its labels renumbered to the model's, matched by name (a label's '/' may be
+ * written '_' or '-' in a folder name). A class the model does
+ * not know is an error (naming them); model labels without images are returned as `missing`.
+ */
+export function matchLabels(ds: SquareDataset, modelLabels: readonly string[]): { dataset: SquareDataset; missing: string[] } {
+  const index = new Map(modelLabels.map((l, i) => [l, i]));
+  // A folder name cannot hold '/': 'T-shirt/top' may be spelled 'T-shirt_top' or 'T-shirt-top'.
+  modelLabels.forEach((l, i) => {
+    for (const alias of [l.replaceAll('/', '_'), l.replaceAll('/', '-')]) if (!index.has(alias)) index.set(alias, i);
+  });
+  const unknown = ds.classNames.filter((c) => !index.has(c));
+  if (unknown.length > 0) {
+    throw new LabelMismatchError(
+      `the model has no label for the dataset's class${unknown.length === 1 ? '' : 'es'} ${unknown.map((c) => `'${c}'`).join(', ')}; its labels are ${modelLabels.map((l) => `'${l}'`).join(', ')}`,
+    );
+  }
+  const map = ds.classNames.map((c) => index.get(c) as number);
+  const present = new Set<number>();
+  const labels = ds.labels.map((l) => {
+    const m = map[l] as number;
+    present.add(m);
+    return m;
+  });
+  return { dataset: { ...ds, labels, classNames: [...modelLabels] }, missing: modelLabels.filter((_l, i) => !present.has(i)) };
+}
+
 export function formatConfusion(m: ClassifierMetrics, labels: readonly string[]): string {
   const short = labels.map((l) => l.slice(0, 9));
   const w = Math.max(6, ...m.confusion.flat().map((v) => String(v).length + 1));

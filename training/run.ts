@@ -17,6 +17,8 @@ import { evaluateClassifier, type ClassifierMetrics } from './evaluate.js';
 import { Trainer, type TrainerEvents } from './trainer.js';
 import type { TrainConfig } from './types.js';
 import type { InitScheme } from './network.js';
+import type { TrainLayers } from './options.js';
+import { DEFAULT_VAL, planSizes, type RunArgs, type Sizes, type ValSpec } from './options.js';
 
 export interface TrainOptions {
   preset: string;
@@ -25,17 +27,19 @@ export interface TrainOptions {
   /** Where the Fashion-MNIST IDX files are. */
   dataDir?: string;
   epochs: number;
-  batch: number;
+  /** Images per step; 'auto' scales it to the training set (at most 128, about 8 steps per epoch or more). */
+  batch: number | 'auto';
   lr: number;
   minLr: number;
   patience: number;
   lrDrops: number[];
-  warmupSteps: number;
+  /** Linear warm-up steps; 'auto': 5 % of the run's steps, at most 300. */
+  warmupSteps: number | 'auto';
   init: InitScheme;
   seed: number;
   limit?: number;
-  /** Held-out validation images (ImageFolder, or Fashion-MNIST train), or 'test' to monitor the test split. */
-  val: number | 'test';
+  /** Held-out validation images (ImageFolder, or Fashion-MNIST train): a count, a fraction, or 'test' to monitor the test split. */
+  val: ValSpec;
   workers: number;
   backend: 'wasm' | 'cpu';
   pcaStd: number;
@@ -47,6 +51,10 @@ export interface TrainOptions {
   fp16: boolean;
   name: string;
   modelVersion: string;
+  /** Fine-tuning: the ONNX model whose weights the run starts from (see finetune.ts). */
+  from?: string;
+  /** Fine-tuning: which layers train ('fc8', 'fc' = fc6–fc8, 'all'). */
+  trainLayers?: TrainLayers;
   /** Skip the final 1- and 10-crop evaluation (tests). */
   skipEval?: boolean;
 }
@@ -56,31 +64,35 @@ export interface Splits {
   val?: SquareDataset;
   test?: SquareDataset;
   channels: 'gray' | 'rgb';
+  /** Batch and warm-up with 'auto' resolved for this training set. */
+  sizes: Sizes;
 }
 
 async function loadSplits(o: TrainOptions, resizeSize: number, channels: 1 | 3): Promise<Splits> {
   if (o.dataset === 'fashion-mnist') {
     const all = await loadFashionMnist('train', { dir: o.dataDir, size: resizeSize, limit: o.limit });
     const test = await loadFashionMnist('test', { dir: o.dataDir, size: resizeSize, limit: o.limit === undefined ? undefined : Math.max(256, Math.floor(o.limit / 4)) });
-    if (o.val === 'test' || o.val === 0) return { train: all, val: o.val === 'test' ? test : undefined, test, channels: 'gray' };
-    const { train, val } = splitIndices(all.n, o.val, o.seed);
-    return { train: subset(all, train), val: subset(all, val), test, channels: 'gray' };
+    const sizes = planSizes(all.n, o);
+    if (o.val === 'test' || sizes.valCount === 0) return { train: all, val: o.val === 'test' ? test : undefined, test, channels: 'gray', sizes };
+    const { train, val } = splitIndices(all.n, sizes.valCount, o.seed);
+    return { train: subset(all, train), val: subset(all, val), test, channels: 'gray', sizes };
   }
   const pre: PreprocessContract = {
     inputSize: 0, resizeSize, channels: channels === 1 ? 'gray' : 'rgb', scale: 1, mean: [0], std: [1], background: [255, 255, 255],
   };
   const { dataset } = await loadImageFolder(o.dataset, pre, { limit: o.limit });
-  const valCount = o.val === 'test' ? Math.round(dataset.n * 0.1) : o.val;
-  const { train, val } = splitIndices(dataset.n, valCount, o.seed);
-  return { train: subset(dataset, train), val: val.length > 0 ? subset(dataset, val) : undefined, channels: pre.channels === 'gray' ? 'gray' : 'rgb' };
+  // A folder has no test split: 'test' means the default held-out share.
+  const sizes = planSizes(dataset.n, { ...o, val: o.val === 'test' ? DEFAULT_VAL : o.val });
+  const { train, val } = splitIndices(dataset.n, sizes.valCount, o.seed);
+  return { train: subset(dataset, train), val: val.length > 0 ? subset(dataset, val) : undefined, channels: pre.channels === 'gray' ? 'gray' : 'rgb', sizes };
 }
 
 function configFrom(o: TrainOptions, splits: Splits, numClasses: number, inputSize: number): TrainConfig {
   const stats = channelStats(splits.train);
   return {
     preset: { name: o.preset, numClasses, channels: splits.train.channels, inputSize },
-    epochs: o.epochs, batch: o.batch, lr: o.lr, minLr: o.minLr, patience: o.patience, lrDrops: o.lrDrops,
-    warmupSteps: o.warmupSteps, init: o.init, seed: o.seed, momentum: 0.9, weightDecay: 0.0005,
+    epochs: o.epochs, batch: splits.sizes.batch, lr: o.lr, minLr: o.minLr, patience: o.patience, lrDrops: o.lrDrops,
+    warmupSteps: splits.sizes.warmupSteps, init: o.init, seed: o.seed, momentum: 0.9, weightDecay: 0.0005,
     workers: o.workers, backend: o.backend, pcaStd: o.pcaStd,
     // Mean subtraction (and scaling) computed over the training set, stored in the contract.
     normalization: { scale: 1 / 255, mean: stats.mean.map((m) => m / 255), std: stats.std.map((s) => s / 255) },
@@ -101,6 +113,12 @@ export interface RunEvents extends TrainerEvents {
   onEvalProgress?: (crops: number, done: number, total: number) => void;
 }
 
+/** What the checkpoint records about this run (see options.ts). */
+export function runArgsOf(o: TrainOptions): RunArgs {
+  const { resume: _r, resumeLr: _l, skipEval: _s, checkpoint: _c, ...args } = o;
+  return args;
+}
+
 export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrainer?: (t: Trainer) => void): Promise<TrainResult> {
   const resumed = o.resume ? await readCheckpointData(o.resume) : undefined;
   const base = getPreset(o.preset);
@@ -117,6 +135,7 @@ export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrai
   }
   if (resumed && o.resumeLr !== undefined) resumed.state.lr = o.resumeLr;
   const trainer = new Trainer(cfg, splits.train, splits.val, resumed?.state);
+  trainer.runArgs = runArgsOf(o);
   onTrainer?.(trainer);
   try {
     if (resumed && o.resume) await trainer.loadCheckpoint(o.resume);

@@ -12,6 +12,7 @@ import { initWeights, mulberry32 } from './network.js';
 import { packWeights, paramLayout, sharedFloats, unpackWeights, type ParamLayout } from './params.js';
 import { rgbCovariance, symmetricEigen3, type ColorPca } from './pca.js';
 import { WorkerPool } from './pool.js';
+import type { RunArgs } from './options.js';
 import type { EpochRecord, StepProgress, TrainConfig, TrainState } from './types.js';
 
 export interface TrainerEvents {
@@ -74,6 +75,8 @@ export class Trainer {
   private readonly labels: Int32Array[];
   private readonly pca: ColorPca | undefined;
   private pool: WorkerPool | undefined;
+  /** Recorded in every checkpoint (training/options.ts). */
+  runArgs: RunArgs | undefined;
 
   constructor(
     readonly cfg: TrainConfig,
@@ -82,7 +85,7 @@ export class Trainer {
     readonly state: TrainState = initialState(cfg),
   ) {
     if (cfg.batch % cfg.workers !== 0) throw new Error(`--batch ${cfg.batch} must be a multiple of the worker count ${cfg.workers}`);
-    if (train.n < cfg.batch) throw new Error(`the training set has ${train.n} images, fewer than one batch of ${cfg.batch}`);
+    if (train.n < cfg.batch) throw new Error(`the training set has ${train.n} images, fewer than one batch of ${cfg.batch}; lower --batch`);
     this.preset = getPreset(cfg.preset.name, cfg.preset);
     this.layout = paramLayout(this.preset);
     this.params = sharedFloats(this.layout.total);
@@ -104,7 +107,7 @@ export class Trainer {
   }
 
   async saveCheckpoint(dir: string): Promise<void> {
-    await saveCheckpoint(dir, { format: CHECKPOINT_FORMAT, config: this.cfg, state: this.state }, this.params, this.velocity);
+    await saveCheckpoint(dir, { format: CHECKPOINT_FORMAT, config: this.cfg, state: this.state, args: this.runArgs }, this.params, this.velocity);
   }
 
   weights(): NamedWeights {

@@ -1,13 +1,17 @@
 /**
  * `sightline eval classify` (top-1/top-5 and the confusion matrix of a model on Fashion-MNIST's
- * test split, through the served onnxruntime session) and `sightline eval retrieval` (mAP, mAP@1000
+ * test split or an image folder, through the served onnxruntime session) and `sightline eval retrieval` (mAP, mAP@1000
  * and P@10 of five rankings, HNSW recall, index bytes per image, queries/s; see training/codes/retrieval.ts).
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createSession } from '../../model/session.js';
 import { loadFashionMnist } from '../../training/data/fashion-mnist.js';
-import { evaluateClassifier, formatConfusion } from '../../training/evaluate.js';
+import { evaluateClassifier, formatConfusion, matchLabels } from '../../training/evaluate.js';
+import { loadImageFolder } from '../../training/data/image-folder.js';
+import type { SquareDataset } from '../../training/data/dataset.js';
+import type { ModelSession } from '../../model/session.js';
 import { evaluateRetrieval, METHODS, type RetrievalReport } from '../../training/codes/retrieval.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
@@ -22,6 +26,21 @@ interface ClassifyFlags {
 interface RetrievalFlags {
   model?: string; codes?: string; dataset: string; data?: string; dbSize?: string; queries?: string; crops?: string;
   threads: string; lshSeed: string; json?: boolean;
+}
+
+/** The classify test set: Fashion-MNIST's test split or an ImageFolder, decoded per the model's contract. */
+async function classifySet(f: ClassifyFlags, session: ModelSession, limit: number | undefined): Promise<{ ds: SquareDataset; what: string }> {
+  const pre = session.contract.preprocess;
+  if (f.dataset === 'fashion-mnist') {
+    const ds = await loadFashionMnist('test', { dir: f.data && resolve(f.data), size: pre.resizeSize, limit });
+    return { ds, what: 'Fashion-MNIST test images' };
+  }
+  const root = resolve(f.dataset);
+  if (!existsSync(root)) throw new CliError(`--dataset must be 'fashion-mnist' or an image folder ROOT/<class>/<image>; '${root}' does not exist`);
+  const { dataset, skipped } = await loadImageFolder(root, pre, { limit });
+  if (skipped.length > 0) process.stderr.write(`skipped ${skipped.length} file(s) that are not decodable images, e.g. ${skipped[0]}\n`);
+  if (dataset.n === 0) throw new CliError(`--dataset '${root}' holds no decodable images`);
+  return { ds: dataset, what: `images of ${root}` };
 }
 
 function checkDataset(raw: string): 'fashion-mnist' {
@@ -71,33 +90,37 @@ export function register(program: Command): void {
   const evalCmd = program.command('eval').description('measure a model: classification accuracy or retrieval quality');
   evalCmd
     .command('classify')
-    .description('top-1/top-5 accuracy and the confusion matrix on the Fashion-MNIST test split')
+    .description('top-1/top-5 accuracy and the confusion matrix on the Fashion-MNIST test split or an image folder whose class names are model labels')
     .option('--model <file>', 'image model ONNX (default: the packaged model)')
-    .option('--dataset <name>', "'fashion-mnist'", 'fashion-mnist')
+    .option('--dataset <name|dir>', "'fashion-mnist' or an image folder ROOT/<class>/<image> (classes matched to the model's labels by name)", 'fashion-mnist')
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files')
     .option('--crops <n>', '1 (center) or 10 (the paper\'s 10 crops, softmax averaged)', '10')
     .option('--limit <n>', 'only the first N test images')
     .option('--threads <n>', 'onnxruntime threads', '2')
-    .option('--json', 'one JSON object { n, crops, top1, top5, confusion }')
+    .option('--json', 'one JSON object { n, crops, top1, top5, confusion, missing }')
     .action(async (f: ClassifyFlags) => {
-      checkDataset(f.dataset);
       const crops = cropsFlag(f.crops);
       const limit = f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8);
       const threads = intFlag('--threads', f.threads, 1, 256);
       const session = await createSession(modelPath(f.model), { device: 'cpu', threads });
       const ui = progress();
       try {
-        const ds = await loadFashionMnist('test', { dir: f.data && resolve(f.data), size: session.contract.preprocess.resizeSize, limit });
-        if (session.contract.labels.length !== ds.classNames.length) {
-          throw new CliError(`model '${session.modelPath}' has ${session.contract.labels.length} labels, Fashion-MNIST has ${ds.classNames.length} classes`);
+        const { ds: raw, what } = await classifySet(f, session, limit);
+        let matched: ReturnType<typeof matchLabels>;
+        try {
+          matched = matchLabels(raw, session.contract.labels);
+        } catch (err) {
+          throw new CliError(`model '${session.modelPath}': ${(err as Error).message}`);
         }
+        const { dataset: ds, missing } = matched;
+        if (missing.length > 0 && !f.json) process.stderr.write(`no images for the model's label(s) ${missing.map((l) => `'${l}'`).join(', ')}\n`);
         const m = await evaluateClassifier(session, ds, crops, (d, t) => ui.tick(d, t));
         ui.stop();
         if (f.json) {
-          process.stdout.write(`${JSON.stringify({ n: m.n, crops: m.crops, top1: m.top1, top5: m.top5, confusion: m.confusion })}\n`);
+          process.stdout.write(`${JSON.stringify({ n: m.n, crops: m.crops, top1: m.top1, top5: m.top5, confusion: m.confusion, missing })}\n`);
           return;
         }
-        process.stdout.write(`${m.n} test images, ${crops} crop${crops === 1 ? '' : 's'}: top-1 ${(m.top1 * 100).toFixed(2)}%, top-5 ${(m.top5 * 100).toFixed(2)}%\n`);
+        process.stdout.write(`${m.n} ${what}, ${crops} crop${crops === 1 ? '' : 's'}: top-1 ${(m.top1 * 100).toFixed(2)}%, top-5 ${(m.top5 * 100).toFixed(2)}%\n`);
         process.stdout.write(`${formatConfusion(m, session.contract.labels)}\n`);
       } finally {
         ui.stop();

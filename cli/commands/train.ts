@@ -7,6 +7,9 @@ import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { trainModel, type TrainOptions } from '../../training/run.js';
 import { formatConfusion } from '../../training/evaluate.js';
+import { readCheckpointData } from '../../training/checkpoint.js';
+import { resumeArgs, resumeCommand, type RunArgs, type ValSpec } from '../../training/options.js';
+import type { StepProgress } from '../../training/types.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { intFlag } from './classify.js';
@@ -14,7 +17,7 @@ import { intFlag } from './classify.js';
 interface TrainFlags {
   preset: string; dataset: string; data?: string; epochs: string; batch: string; lr: string; minLr: string;
   patience: string; lrDrops: string; warmup: string; init: string; seed: string; limit?: string; val: string;
-  workers: string; backend: string; pcaStd: string; out: string; checkpoint?: string; resume?: string;
+  workers: string; backend: string; pcaStd: string; out?: string; checkpoint?: string; resume?: string;
   fp16: boolean; name?: string; modelVersion: string; resumeLr?: string;
 }
 
@@ -24,24 +27,79 @@ function numFlag(flag: string, raw: string, min: number, max: number): number {
   return v;
 }
 
+function valFlag(raw: string): ValSpec {
+  if (raw === 'test') return 'test';
+  if (raw.trim().endsWith('%')) {
+    const pct = Number(raw.trim().slice(0, -1));
+    if (!Number.isFinite(pct) || pct < 0 || pct >= 100 || raw.trim() === '%') throw new CliError(`--val must be a count, a percentage in [0, 100) such as 10%, or 'test'; got '${raw}'`);
+    return { fraction: pct / 100 };
+  }
+  return intFlag('--val', raw, 0, 1e7);
+}
+
+const autoOr = (flag: string, raw: string, min: number, max: number): number | 'auto' => (raw === 'auto' ? 'auto' : intFlag(flag, raw, min, max));
+
 export function parseTrainFlags(f: TrainFlags): TrainOptions {
   if (f.init !== 'paper' && f.init !== 'he') throw new CliError(`--init must be 'paper' or 'he', got '${f.init}'`);
   if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CliError(`--backend must be 'wasm' or 'cpu', got '${f.backend}'`);
   if (f.preset !== 'alexnet' && f.preset !== 'alexnet-small') throw new CliError(`--preset must be 'alexnet' or 'alexnet-small', got '${f.preset}'`);
+  if (f.out === undefined) throw new CliError('--out <file.onnx> is required (unless --resume continues a run that recorded it)');
   const drops = f.lrDrops.trim() === '' ? [] : f.lrDrops.split(',').map((d) => intFlag('--lr-drops', d, 2, 10_000));
   const out = resolve(f.out);
   return {
-    preset: f.preset, dataset: f.dataset, dataDir: f.data, epochs: intFlag('--epochs', f.epochs, 1, 10_000),
-    batch: intFlag('--batch', f.batch, 2, 4096), lr: numFlag('--lr', f.lr, 1e-8, 10), minLr: numFlag('--min-lr', f.minLr, 0, 10),
-    patience: intFlag('--patience', f.patience, 1, 1000), lrDrops: drops, warmupSteps: intFlag('--warmup', f.warmup, 0, 1e7),
-    init: f.init, seed: intFlag('--seed', f.seed, 0, 2 ** 31 - 1), limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8),
-    val: f.val === 'test' ? 'test' : intFlag('--val', f.val, 0, 1e7), workers: intFlag('--workers', f.workers, 1, 64),
+    preset: f.preset, dataset: f.dataset === 'fashion-mnist' ? f.dataset : resolve(f.dataset), dataDir: f.data === undefined ? undefined : resolve(f.data),
+    epochs: intFlag('--epochs', f.epochs, 1, 10_000), batch: autoOr('--batch', f.batch, 2, 4096), lr: numFlag('--lr', f.lr, 1e-8, 10),
+    minLr: numFlag('--min-lr', f.minLr, 0, 10), patience: intFlag('--patience', f.patience, 1, 1000), lrDrops: drops,
+    warmupSteps: autoOr('--warmup', f.warmup, 0, 1e7), init: f.init, seed: intFlag('--seed', f.seed, 0, 2 ** 31 - 1),
+    limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8), val: valFlag(f.val), workers: intFlag('--workers', f.workers, 1, 64),
     backend: f.backend, pcaStd: numFlag('--pca-std', f.pcaStd, 0, 10), out, fp16: f.fp16,
     checkpoint: f.checkpoint ? resolve(f.checkpoint) : f.resume ? resolve(f.resume) : resolve('checkpoints', basename(out, '.onnx')),
     resume: f.resume ? resolve(f.resume) : undefined,
     resumeLr: f.resumeLr === undefined ? undefined : numFlag('--resume-lr', f.resumeLr, 1e-8, 10),
     name: f.name ?? basename(out, '.onnx'), modelVersion: f.modelVersion,
   };
+}
+
+/** Commander's attribute of each flag → the run argument it sets. */
+const ATTR_OF: Partial<Record<keyof RunArgs, keyof TrainFlags>> = {
+  preset: 'preset', dataset: 'dataset', dataDir: 'data', epochs: 'epochs', batch: 'batch', lr: 'lr', minLr: 'minLr', patience: 'patience',
+  lrDrops: 'lrDrops', warmupSteps: 'warmup', init: 'init', seed: 'seed', limit: 'limit', val: 'val', workers: 'workers', backend: 'backend',
+  pcaStd: 'pcaStd', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion',
+};
+
+/**
+ * `--resume DIR`: the checkpoint's recorded arguments, with the flags given on this command line
+ * checked against them (training/options.ts). Older checkpoints without arguments need the flags.
+ */
+export async function resumeOptions(f: TrainFlags, givenOnCli: (attr: string) => boolean): Promise<TrainOptions> {
+  const dir = resolve(f.resume ?? '');
+  let saved: RunArgs | undefined;
+  try {
+    saved = (await readCheckpointData(dir)).args;
+  } catch (err) {
+    throw new CliError(`--resume: ${(err as Error).message}`);
+  }
+  if (!saved) return parseTrainFlags(f);
+  const parsed = parseTrainFlags({ ...f, out: f.out ?? saved.out });
+  const given: Partial<RunArgs> = {};
+  for (const [key, attr] of Object.entries(ATTR_OF) as [keyof RunArgs, keyof TrainFlags][]) {
+    if (givenOnCli(attr)) (given as Record<string, unknown>)[key] = parsed[key];
+  }
+  // A new --out without --name names the model after the new file, as a fresh run would.
+  if (given.out !== undefined && given.name === undefined && saved.name === basename(saved.out, '.onnx')) given.name = parsed.name;
+  try {
+    const args = resumeArgs(saved, given, dir);
+    return { ...args, resume: dir, checkpoint: f.checkpoint ? resolve(f.checkpoint) : dir, resumeLr: parsed.resumeLr };
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+}
+
+export const STEP_BAR = 'epoch {epoch}/{epochs} [{bar}] {value}/{total} | loss {loss} acc {acc} | {ips} img/s | lr {lr} | ETA {eta_h}';
+
+/** What the progress bar shows for a step (every field of its format, so no frame shows a placeholder). */
+export function stepPayload(p: StepProgress): Record<string, string | number> {
+  return { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(3), ips: p.imagesPerSecond.toFixed(1), lr: p.lr.toExponential(1), eta_h: formatSeconds(p.etaSeconds) };
 }
 
 export function register(program: Command): void {
@@ -52,28 +110,28 @@ export function register(program: Command): void {
     .option('--dataset <name|dir>', "'fashion-mnist' or an image folder ROOT/<class>/<image>", 'fashion-mnist')
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)')
     .option('--epochs <n>', 'epochs to train (total, also when resuming)', '30')
-    .option('--batch <n>', 'images per SGD step, split across workers', '128')
+    .option('--batch <n|auto>', 'images per SGD step, split across workers; auto: 128, or less so that a small training set gets about 8 steps per epoch', 'auto')
     .option('--lr <x>', 'initial learning rate', '0.01')
     .option('--min-lr <x>', 'the learning rate is never divided below this', '0.00001')
     .option('--patience <n>', 'divide the learning rate by 10 after this many epochs without validation improvement', '3')
     .option('--lr-drops <list>', 'also divide the learning rate by 10 at these 1-based epochs, e.g. 16,24', '')
-    .option('--warmup <steps>', 'linear learning-rate warm-up steps', '300')
+    .option('--warmup <steps|auto>', 'linear learning-rate warm-up steps; auto: 5 % of all steps, at most 300', 'auto')
     .option('--init <scheme>', "'paper' (N(0, 0.01), biases 1 in conv2/4/5 and fc6/7) or 'he'", 'paper')
     .option('--seed <n>', 'seed for init, data order, crops and dropout', '1')
     .option('--limit <n>', 'use only the first N training images (and N/4 test images)')
-    .option('--val <n|test>', "held-out validation images for the schedule, or 'test' to monitor the test split (0 = none)", '5000')
+    .option('--val <n|pct|test>', "held-out validation images for the schedule: a count or a percentage (never the last batch), or 'test' to monitor the test split (0 = none)", '10%')
     .option('--workers <n>', 'worker threads (one wasm backend each)', '2')
     .option('--backend <name>', "'wasm' or 'cpu' (pure JS, very slow)", 'wasm')
     .option('--pca-std <x>', 'σ of the PCA color augmentation (RGB data)', '0.1')
     .option('--checkpoint <dir>', 'checkpoint folder (default: the --resume folder, else checkpoints/<out name>)')
-    .option('--resume <dir>', 'continue from a checkpoint exactly where it stopped')
+    .option('--resume <dir>', 'continue the checkpoint\'s run exactly where it stopped (its recorded arguments; only --epochs, --lr-drops, --resume-lr and the output flags may change)')
     .option('--resume-lr <x>', 'with --resume: continue with this learning rate (a manual schedule step)')
     .option('--fp16', 'store weights as float16 in the ONNX file', false)
     .option('--name <name>', 'model name in the contract (default: the file name)')
     .option('--model-version <v>', 'model version in the contract', '1')
-    .requiredOption('--out <file.onnx>', 'where to write the trained model')
-    .action(async (flags: TrainFlags) => {
-      const opts = parseTrainFlags(flags);
+    .option('--out <file.onnx>', 'where to write the trained model (required unless resuming)')
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      const opts = flags.resume !== undefined ? await resumeOptions(flags, (a) => cmd.getOptionValueSource(a) === 'cli') : parseTrainFlags(flags);
       let bar: ReturnType<typeof makeBar> | undefined;
       let stopping = false;
       let trainerRef: { requestStop(): void } | undefined;
@@ -90,10 +148,10 @@ export function register(program: Command): void {
           onPhase: (p) => process.stderr.write(`${p}...\n`),
           onStep: (p) => {
             if (!bar) {
-              bar = makeBar('epoch {epoch}/{epochs} [{bar}] {value}/{total} | loss {loss} acc {acc} | {ips} img/s | lr {lr} | ETA {eta_h}');
-              bar.start(p.steps, p.step - 1, { epoch: p.epoch, epochs: p.epochs });
-            }
-            bar.update(p.step, { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(3), ips: p.imagesPerSecond.toFixed(1), lr: p.lr.toExponential(1), eta_h: formatSeconds(p.etaSeconds) });
+              bar = makeBar(STEP_BAR);
+              // The bar draws its first frame in start(): give it the values, not the placeholders.
+              bar.start(p.steps, p.step, stepPayload(p));
+            } else bar.update(p.step, stepPayload(p));
           },
           onEpoch: (r) => {
             bar?.stop();
@@ -111,7 +169,7 @@ export function register(program: Command): void {
         });
         bar?.stop();
         if (res.stopped) {
-          process.stdout.write(`stopped at epoch ${res.trainer.state.epoch + 1}, step ${res.trainer.state.step}; resume with --resume ${opts.checkpoint}\n`);
+          process.stdout.write(`stopped at epoch ${res.trainer.state.epoch + 1}, step ${res.trainer.state.step}; resume with:\n  ${resumeCommand(opts.checkpoint ?? '')}\n`);
           return;
         }
         process.stdout.write(`\nwrote ${res.out}\n`);
