@@ -61,6 +61,8 @@ export interface OpenReport {
   reason?: string;
   /** Temp files of an interrupted save that were removed. */
   removedTemps: string[];
+  /** What was repaired or lost at open (damaged WAL, rows gone since the last save): log at warn level. */
+  warnings: string[];
 }
 
 export interface CatalogStats {
@@ -143,6 +145,20 @@ export function checkHashes(dir: string, meta: StoreMeta, opts: ResolvedOptions)
   if (codesHash !== undefined && codesHash !== meta.codesHash) diffs.push({ field: 'code model', stored: meta.codesHash, loaded: codesHash });
   if (bits !== undefined && bits !== meta.bits) diffs.push({ field: 'bits', stored: String(meta.bits), loaded: String(bits) });
   if (diffs.length > 0) throw new IndexModelMismatchError(dir, diffs);
+}
+
+/**
+ * The sidecar records the generation and row count of the last save. A database *behind* it lost
+ * committed changes since (a damaged or deleted WAL, a restored older copy): say how many.
+ */
+export function lostSinceSave(dir: string, generation: number, rows: number): string | undefined {
+  const sc = readSidecar(dir);
+  if (typeof sc === 'string' || sc.generation <= generation) return undefined;
+  const fewer = sc.count - rows;
+  return (
+    `database is at generation ${generation} but the index was saved at generation ${sc.generation}: ` +
+    `${sc.generation - generation} committed changes are lost (${sc.count} images then, ${rows} now${fewer > 0 ? `: ${fewer} fewer` : ''}); the index is rebuilt from the database`
+  );
 }
 
 /** Returns the saved graph if it provably reflects the database, else the reason it does not. */

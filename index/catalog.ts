@@ -10,20 +10,23 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { codeWords, toPackedCode, type CodeInput } from './codes.js';
+import { checkWalBeforeOpen, openStore } from './integrity.js';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
 import { IndexMissingError, IndexParamError, IndexReadOnlyError } from './errors.js';
 import { decodeHalf } from './float16.js';
 import { CodeHnsw } from './hnsw.js';
 import { loadRows, type LabelTable } from './loader.js';
-import { acquireLock, DB_FILE, HNSW_FILE, removeStaleTemps, SIDECAR_FILE } from './persist.js';
+import { acquireLock } from './lock.js';
+import { DB_FILE, HNSW_FILE, removeStaleTemps, SIDECAR_FILE } from './persist.js';
 import { type AddResult, type ImageRecord, type NewImage, prepareImage } from './records.js';
 import { search, type SearchContext, type SearchOptions, type SearchQuery, type SearchResult } from './search.js';
-import { ImageStore, type StoreMeta } from './store.js';
+import type { ImageStore, StoreMeta } from './store.js';
 import {
   buildGraph,
   type CatalogOptions,
   type CatalogStats,
   checkHashes,
+  lostSinceSave,
   type OpenReport,
   resolveOptions,
   type ResolvedOptions,
@@ -72,15 +75,19 @@ export class Catalog implements SearchContext {
     let store: ImageStore | undefined;
     try {
       const removedTemps = opts.readOnly ? [] : removeStaleTemps(abs);
-      store = opts.readOnly ? ImageStore.open(dbPath, { readonly: true }) : ImageStore.open(dbPath, { init: () => opts.init(abs) });
+      // Before SQLite recovers the WAL: afterwards what it dropped can no longer be counted.
+      const warnings = opts.readOnly || !exists ? [] : checkWalBeforeOpen(dbPath);
+      store = openStore(dbPath, opts.readOnly ? { readonly: true } : { init: () => opts.init(abs) });
       checkHashes(abs, store.meta(), opts);
       const { matrix, labels, fingerprint } = loadRows(store);
       const meta = store.meta();
-      let report: OpenReport = { rebuilt: false, removedTemps };
+      const lost = lostSinceSave(abs, meta.generation, matrix.size);
+      if (lost) warnings.push(lost);
+      let report: OpenReport = { rebuilt: false, removedTemps, warnings };
       let hnsw = opts.forceRebuild ? 'rebuild requested' : tryLoadGraph(abs, meta, matrix, fingerprint.toString(), opts.hnsw);
       if (typeof hnsw === 'string') {
         // An empty database has nothing to rebuild; its first graph is written all the same.
-        report = { rebuilt: matrix.size > 0, reason: hnsw, removedTemps };
+        report = { rebuilt: matrix.size > 0, reason: hnsw, removedTemps, warnings };
         hnsw = await buildGraph(matrix, meta.bits, opts.hnsw, opts.onProgress);
         if (!opts.readOnly) saveGraph(abs, hnsw, meta, fingerprint.toString());
       }

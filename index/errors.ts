@@ -91,6 +91,46 @@ export class IndexSchemaError extends IndexError {
   readonly status = 500;
 }
 
+/**
+ * The database file is damaged (fails `PRAGMA quick_check`, or SQLite reports corruption): it is
+ * refused at open rather than served, since every request touching a bad page would fail.
+ */
+export class IndexCorruptError extends IndexError {
+  override readonly name = 'IndexCorruptError';
+  readonly code = 'index_corrupt';
+  readonly status = 500;
+  constructor(
+    readonly dbPath: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `database '${dbPath}' is damaged (${problems.slice(0, 3).join('; ')}): it will not be opened. ` +
+        `Stop every process using it, then restore it from a backup, or salvage what SQLite can read: ` +
+        `\`sqlite3 '${dbPath}' .recover | sqlite3 recovered.db\`, check it with \`sqlite3 recovered.db 'PRAGMA integrity_check'\`, ` +
+        `and move recovered.db to '${dbPath}' (delete the old -wal and -shm files first); the HNSW index is rebuilt from it at the next start.`,
+    );
+  }
+}
+
+/** The disk (or quota) is full: the write was not done, and nothing half-written was kept. */
+export class IndexStorageFullError extends IndexError {
+  override readonly name = 'IndexStorageFullError';
+  readonly code = 'storage_full';
+  readonly status = 507;
+  constructor(
+    readonly operation: string,
+    readonly reason: string,
+  ) {
+    super(`cannot ${operation}: no space left on the storage device (${reason}); free some space and retry`);
+  }
+}
+
+/** ENOSPC / EDQUOT from the file system, SQLITE_FULL from SQLite (better-sqlite3 puts either in `code`). */
+export function isStorageFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || (code === 'SQLITE_IOERR_WRITE' && /no space|disk is full/i.test(String((err as Error).message)));
+}
+
 export function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);

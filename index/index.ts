@@ -15,6 +15,7 @@ export {
 export { defaultRadius, type DuplicateGroup, type DuplicateOptions, type DuplicatePair } from './duplicates.js';
 export {
   type HashDifference,
+  IndexCorruptError,
   IndexError,
   IndexLockedError,
   IndexMissingError,
@@ -22,6 +23,8 @@ export {
   IndexModelMismatchError,
   IndexParamError,
   IndexSchemaError,
+  IndexStorageFullError,
+  isStorageFull,
 } from './errors.js';
 export { DEFAULT_HNSW, type HnswParams } from './hnsw.js';
 export { findDuplicatesIn, inspectIndex, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';

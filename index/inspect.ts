@@ -9,7 +9,8 @@ import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './du
 import { IndexMissingError } from './errors.js';
 import { loadRows } from './loader.js';
 import { DB_FILE, readSidecar } from './persist.js';
-import { ImageStore } from './store.js';
+import { openStore } from './integrity.js';
+import type { ImageStore } from './store.js';
 
 export interface IndexSummary {
   dir: string;
@@ -31,7 +32,7 @@ function openReadOnly(dir: string): { abs: string; store: ImageStore } {
   const abs = resolve(dir);
   const path = join(abs, DB_FILE);
   if (!existsSync(path)) throw new IndexMissingError(abs);
-  return { abs, store: ImageStore.open(path, { readonly: true }) };
+  return { abs, store: openStore(path, { readonly: true }) };
 }
 
 export function inspectIndex(dir: string): IndexSummary {

@@ -1,6 +1,6 @@
 /**
- * Files next to the database: the HNSW graph (index.hnsw), its sidecar (index.hnsw.json) and the
- * writer lock (index.lock).
+ * Files next to the database: the HNSW graph (index.hnsw) and its sidecar (index.hnsw.json); the
+ * writer lock (index.lock) is in lock.ts.
  *
  * Crash safety: each file is written to a temp name, fsynced and renamed (atomic on POSIX), graph
  * first and sidecar last. The sidecar records the SQLite generation it reflects, so a crash between
@@ -8,15 +8,13 @@
  * detected as stale and rebuilt. The sidecar also records the graph's byte size and CRC-32, because
  * hnswlib trusts its file: flipped bytes in the link lists would make it read out of bounds.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { IndexLockedError } from './errors.js';
 
 export const DB_FILE = 'sightline.db';
 export const HNSW_FILE = 'index.hnsw';
 export const SIDECAR_FILE = 'index.hnsw.json';
-export const LOCK_FILE = 'index.lock';
 const TMP_MARK = '.tmp-';
 
 export interface Sidecar {
@@ -98,38 +96,4 @@ export function removeStaleTemps(dir: string): string[] {
   const removed = readdirSync(dir).filter((f) => f.includes(TMP_MARK));
   for (const f of removed) unlinkSync(join(dir, f));
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * One writer per directory. The lock file holds the owner's pid; a lock whose process is gone
- * (SIGKILL, crash) is taken over. Readers (stats, duplicates) never take it: SQLite's WAL lets
- * them read while the writer works.
- */
-export function acquireLock(dir: string): () => void {
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        if (existsSync(path) && Number.parseInt(readFileSync(path, 'utf8'), 10) === process.pid) unlinkSync(path);
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) throw new IndexLockedError(dir, pid);
-      unlinkSync(path);
-    }
-  }
-  throw new IndexLockedError(dir, -1);
 }

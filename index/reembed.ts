@@ -15,9 +15,11 @@ import { join, resolve } from 'node:path';
 import { type CodeInput, toPackedCode, validateBits } from './codes.js';
 import { IndexParamError } from './errors.js';
 import { decodeHalf, encodeHalf, halfView } from './float16.js';
-import { acquireLock, DB_FILE } from './persist.js';
+import { acquireLock } from './lock.js';
+import { DB_FILE } from './persist.js';
 import { checkEmbedding, type LabelScore, normaliseLabels } from './records.js';
-import { ImageStore } from './store.js';
+import { openStore } from './integrity.js';
+import type { ImageStore } from './store.js';
 
 export interface ReembedRow {
   id: number;
@@ -59,7 +61,13 @@ export interface ReembedReport {
 export async function reembed(dir: string, opts: ReembedOptions): Promise<ReembedReport> {
   const abs = resolve(dir);
   const release = acquireLock(abs);
-  const store = ImageStore.open(join(abs, DB_FILE));
+  let store: ImageStore;
+  try {
+    store = openStore(join(abs, DB_FILE), {});
+  } catch (err) {
+    release();
+    throw err;
+  }
   try {
     const meta = store.meta();
     const bits = opts.bits === undefined ? meta.bits : validateBits(opts.bits);

@@ -67,7 +67,10 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       onSaveError: (err) => logger.warn({ err }, 'saving the HNSW graph failed; will retry'),
     });
     cleanup.push(() => catalog.close());
-    if (catalog.openReport.rebuilt) logger.info({ reason: catalog.openReport.reason }, 'HNSW graph rebuilt from SQLite');
+    // Repairs and losses found at open are warnings: someone should know that data was touched.
+    for (const w of catalog.openReport.warnings) logger.warn(w);
+    if (catalog.openReport.removedTemps.length > 0) logger.warn({ files: catalog.openReport.removedTemps }, 'removed temp files of an interrupted index save');
+    if (catalog.openReport.rebuilt) logger.warn({ reason: catalog.openReport.reason }, 'HNSW graph rebuilt from SQLite');
     const metrics = opts.metrics ?? createMetrics();
     const inference = new InferenceService(session, codes, {
       maxBatch: config.maxBatch,
