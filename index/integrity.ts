@@ -109,7 +109,7 @@ export function checkWalBeforeOpen(dbPath: string): string[] {
 export function quickCheck(db: Database.Database, dbPath: string): void {
   let problems: string[];
   try {
-    problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map((r) => r.quick_check.replace(/^\*\*\* in database \w+ \*\*\*\n/, ''));
+    problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map((r) => r.quick_check.replace(/^\*\*\* in database \w+ \*\*\*\n/, '').replace(/\n/g, '; '));
   } catch (err) {
     problems = [(err as Error).message];
   }
