@@ -1,9 +1,13 @@
-/** The OpenAPI 3 document served at GET /openapi.json, built from the loaded model's labels and shapes. */
+/**
+ * The OpenAPI 3 document served at GET /openapi.json, built from the loaded model's labels and shapes.
+ * tests/server/openapi.test.ts walks the express router and fails on a route missing here, a status a
+ * route answers that is not listed, or a response field missing from the schemas (openapi-schemas.ts).
+ */
+import { componentSchemas, ref } from './openapi-schemas.js';
 import type { ModelInfo } from './ports.js';
 
 type Schema = Record<string, unknown>;
 
-const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Schema, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
 const error = (description: string) => json(ref('Error'), description);
 const int = (name: string, def: number, min: number, max: number, description: string) => ({
@@ -35,10 +39,41 @@ const searchParams = [
   { name: 'label', in: 'query', schema: { type: 'string' }, description: 'Only images whose stored top label is this' },
 ];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
+const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const oipError = (description: string) => json(ref('OipError'), description);
+const get = (summary: string, schema: string, more: Schema = {}) => ({ get: { summary, responses: { '200': json(ref(schema)), ...more } } });
+
+/** The Open Inference Protocol's model routes, each with and without `/versions/{version}`. */
+function oipModelPaths(info: ModelInfo): Schema {
+  const [c, h, w] = info.inputShape;
+  const name = { name: 'name', in: 'path', required: true, schema: { type: 'string', enum: [info.name] } };
+  const version = { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: [info.version] } };
+  const unknown = { '400': oipError('Unknown model name or version') };
+  const infer = (params: Schema[]) => ({
+    post: {
+      summary: `Open Inference Protocol (KServe v2): FP32 '${info.io.input}' [N, ${c}, ${h}, ${w}] in, '${info.io.logits}' and '${info.io.embedding}' out`,
+      parameters: params,
+      requestBody: { required: true, content: { 'application/json': { schema: ref('OipInferRequest') } } },
+      responses: {
+        '200': json(ref('OipInferResponse')),
+        '400': oipError('Bad request (the message names the tensor and the problem)'),
+        '413': oipError('JSON body over the size limit'),
+        '503': oipError('Not ready, or the inference queue is full (Retry-After)'),
+      },
+    },
+  });
+  const paths: Schema = {};
+  for (const [suffix, params] of [['', [name]], ['/versions/{version}', [name, version]]] as const) {
+    const base = `/v2/models/{name}${suffix}`;
+    paths[base] = { get: { summary: 'Model metadata', parameters: params, responses: { '200': json(ref('OipModel')), ...unknown } } };
+    paths[`${base}/ready`] = { get: { summary: 'Model readiness', parameters: params, responses: { '200': json(ref('OipModelReady')), ...unknown } } };
+    paths[`${base}/infer`] = infer([...params]);
+  }
+  return paths;
+}
 const bearer = [{ bearer: [] }];
 
 export function openApiDocument(info: ModelInfo): Schema {
-  const [c, h, w] = info.inputShape;
   return {
     openapi: '3.0.3',
     info: { title: 'Sightline', version: '0.1.0', description: `AlexNet classification and similar-image search. Model: ${info.name} ${info.version}.` },
@@ -70,15 +105,24 @@ export function openApiDocument(info: ModelInfo): Schema {
           summary: 'Upload and index an image (idempotent by SHA-256)',
           security: bearer,
           requestBody: imageBody,
-          responses: { '200': json(ref('Image'), 'Already indexed'), '201': json(ref('Image'), 'Indexed'), '401': error('Token required'), ...imageErrors },
+          responses: { '200': json(ref('Upload'), 'Already indexed'), '201': json(ref('Upload'), 'Indexed'), '401': error('Token required'), ...imageErrors },
         },
       },
       '/v1/images/{id}': {
-        get: { summary: 'An indexed image', parameters: [idParam], responses: { '200': json(ref('Image')), '404': error('Unknown id') } },
-        delete: { summary: 'Remove an image from the index', security: bearer, parameters: [idParam], responses: { '204': { description: 'Deleted' }, '401': error('Token required'), '404': error('Unknown id') } },
+        get: { summary: 'An indexed image', parameters: [idParam], responses: { '200': json(ref('Image')), '400': error('id is not a positive integer'), '404': error('Unknown id') } },
+        delete: {
+          summary: 'Remove an image from the index',
+          security: bearer,
+          parameters: [idParam],
+          responses: { '204': { description: 'Deleted' }, '400': error('id is not a positive integer'), '401': error('Token required'), '404': error('Unknown id') },
+        },
       },
       '/v1/images/{id}/similar': {
-        get: { summary: 'Images similar to an indexed one', parameters: [idParam, ...searchParams], responses: { '200': json(ref('SearchResults')), '404': error('Unknown id') } },
+        get: {
+          summary: 'Images similar to an indexed one',
+          parameters: [idParam, ...searchParams],
+          responses: { '200': json(ref('SearchResults')), '400': error('Bad parameter (the message names it)'), '404': error('Unknown id') },
+        },
       },
       '/v1/images/{id}/thumbnail': {
         get: {
@@ -92,100 +136,26 @@ export function openApiDocument(info: ModelInfo): Schema {
           summary: 'Index a server-side folder (under SIGHTLINE_INDEX_ROOTS)',
           security: bearer,
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['path'], properties: { path: { type: 'string' }, recursive: { type: 'boolean', default: true } } } } } },
-          responses: { '202': json(ref('Job'), 'Started'), '401': error('Token required'), '403': error('Path outside the allowed roots'), '404': error('No such folder') },
+          responses: { '202': json(ref('Job'), 'Started'), '400': error('Bad body (path missing or not a string, not a folder)'), '401': error('Token required'), '403': error('Path outside the allowed roots'), '404': error('No such folder') },
         },
       },
+      '/v1/jobs': get('The jobs the server remembers (the last 100), newest first', 'JobList'),
       '/v1/jobs/{id}': {
-        get: { summary: 'Job progress', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': json(ref('Job')), '404': error('Unknown job') } },
-        delete: { summary: 'Cancel a job', security: bearer, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': json(ref('Job')), '404': error('Unknown job') } },
+        get: { summary: 'Job progress', parameters: [jobId], responses: { '200': json(ref('Job')), '404': error('Unknown job') } },
+        delete: { summary: 'Cancel a job', security: bearer, parameters: [jobId], responses: { '200': json(ref('Job')), '401': error('Token required'), '404': error('Unknown job') } },
       },
-      '/v2/models/{name}/infer': {
-        post: {
-          summary: `Open Inference Protocol (KServe v2): FP32 '${info.io.input}' [N, ${c}, ${h}, ${w}] in, '${info.io.logits}' and '${info.io.embedding}' out`,
-          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', enum: [info.name] } }],
-          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
-          responses: { '200': json({ type: 'object' }), '400': json({ type: 'object', properties: { error: { type: 'string' } } }, 'Bad request') },
-        },
-      },
-      '/v2/health/ready': { get: { summary: 'Ready after load, warm-up and the golden-image check', responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } } } },
-      '/v2/health/live': { get: { summary: 'Liveness', responses: { '200': { description: 'Live' } } } },
-      '/healthz': { get: { summary: 'Simple probe', responses: { '200': { description: 'OK' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain exposition format' } } } },
+      ...oipModelPaths(info),
+      '/v2': get('Open Inference Protocol server metadata', 'OipServer'),
+      '/v2/health/ready': get('Ready after load, warm-up and the golden-image check', 'OipReady', { '503': json(ref('OipReady'), 'Not ready') }),
+      '/v2/health/live': get('Liveness', 'OipLive'),
+      '/healthz': get('Simple probe', 'Status'),
+      '/v1/info': get('The served model (name, labels, input shape, provider), index size and readiness', 'Info'),
+      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object', additionalProperties: true }) } } },
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'SIGHTLINE_API_TOKEN, when the server sets one' } },
-      schemas: {
-        Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
-        Prediction: { type: 'object', properties: { label: { type: 'string', enum: [...info.labels] }, index: { type: 'integer' }, probability: { type: 'number' } } },
-        Timings: { type: 'object', properties: { decode: { type: 'number' }, infer: { type: 'number' }, total: { type: 'number' } } },
-        Classification: {
-          type: 'object',
-          properties: {
-            predictions: { type: 'array', items: ref('Prediction') },
-            crops: { type: 'integer', enum: [1, 10] },
-            agreement: { type: 'integer', description: 'Crops whose own top-1 is the averaged top-1' },
-            model: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
-            timings_ms: ref('Timings'),
-          },
-        },
-        Embedding: {
-          type: 'object',
-          properties: {
-            embedding: { oneOf: [{ type: 'array', items: { type: 'number' } }, { type: 'string', format: 'byte' }] },
-            format: { type: 'string' },
-            dim: { type: 'integer' },
-            code: { type: 'string', description: 'Packed binary code, hex (bit i in byte i>>3 at position i&7)' },
-            bits: { type: 'integer' },
-            timings_ms: ref('Timings'),
-          },
-        },
-        SearchResults: {
-          type: 'object',
-          properties: {
-            results: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  id: { type: 'integer' },
-                  source: { type: 'string' },
-                  distance: { type: 'number' },
-                  hamming: { type: 'integer' },
-                  labels: { type: 'array', items: { type: 'string' } },
-                  thumbnail_url: { type: 'string' },
-                },
-              },
-            },
-          },
-        },
-        Image: {
-          type: 'object',
-          properties: {
-            id: { type: 'integer' },
-            sha256: { type: 'string' },
-            source: { type: 'string' },
-            labels: { type: 'array', items: { type: 'string' } },
-            width: { type: 'integer' },
-            height: { type: 'integer' },
-            created_at: { type: 'string' },
-            thumbnail_url: { type: 'string' },
-          },
-        },
-        Job: {
-          type: 'object',
-          properties: {
-            id: { type: 'string' },
-            state: { type: 'string', enum: ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'] },
-            total: { type: 'integer' },
-            done: { type: 'integer' },
-            skipped: { type: 'integer' },
-            failed: { type: 'integer' },
-            rate: { type: 'number' },
-            eta_s: { type: 'number', nullable: true },
-            errors: { type: 'array', items: { type: 'object', properties: { file: { type: 'string' }, message: { type: 'string' } } } },
-          },
-        },
-      },
+      schemas: componentSchemas(info),
     },
   };
 }

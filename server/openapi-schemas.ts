@@ -1,0 +1,167 @@
+/**
+ * The response bodies of /openapi.json (components.schemas). Every field a route returns is listed:
+ * tests/server/openapi.test.ts validates real answers against these with objects closed, so a field
+ * added to a view without being added here fails the test.
+ */
+import type { ModelInfo } from './ports.js';
+
+type Schema = Record<string, unknown>;
+
+export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str: Schema = { type: 'string' };
+const int: Schema = { type: 'integer' };
+const num: Schema = { type: 'number' };
+const bool: Schema = { type: 'boolean' };
+const strings: Schema = { type: 'array', items: str };
+const obj = (properties: Record<string, Schema>, required: string[] = [], description?: string): Schema => ({
+  type: 'object',
+  ...(description ? { description } : {}),
+  ...(required.length > 0 ? { required } : {}),
+  properties,
+});
+
+function oipSchemas(): Record<string, Schema> {
+  const tensorMeta = obj({ name: str, datatype: str, shape: { type: 'array', items: int } }, ['name', 'datatype', 'shape']);
+  const tensor = obj({ name: str, datatype: str, shape: { type: 'array', items: int }, data: { type: 'array', items: num } }, ['name', 'datatype', 'shape', 'data']);
+  return {
+    OipError: obj({ error: str }, ['error'], 'Open Inference Protocol error body'),
+    OipServer: obj({ name: str, version: str, extensions: strings }, ['name', 'version', 'extensions']),
+    OipLive: obj({ live: bool }, ['live']),
+    OipReady: obj({ ready: bool }, ['ready']),
+    OipModelReady: obj({ name: str, ready: bool }, ['name', 'ready']),
+    OipModel: obj(
+      {
+        name: str,
+        versions: strings,
+        platform: str,
+        inputs: { type: 'array', items: tensorMeta },
+        outputs: { type: 'array', items: tensorMeta },
+        parameters: obj({ labels: strings, provider: str }),
+      },
+      ['name', 'platform', 'inputs', 'outputs'],
+    ),
+    OipInferRequest: {
+      type: 'object',
+      required: ['inputs'],
+      properties: {
+        id: str,
+        inputs: { type: 'array', items: { type: 'object', required: ['name', 'shape', 'datatype', 'data'], properties: { name: str, shape: { type: 'array', items: int }, datatype: { type: 'string', enum: ['FP32'] }, data: { type: 'array' } } } },
+        outputs: { type: 'array', items: obj({ name: str }) },
+      },
+    },
+    OipInferResponse: obj({ id: str, model_name: str, model_version: str, outputs: { type: 'array', items: tensor } }, ['model_name', 'outputs']),
+  };
+}
+
+function imageSchemas(info: ModelInfo): Record<string, Schema> {
+  const labelScore = obj({ label: { type: 'string', enum: [...info.labels] }, probability: num }, ['label', 'probability']);
+  const image = {
+    id: int,
+    sha256: str,
+    source: { type: 'string', description: 'The indexed file path, or the stored upload' },
+    labels: { type: 'array', items: str, description: 'Top labels, most probable first' },
+    label_scores: { type: 'array', items: labelScore },
+    width: int,
+    height: int,
+    created_at: { type: 'string', format: 'date-time' },
+    thumbnail_url: str,
+  };
+  return {
+    Image: obj(image, ['id', 'sha256', 'source', 'labels', 'width', 'height', 'created_at', 'thumbnail_url']),
+    Upload: obj(
+      { ...image, filename: { type: 'string', description: 'The multipart filename, when one was sent' }, created: { type: 'boolean', description: 'false: the same bytes were already indexed' } },
+      ['id', 'sha256', 'created'],
+    ),
+    SearchResults: obj(
+      {
+        results: {
+          type: 'array',
+          items: obj({ id: int, source: str, distance: num, hamming: int, labels: strings, thumbnail_url: str }, ['id', 'source', 'distance', 'hamming']),
+        },
+      },
+      ['results'],
+    ),
+  };
+}
+
+function jobSchemas(): Record<string, Schema> {
+  const job = obj(
+    {
+      id: str,
+      path: { type: 'string', description: 'The folder as requested' },
+      recursive: bool,
+      state: { type: 'string', enum: ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'] },
+      total: int,
+      done: { type: 'integer', description: 'Files indexed' },
+      skipped: { type: 'integer', description: 'duplicates + not_images' },
+      failed: int,
+      duplicates: { type: 'integer', description: 'Of skipped: bytes already indexed' },
+      not_images: { type: 'integer', description: 'Of skipped: files that are not images' },
+      rate: { type: 'number', description: 'Files per second' },
+      eta_s: { type: 'number', nullable: true },
+      errors: { type: 'array', items: obj({ file: str, message: str }) },
+      started_at: { type: 'string', format: 'date-time' },
+      finished_at: { type: 'string', format: 'date-time', nullable: true },
+      failure: { type: 'string', description: 'Why the job failed as a whole' },
+    },
+    ['id', 'state', 'total', 'done', 'skipped', 'failed'],
+  );
+  return { Job: job, JobList: obj({ jobs: { type: 'array', items: ref('Job') } }, ['jobs']) };
+}
+
+export function componentSchemas(info: ModelInfo): Record<string, Schema> {
+  const model = obj({ name: str, version: str }, ['name', 'version']);
+  const timings = obj({ decode: num, infer: num, total: num });
+  return {
+    Error: obj({ error: obj({ code: str, message: str }, ['code', 'message']) }, ['error']),
+    Status: obj({ status: str }, ['status']),
+    Prediction: obj({ label: { type: 'string', enum: [...info.labels] }, index: int, probability: num }, ['label', 'index', 'probability']),
+    Timings: timings,
+    Classification: obj(
+      {
+        predictions: { type: 'array', items: ref('Prediction') },
+        crops: { type: 'integer', enum: [1, 10] },
+        agreement: { type: 'integer', description: 'Crops whose own top-1 is the averaged top-1' },
+        model,
+        timings_ms: ref('Timings'),
+      },
+      ['predictions', 'crops', 'agreement', 'model'],
+    ),
+    Embedding: obj(
+      {
+        embedding: { oneOf: [{ type: 'array', items: num }, { type: 'string', format: 'byte' }] },
+        format: { type: 'string', enum: ['json', 'base64'] },
+        dim: int,
+        crops: { type: 'integer', enum: [1, 10], description: 'Crops averaged into the embedding' },
+        code: { type: 'string', description: 'Packed binary code, hex (bit i in byte i>>3 at position i&7)' },
+        bits: int,
+        model,
+        timings_ms: ref('Timings'),
+      },
+      ['embedding', 'format', 'dim', 'code', 'bits'],
+    ),
+    Info: obj(
+      {
+        model: obj(
+          {
+            name: str,
+            version: str,
+            labels: strings,
+            inputShape: { type: 'array', items: int, description: '[C, H, W] of one crop' },
+            embeddingDim: int,
+            io: obj({ input: str, logits: str, embedding: str }),
+            provider: { type: 'string', description: 'Execution provider in use (cpu, cuda, webgpu)' },
+          },
+          ['name', 'version', 'labels'],
+        ),
+        index: obj({ size: int }, ['size']),
+        ready: bool,
+        reason: str,
+      },
+      ['model', 'index', 'ready'],
+    ),
+    ...imageSchemas(info),
+    ...jobSchemas(),
+    ...oipSchemas(),
+  };
+}
