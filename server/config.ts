@@ -2,8 +2,10 @@
  * Server configuration, read once at start-up from CLI flags, then environment variables, then the
  * defaults documented on each field, and frozen. Nothing else in server/ reads process.env.
  */
+import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { registryCodesPath, RegistryError, resolveModelArg } from '../model/registry/index.js';
 import { ConfigError } from './errors.js';
 import { packageRoot } from './paths.js';
 
@@ -17,9 +19,18 @@ export const configSchema = z.object({
   port: int(0, 65535).default(8080),
   /** Interface to bind (default 0.0.0.0; env SIGHTLINE_HOST). */
   host: z.string().min(1).default('0.0.0.0'),
-  /** Classifier ONNX file carrying a sightline contract (default model/default/sightline-fmnist.onnx in the package; env SIGHTLINE_MODEL; flag --model). */
+  /**
+   * Classifier ONNX file carrying a sightline contract, or a registry name such as alexnet-imagenet
+   * (pulled with `sightline models pull`) (default model/default/sightline-fmnist.onnx in the package;
+   * env SIGHTLINE_MODEL; flag --model).
+   */
   modelPath: z.string().min(1).default(() => join(packageRoot(), 'model/default/sightline-fmnist.onnx')),
-  /** Codes model (embedding → binary code) ONNX file (default model/default/codes-128.onnx in the package; env SIGHTLINE_CODES; flag --codes). */
+  /** Cache of pulled registry models (default ~/.cache/sightline; env SIGHTLINE_HOME). */
+  home: z.string().min(1).default(() => join(homedir(), '.cache', 'sightline')),
+  /**
+   * Codes model (embedding → binary code) ONNX file (default: for a registry model name, the codes
+   * model its pull made; else model/default/codes-128.onnx in the package; env SIGHTLINE_CODES; flag --codes).
+   */
   codesPath: z.string().min(1).default(() => join(packageRoot(), 'model/default/codes-128.onnx')),
   /** Folder of the SQLite catalog, HNSW index, uploads and thumbnails (default ./data; env SIGHTLINE_DATA; flag --db). */
   dataDir: z.string().min(1).default('data'),
@@ -76,6 +87,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_HOST: 'host',
   SIGHTLINE_MODEL: 'modelPath',
   SIGHTLINE_CODES: 'codesPath',
+  SIGHTLINE_HOME: 'home',
   SIGHTLINE_DATA: 'dataDir',
   SIGHTLINE_DEVICE: 'device',
   SIGHTLINE_THREADS: 'threads',
@@ -123,10 +135,20 @@ export function loadConfig(flags: Partial<Record<keyof ConfigInput, unknown>> = 
     throw new ConfigError(`config '${key}'${envName ? ` (${envName})` : ''} ${issue?.message ?? 'is invalid'}, got ${JSON.stringify(merged[key])}`);
   }
   const c = parsed.data;
+  const home = resolve(c.home);
+  let modelPath: string;
+  try {
+    modelPath = resolveModelArg(c.modelPath, home);
+  } catch (err) {
+    if (err instanceof RegistryError) throw new ConfigError(`config 'modelPath' (SIGHTLINE_MODEL): ${err.message}`);
+    throw err;
+  }
+  const codesPath = merged['codesPath'] === undefined ? (registryCodesPath(c.modelPath, home) ?? c.codesPath) : c.codesPath;
   return Object.freeze({
     ...c,
-    modelPath: resolve(c.modelPath),
-    codesPath: resolve(c.codesPath),
+    home,
+    modelPath,
+    codesPath: resolve(codesPath),
     dataDir: resolve(c.dataDir),
     indexRoots: Object.freeze(c.indexRoots.map((r) => resolve(r))) as string[],
     goldenImage: c.goldenImage === undefined ? undefined : resolve(c.goldenImage),

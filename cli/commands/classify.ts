@@ -3,7 +3,7 @@
  * Also home of the helpers `embed` shares: flag validation, the default model path, session opening.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { classifyImage } from '../../model/classify.js';
@@ -12,6 +12,7 @@ import { ModelError } from '../../model/errors.js';
 import { createSession, DEVICES } from '../../model/session.js';
 import type { DeviceRequest, ModelSession } from '../../model/session.js';
 import { CliError } from '../errors.js';
+import { modelArgPath } from './models.js';
 
 export const DEFAULT_MODEL = 'model/default/sightline-fmnist.onnx';
 const DEFAULT_MAX_PIXELS = 100_000_000;
@@ -55,13 +56,15 @@ export function readImages(files: readonly string[]): Buffer[] {
 
 export interface ModelFlags {
   model?: string;
+  pull?: boolean;
   device: string;
   threads: string;
 }
 
 export function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('--model <file>', `ONNX model with a Sightline contract (default: ${DEFAULT_MODEL} in the package)`)
+    .option('--model <file|name>', `ONNX model with a Sightline contract, or a registry name (sightline models list) (default: ${DEFAULT_MODEL} in the package)`)
+    .option('--pull', 'when --model names a registry model that is not pulled yet, pull it first')
     .option('--device <name>', `execution provider: ${DEVICES.join(', ')}`, 'auto')
     .option('--threads <n>', 'onnxruntime intra-op threads', '2')
     .option('--max-pixels <n>', 'refuse images with more pixels than this', String(DEFAULT_MAX_PIXELS));
@@ -74,7 +77,7 @@ export function maxPixelsFlag(raw: string): number {
 export async function openModel(flags: ModelFlags): Promise<ModelSession> {
   const device = deviceFlag(flags.device);
   const threads = intFlag('--threads', flags.threads, 1, 256);
-  const path = flags.model !== undefined ? resolve(flags.model) : join(packageRoot(), DEFAULT_MODEL);
+  const path = flags.model !== undefined ? await modelArgPath(flags.model, flags.pull === true) : join(packageRoot(), DEFAULT_MODEL);
   if (!existsSync(path)) {
     const hint = flags.model !== undefined ? '' : ' (the default model is produced by training; or pass --model FILE)';
     throw new CliError(`model file '${path}' does not exist${hint}`);

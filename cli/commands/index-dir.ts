@@ -10,6 +10,7 @@ import { Progress, walkFiles } from '../../server/index.js';
 import type { Outcome } from '../../server/index.js';
 import { CliError } from '../errors.js';
 import { intFlag } from './classify.js';
+import { pullIfAsked } from './models.js';
 import { addRuntimeFlags, configFromFlags, openRuntime, terminalLogger } from './serve.js';
 import type { RuntimeFlags } from './serve.js';
 
@@ -57,6 +58,7 @@ export function register(program: Command): void {
   ).action(async (dir: string, flags: IndexFlags) => {
     const concurrency = intFlag('--concurrency', flags.concurrency, 1, 64);
     const root = await folder(dir);
+    await pullIfAsked(flags);
     const config = configFromFlags(flags, { demo: false, jobConcurrency: concurrency });
     const entries = await walkFiles(root, { recursive: flags.recursive === true });
     const rt = await openRuntime(config, terminalLogger(flags.verbose === true));

@@ -3,12 +3,15 @@
  * models by name, downloaded once into SIGHTLINE_HOME (default ~/.cache/sightline), verified and
  * imported. Also home of `pullIfAsked`, which the commands taking `--model NAME --pull` share.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { readContract } from '../../model/index.js';
 import { ModelError } from '../../model/errors.js';
-import { entryModelPath, isPulled, pullModel, REGISTRY, removeModel, requireEntry, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
+import { codesPathFor, entryModelPath, isPulled, pullModel, REGISTRY, removeModel, requireEntry, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
 import type { Progress, RegistryEntry } from '../../model/registry/index.js';
 import { sha256File } from '../../model/embedder.js';
+import { gaussianFill, mulberry32 } from '../../training/network.js';
+import { exportCodesOnnx, normalizationDescription } from '../../training/codes/export.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 
@@ -44,6 +47,30 @@ function downloadBar(): { onProgress: (p: Progress) => void; stop: () => void } 
   };
 }
 
+const LSH_BITS = 128;
+const LSH_SEED = 20121203;
+
+/**
+ * Search needs a codes model that belongs to the image model. A downloaded model has no training
+ * data here, so its pull writes a random-projection (SimHash) encoder of the L2-normalized fc7:
+ * no training, seeded, 128 bits. `sightline train-codes --model NAME` replaces it with a trained one.
+ */
+export async function writeLshCodes(modelPath: string, codesPath: string): Promise<void> {
+  const contract = await readContract(modelPath);
+  const dim = contract.embeddingDim;
+  const w = gaussianFill(new Float32Array(dim * LSH_BITS), 1, mulberry32(LSH_SEED));
+  const bytes = exportCodesOnnx(
+    { norm: { mean: new Float32Array(dim), scale: 1 }, layers: [{ w, wShape: [dim, LSH_BITS], b: new Float32Array(LSH_BITS) }] },
+    {
+      version: 1, bits: LSH_BITS, embeddingDim: dim, modelHash: await sha256File(modelPath), model: { name: contract.name, version: contract.modelVersion },
+      cropPolicy: 'center', normalization: normalizationDescription(), hidden: [], classes: [], metrics: {}, training: { method: 'random projection (SimHash), untrained', seed: LSH_SEED },
+    },
+  );
+  const tmp = `${codesPath}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, codesPath);
+}
+
 export async function pullWithProgress(name: string, opts: { from?: string; force?: boolean; mirror?: string }): Promise<string> {
   const bar = downloadBar();
   try {
@@ -58,6 +85,8 @@ export async function pullWithProgress(name: string, opts: { from?: string; forc
         process.stderr.write(`${line}\n`);
       },
     });
+    const codes = codesPathFor(sightlineHome(), name);
+    if (!res.entry.bundledPath && (res.fetched || !existsSync(codes))) await writeLshCodes(res.path, codes);
     return res.path;
   } catch (err) {
     throw asCli(err);
@@ -74,6 +103,12 @@ export async function modelArgPath(value: string, pull: boolean): Promise<string
   } catch (err) {
     throw asCli(err);
   }
+}
+
+/** `--pull` on serve, index and search: pull the --model (or SIGHTLINE_MODEL) name before the config resolves it. */
+export async function pullIfAsked(flags: { model?: string; pull?: boolean }): Promise<void> {
+  const value = flags.model ?? process.env['SIGHTLINE_MODEL'];
+  if (flags.pull && value !== undefined && REGISTRY.some((e) => e.name === value)) await pullWithProgress(value, {});
 }
 
 async function listEntry(e: RegistryEntry, home: string): Promise<Record<string, unknown>> {

@@ -19,7 +19,9 @@ import { Catalog, inspectIndex, reembed } from '../../index/index.js';
 import { CliError } from '../errors.js';
 import { sha256File } from '../../model/embedder.js';
 import { reembedWithModel } from '../../server/services/reembed.js';
+import { registryCodesPath, sightlineHome } from '../../model/registry/index.js';
 import { packageRoot } from './classify.js';
+import { modelPath } from './train-codes.js';
 import { asCliError } from './serve.js';
 
 interface ReindexFlags {
@@ -80,7 +82,7 @@ async function recode(db: string, codesPath: string): Promise<void> {
 
 /** A new image model: every source is read again and embedded (server/services/reembed.ts). */
 async function reembedModel(flags: ReindexFlags, modelPath: string): Promise<void> {
-  const codesPath = resolve(flags.codes ?? join(packageRoot(), 'model/default/codes-128.onnx'));
+  const codesPath = resolve(flags.codes ?? (flags.model !== undefined ? registryCodesPath(flags.model, sightlineHome()) : undefined) ?? join(packageRoot(), 'model/default/codes-128.onnx'));
   const bar = progressBar('re-embedding', 'images');
   try {
     const r = await reembedWithModel(flags.db, { modelPath, codesPath, dropUnavailable: flags.dropUnavailable === true, onProgress: bar.update });
@@ -107,12 +109,12 @@ export function register(program: Command): void {
     .option('--m <n>', 'HNSW graph degree M for the rebuilt graph', '16')
     .option('--ef-construction <n>', 'HNSW efConstruction for the rebuilt graph', '100')
     .option('--codes <file>', 'first recompute every code from the stored embeddings with this codes model (ONNX)')
-    .option('--model <file>', 'first re-embed every image (read again from its source) with this image model and --codes')
+    .option('--model <file|name>', "first re-embed every image (read again from its source) with this image model (a file or a pulled registry name) and --codes (default: a registry model's own codes model)")
     .option('--drop-unavailable', 'with --model: delete images whose source file is gone or changed')
     .action(async (flags: ReindexFlags) => {
       const M = intFlag('--m', flags.m, 2, 100);
       const efConstruction = intFlag('--ef-construction', flags.efConstruction, 4, 4096);
-      if (flags.model !== undefined) await reembedModel(flags, resolve(flags.model));
+      if (flags.model !== undefined) await reembedModel(flags, modelPath(flags.model));
       else if (flags.codes !== undefined) await recode(flags.db, flags.codes);
       const bar = progressBar('rebuilding HNSW', 'codes');
       const started = Date.now();

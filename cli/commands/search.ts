@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
 import { intFlag } from './classify.js';
+import { pullIfAsked } from './models.js';
 import { addRuntimeFlags, asCliError, configFromFlags, openRuntime, terminalLogger } from './serve.js';
 import type { RuntimeFlags } from './serve.js';
 
@@ -31,6 +32,7 @@ export function register(program: Command): void {
     const k = intFlag('--k', flags.k, 1, 100);
     if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`image file '${file}' does not exist`);
     const bytes = readFileSync(file);
+    await pullIfAsked(flags);
     const config = configFromFlags(flags, { demo: false });
     const rt = await openRuntime(config, terminalLogger(false), { readOnly: true });
     try {

@@ -10,9 +10,11 @@ import { ModelError } from '../../model/index.js';
 import { ConfigError, createRuntime, loadConfig, startServer } from '../../server/index.js';
 import type { Config, ConfigInput, Runtime } from '../../server/index.js';
 import { CliError } from '../errors.js';
+import { pullIfAsked } from './models.js';
 
 export interface RuntimeFlags {
   model?: string;
+  pull?: boolean;
   codes?: string;
   db?: string;
   device?: string;
@@ -21,8 +23,9 @@ export interface RuntimeFlags {
 
 export function addRuntimeFlags(cmd: Command): Command {
   return cmd
-    .option('--model <file>', 'classifier ONNX with a Sightline contract (default: model/default/sightline-fmnist.onnx; env SIGHTLINE_MODEL)')
-    .option('--codes <file>', 'codes model, embedding → binary code (default: model/default/codes-128.onnx; env SIGHTLINE_CODES)')
+    .option('--model <file|name>', 'classifier ONNX with a Sightline contract, or a registry name such as alexnet-imagenet (default: model/default/sightline-fmnist.onnx; env SIGHTLINE_MODEL)')
+    .option('--pull', 'pull the --model (or SIGHTLINE_MODEL) registry name first if it is not pulled yet')
+    .option('--codes <file>', "codes model, embedding → binary code (default: a registry model's own, else model/default/codes-128.onnx; env SIGHTLINE_CODES)")
     .option('--db <dir>', 'database folder (default: ./data; env SIGHTLINE_DATA)')
     .option('--device <name>', 'execution provider: auto, cpu, cuda or webgpu (default auto; env SIGHTLINE_DEVICE)')
     .option('--threads <n>', 'onnxruntime intra-op threads, 0 = its default (env SIGHTLINE_THREADS)');
@@ -72,6 +75,7 @@ export function register(program: Command): void {
       .option('--host <addr>', 'interface to bind (default 0.0.0.0; env SIGHTLINE_HOST)')
       .option('--no-demo', 'do not index the bundled demo gallery into an empty database'),
   ).action(async (flags: ServeFlags) => {
+    await pullIfAsked(flags);
     // --no-demo only when given: otherwise SIGHTLINE_DEMO (or the default) decides.
     const config = configFromFlags(flags, { port: flags.port, host: flags.host, demo: flags.demo === false ? false : undefined });
     let running;

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy } from '../../model/index.js';
+import { RegistryError, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
 import { DEFAULT_AE } from '../../training/autoencoder.js';
 import { useBackend } from '../../training/backend.js';
 import { trainCodes, type TrainCodesOptions } from '../../training/codes/run.js';
@@ -33,8 +34,14 @@ export function policyFlag(raw: string): CropPolicy {
   return p;
 }
 
+/** --model of train-codes and eval: a file, or the name of a pulled registry model. */
 export function modelPath(raw: string | undefined): string {
-  const path = raw !== undefined ? resolve(raw) : resolve(packageRoot(), DEFAULT_MODEL);
+  let path: string;
+  try {
+    path = raw !== undefined ? resolveModelArg(raw, sightlineHome()) : resolve(packageRoot(), DEFAULT_MODEL);
+  } catch (err) {
+    throw err instanceof RegistryError ? new CliError(err.message) : err;
+  }
   if (!existsSync(path)) throw new CliError(`model file '${path}' does not exist${raw === undefined ? ' (the default model is produced by training; or pass --model FILE)' : ''}`);
   return path;
 }

@@ -4,6 +4,7 @@
  *   <file>.part     a download in progress; a later pull resumes it
  *   model.onnx      the imported Sightline model (contract inside): what a name resolves to
  *   entry.json      what was pulled, from where, when, and the importer's changes
+ *   codes.onnx      a random-projection codes model for search (made by the CLI's pull: no training data needed)
  * model.onnx is written last (atomically), so its presence means the pull finished.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ export function sightlineHome(env: NodeJS.ProcessEnv = process.env): string {
 export const modelDir = (home: string, name: string): string => join(home, 'models', name);
 export const importedPath = (home: string, name: string): string => join(modelDir(home, name), 'model.onnx');
 export const sourcePath = (home: string, entry: RegistryEntry): string => join(modelDir(home, entry.name), entry.file);
+export const codesPathFor = (home: string, name: string): string => join(modelDir(home, name), 'codes.onnx');
 export const metaPath = (home: string, name: string): string => join(modelDir(home, name), 'entry.json');
 
 let root: string | undefined;

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importOnnxDetailed } from '../onnx/import.js';
-import { importedPath, metaPath, modelDir, packageDir, registryLabels, sourcePath } from './cache.js';
+import { codesPathFor, importedPath, metaPath, modelDir, packageDir, registryLabels, sourcePath } from './cache.js';
 import type { Progress } from './download.js';
 import { ChecksumFailure, DownloadFailure, downloadVerified } from './download.js';
 import type { RegistryEntry } from './entries.js';
@@ -137,4 +137,12 @@ export function resolveModelArg(value: string, home: string, entries: readonly R
     throw new RegistryError('registry_unknown_model', `'${value}' is neither a model file nor a registry name; known names: ${entries.map((e) => e.name).join(', ')}`);
   }
   return path;
+}
+
+/** The codes model made at pull time for a downloaded registry model, when `value` names one and it exists. */
+export function registryCodesPath(value: string, home: string, entries: readonly RegistryEntry[] = REGISTRY): string | undefined {
+  const entry = findEntry(value, entries);
+  if (!entry || entry.bundledPath) return undefined;
+  const path = codesPathFor(home, entry.name);
+  return existsSync(path) ? path : undefined;
 }
