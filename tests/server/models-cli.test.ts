@@ -21,7 +21,7 @@ const work = tempDir('sightline-models-');
 after(() => work.cleanup());
 
 function cli(home: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const env = { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_THREADS: '2' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_THREADS: '2' };
   delete env['SIGHTLINE_MODEL_MIRROR'];
   const res = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', env });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
