@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Preset } from '../model/architecture.js';
-import { layerShapes } from '../model/architecture.js';
+import { groupsOf, kernelShape, layerShapes } from '../model/architecture.js';
 import type { NamedWeights } from '../model/weights.js';
 
 export type InitScheme = 'paper' | 'he';
@@ -51,10 +51,12 @@ export function gaussianFill(out: Float32Array, std: number, rand: () => number)
 export function initWeights(preset: Preset, scheme: InitScheme, seed: number): NamedWeights {
   const rand = mulberry32(seed);
   const out: NamedWeights = new Map();
-  for (const { layer, inShape } of layerShapes(preset)) {
-    const fanIn = layer.kind === 'conv' ? (inShape[0] ?? 1) * layer.kernel * layer.kernel : inShape[0] ?? 1;
+  for (const ls of layerShapes(preset)) {
+    const { layer } = ls;
+    // Fan-in = every kernel dim but the last (a grouped conv's filter sees only cin / groups channels).
+    const shape = kernelShape(ls);
+    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
     const std = scheme === 'paper' ? 0.01 : Math.sqrt(2 / fanIn);
-    const shape = layer.kind === 'conv' ? [layer.kernel, layer.kernel, inShape[0] ?? 1, layer.filters] : [inShape[0] ?? 1, layer.units];
     const size = shape.reduce((a, b) => a * b, 1);
     const w = gaussianFill(new Float32Array(size), std, rand);
     const units = layer.kind === 'conv' ? layer.filters : layer.units;
@@ -92,6 +94,23 @@ export interface ForwardResult {
   embedding: tf.Tensor2D;
 }
 
+/**
+ * A grouped convolution from dense ones (tfjs conv2d has no groups): the input's channels and the
+ * HWIO kernel's output filters are split into `groups` slices, slice g convolves with slice g, and
+ * the results are concatenated along channels, giving filters in the same order as ONNX `group`.
+ * split/concat/conv2d all have gradients, so training backpropagates through it unchanged.
+ */
+export function groupedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D {
+  const padding = pad === 0 ? 'valid' : ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+  if (groups === 1) return tf.conv2d(x, w, stride, padding);
+  const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
+  const ws = tf.split(w, groups, 3) as tf.Tensor4D[];
+  return tf.concat4d(
+    xs.map((xg, g) => tf.conv2d(xg, ws[g] as tf.Tensor4D, stride, padding)),
+    3,
+  );
+}
+
 /** x: NHWC float32, already normalized per the preprocessing contract. */
 export function forward(preset: Preset, params: Params, x: tf.Tensor4D, opts: ForwardOptions): ForwardResult {
   let h: tf.Tensor = x;
@@ -101,8 +120,7 @@ export function forward(preset: Preset, params: Params, x: tf.Tensor4D, opts: Fo
     const p = params.get(layer.name);
     if (!p) throw new Error(`missing parameters for layer '${layer.name}'`);
     if (layer.kind === 'conv') {
-      const pad = layer.pad;
-      h = tf.conv2d(h as tf.Tensor4D, p.w as tf.Tensor4D, layer.stride, pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+      h = groupedConv2d(h as tf.Tensor4D, p.w as tf.Tensor4D, layer.stride, layer.pad, groupsOf(layer));
       h = tf.relu(tf.add(h, p.b));
       if (layer.lrn) {
         // tfjs LRN: x / (bias + alpha * sum_{c-r..c+r} x²)^beta — alpha is not divided by the

@@ -4,7 +4,7 @@
  * same weights and each update a disjoint slice of them).
  */
 import type { Preset } from '../model/architecture.js';
-import { layerShapes } from '../model/architecture.js';
+import { kernelShape, layerShapes } from '../model/architecture.js';
 import type { NamedWeights } from '../model/weights.js';
 
 export interface ParamEntry {
@@ -24,9 +24,9 @@ export interface ParamLayout {
 export function paramLayout(preset: Preset): ParamLayout {
   let offset = 0;
   const entries: ParamEntry[] = [];
-  for (const { layer, inShape } of layerShapes(preset)) {
-    const inC = inShape[0] ?? 1;
-    const wShape = layer.kind === 'conv' ? [layer.kernel, layer.kernel, inC, layer.filters] : [inC, layer.units];
+  for (const ls of layerShapes(preset)) {
+    const { layer } = ls;
+    const wShape = kernelShape(ls);
     const wSize = wShape.reduce((a, b) => a * b, 1);
     const bSize = layer.kind === 'conv' ? layer.filters : layer.units;
     entries.push({ name: layer.name, wShape, wOffset: offset, wSize, bOffset: offset + wSize, bSize });

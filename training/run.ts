@@ -123,7 +123,7 @@ export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrai
   const resumed = o.resume ? await readCheckpointData(o.resume) : undefined;
   const base = getPreset(o.preset);
   const channels: 1 | 3 = o.dataset === 'fashion-mnist' ? 1 : 3;
-  const inputSize = resumed?.config.preset.inputSize ?? (o.preset === 'alexnet' ? 224 : o.dataset === 'fashion-mnist' ? 28 : 56);
+  const inputSize = resumed?.config.preset.inputSize ?? (base.name !== 'alexnet-small' ? base.inputSize : o.dataset === 'fashion-mnist' ? 28 : 56);
   const preset = getPreset(o.preset, { channels, inputSize });
   events.onPhase?.(`loading ${o.dataset}`);
   const splits = await loadSplits(o, preset.resizeSize || base.resizeSize, channels);

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { getPreset, parameterCount } from '../../model/architecture.js';
-import type { Preset } from '../../model/architecture.js';
+import { getPreset, parameterCount, PRESET_NAMES } from '../../model/architecture.js';
+import type { Preset, PresetName } from '../../model/architecture.js';
 import type { PreprocessContract } from '../../model/contract.js';
 import { exportOnnx, formatSummary, inspectOnnx } from '../../model/onnx/index.js';
 import { initWeights } from '../../training/network.js';
@@ -19,7 +19,7 @@ const INITS = ['random', 'paper', 'he'] as const;
 type InitFlag = (typeof INITS)[number];
 
 interface ExportFlags {
-  preset: 'alexnet' | 'alexnet-small';
+  preset: PresetName;
   init: InitFlag;
   seed: string;
   out: string;
@@ -58,7 +58,7 @@ function resolveLabels(flags: ExportFlags): string[] {
     throw new CliError(`--classes is ${classes} but --labels file '${flags.labels}' holds ${fromFile.length} labels`);
   }
   if (fromFile) return fromFile;
-  const n = classes ?? (flags.preset === 'alexnet' ? 1000 : 10);
+  const n = classes ?? (flags.preset === 'alexnet-small' ? 10 : 1000);
   return Array.from({ length: n }, (_, i) => `class_${i}`);
 }
 
@@ -97,12 +97,12 @@ export function register(program: Command): void {
   program
     .command('export')
     .description('write an AlexNet with freshly initialized weights as ONNX, with its model contract')
-    .addOption(new Option('--preset <preset>', 'architecture').choices(['alexnet', 'alexnet-small']).default('alexnet'))
+    .addOption(new Option('--preset <preset>', 'architecture').choices([...PRESET_NAMES]).default('alexnet'))
     .addOption(new Option('--init <scheme>', "weights: random (= paper, N(0, 0.01)), paper, or he").choices([...INITS]).default('random'))
     .option('--seed <n>', 'PRNG seed for the weights', '1')
     .requiredOption('--out <file>', 'destination .onnx file')
     .option('--fp16', 'store weights as float16 (half the file; Cast nodes restore float32)')
-    .option('--classes <n>', 'number of classes (default: 1000 for alexnet, 10 for alexnet-small)')
+    .option('--classes <n>', 'number of classes (default: 1000 for alexnet and alexnet-dense, 10 for alexnet-small)')
     .option('--labels <file>', 'class labels: one per line, or a JSON array')
     .option('--name <name>', 'model name recorded in the contract')
     .action((flags: ExportFlags) => runExport(flags));

@@ -5,6 +5,7 @@
  */
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { PRESET_NAMES } from '../../model/architecture.js';
 import { trainModel, type TrainOptions } from '../../training/run.js';
 import { formatConfusion } from '../../training/evaluate.js';
 import { readCheckpointData } from '../../training/checkpoint.js';
@@ -42,7 +43,7 @@ const autoOr = (flag: string, raw: string, min: number, max: number): number | '
 export function parseTrainFlags(f: TrainFlags): TrainOptions {
   if (f.init !== 'paper' && f.init !== 'he') throw new CliError(`--init must be 'paper' or 'he', got '${f.init}'`);
   if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CliError(`--backend must be 'wasm' or 'cpu', got '${f.backend}'`);
-  if (f.preset !== 'alexnet' && f.preset !== 'alexnet-small') throw new CliError(`--preset must be 'alexnet' or 'alexnet-small', got '${f.preset}'`);
+  if (!(PRESET_NAMES as readonly string[]).includes(f.preset)) throw new CliError(`--preset must be one of ${PRESET_NAMES.map((n) => `'${n}'`).join(', ')}, got '${f.preset}'`);
   if (f.out === undefined) throw new CliError('--out <file.onnx> is required (unless --resume continues a run that recorded it)');
   const drops = f.lrDrops.trim() === '' ? [] : f.lrDrops.split(',').map((d) => intFlag('--lr-drops', d, 2, 10_000));
   const out = resolve(f.out);
@@ -106,7 +107,7 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('train an AlexNet preset with TensorFlow.js (wasm backend, data-parallel workers) and export ONNX')
-    .option('--preset <name>', "'alexnet-small' (28 px crops, Fashion-MNIST) or 'alexnet' (224 px)", 'alexnet-small')
+    .option('--preset <name>', "'alexnet-small' (28 px crops, Fashion-MNIST), 'alexnet' (224 px, two towers) or 'alexnet-dense' (224 px, one tower)", 'alexnet-small')
     .option('--dataset <name|dir>', "'fashion-mnist' or an image folder ROOT/<class>/<image>", 'fashion-mnist')
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)')
     .option('--epochs <n>', 'epochs to train (total, also when resuming)', '30')

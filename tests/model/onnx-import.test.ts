@@ -23,7 +23,10 @@ interface Built {
   fc8: { w: Float32Array; b: Float32Array };
 }
 
-/** Conv(3→4, 3×3/2 p1) → Relu → [LRN] → MaxPool → Conv(4→6) → Relu → [LRN] → MaxPool: 32 → 16 → 7 → 7 → 3; 6·3·3 = 54 features. */
+/**
+ * Conv(3→4, 3×3/2 p1) → Relu → [LRN] → MaxPool → Conv(4→6) → Relu → [LRN] → MaxPool: 32 → 16 → 7 → 7 → 3; 6·3·3 = 54 features.
+ * With LRN (the caffe/zoo layout) the second Conv is grouped (group 2), as the zoo's conv2/4/5 are.
+ */
 function features(names: (i: number) => string, input: string, lrn: boolean, seed: number): { inits: ITensorProto[]; nodes: INodeProto[]; out: string } {
   const rand = mulberry32(seed);
   const inits: ITensorProto[] = [];
@@ -31,13 +34,15 @@ function features(names: (i: number) => string, input: string, lrn: boolean, see
   let x = input;
   let cin = 3;
   let k = 0;
-  for (const [cout, stride] of [[4, 2], [6, 1]] as const) {
+  for (const [cout, stride, group] of [[4, 2, 1], [6, 1, lrn ? 2 : 1]] as const) {
     const w = names(k++);
     const b = names(k++);
-    inits.push(floatTensor(w, [cout, cin, 3, 3], gaussianFill(new Float32Array(cout * cin * 9), Math.sqrt(2 / (cin * 9)), rand)));
+    const cg = cin / group;
+    inits.push(floatTensor(w, [cout, cg, 3, 3], gaussianFill(new Float32Array(cout * cg * 9), Math.sqrt(2 / (cg * 9)), rand)));
     inits.push(floatTensor(b, [cout], gaussianFill(new Float32Array(cout), 0.1, rand)));
     const conv = names(k++);
-    nodes.push(node('Conv', [x, w, b], [conv], `Conv_${k}`, [attr.ints('kernel_shape', [3, 3]), attr.ints('strides', [stride, stride]), attr.ints('pads', [1, 1, 1, 1])]));
+    const attrs = [attr.ints('kernel_shape', [3, 3]), attr.ints('strides', [stride, stride]), attr.ints('pads', [1, 1, 1, 1])];
+    nodes.push(node('Conv', [x, w, b], [conv], `Conv_${k}`, group === 1 ? attrs : [...attrs, attr.int('group', group)]));
     x = names(k++);
     nodes.push(node('Relu', [conv], [x], `Relu_${k}`));
     if (lrn) {
@@ -192,6 +197,8 @@ describe('importOnnx', () => {
     assert.equal(s.ops['Softmax'], undefined);
     assert.deepEqual(s.inputs.map((i) => [i.name, i.shape]), [[CF.input, ['N', 3, S, S]]]);
     assert.equal(decodeModel(res.bytes).graph?.input?.length, 1, 'weights are still listed as graph inputs');
+    const groups = (decodeModel(res.bytes).graph?.node ?? []).filter((n) => n.opType === 'Conv').map((n) => Number(n.attribute?.find((a) => a.name === 'group')?.i ?? 1));
+    assert.deepEqual(groups, [1, 2], 'the grouped Conv keeps group 2');
 
     const x = images(2, 10);
     const out = await runOrt(res.bytes, { [CF.input]: { data: x, dims: [2, 3, S, S] } }, [CF.fc8, CF.fc7]);

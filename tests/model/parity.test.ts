@@ -7,13 +7,15 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { Preset } from '../../model/architecture.js';
-import { alexnetPreset, parameterCount, smallPreset } from '../../model/architecture.js';
+import { alexnetPreset, getPreset, parameterCount, smallPreset } from '../../model/architecture.js';
 import { exportOnnx, fromFloat16Array, inspectOnnx, toFloat16Array } from '../../model/onnx/index.js';
 import type { ExportContract } from '../../model/onnx/index.js';
+import { decodeModel, getAttr, toNumber } from '../../model/onnx/proto.js';
 import type { NamedWeights } from '../../model/weights.js';
 import { useBackend } from '../../training/backend.js';
 import { forward, gaussianFill, initWeights, mulberry32, paramsFromWeights } from '../../training/network.js';
-import { relativeError, runOrt } from './onnx-checker.js';
+import { checkModel, relativeError, runOrt } from './onnx-checker.js';
+import { groupedTinyPreset, tinyPreset } from './tiny-model.js';
 
 const FP32_TOL = 1e-4;
 
@@ -81,6 +83,27 @@ function roundedToHalf(weights: NamedWeights): NamedWeights {
   return new Map([...weights].map(([k, v]) => [k, { w: half(v.w), wShape: v.wShape, b: half(v.b) }]));
 }
 
+/** Dense HWIO kernels equal to grouped ones: filter o of group g keeps its weights on g's input slice, zeros elsewhere. */
+function blockDiagonal(weights: NamedWeights, p: Preset): NamedWeights {
+  const out: NamedWeights = new Map(weights);
+  for (const layer of p.layers) {
+    const lw = weights.get(layer.name);
+    if (layer.kind !== 'conv' || (layer.groups ?? 1) === 1 || !lw) continue;
+    const [kh = 0, kw = 0, cg = 0, cout = 0] = lw.wShape;
+    const g = layer.groups ?? 1;
+    const cin = cg * g;
+    const w = new Float32Array(kh * kw * cin * cout);
+    for (let s = 0; s < kh * kw; s++)
+      for (let i = 0; i < cg; i++)
+        for (let o = 0; o < cout; o++) {
+          const group = Math.floor(o / (cout / g));
+          w[(s * cin + group * cg + i) * cout + o] = lw.w[(s * cg + i) * cout + o] ?? 0;
+        }
+    out.set(layer.name, { w, wShape: [kh, kw, cin, cout], b: lw.b });
+  }
+  return out;
+}
+
 function assertClose(actual: Outputs, expected: Outputs, tol: number, what: string): void {
   const el = relativeError(actual.logits, expected.logits);
   const ee = relativeError(actual.embedding, expected.embedding);
@@ -113,8 +136,33 @@ describe('tfjs ↔ onnxruntime parity', () => {
     assertClose(onnx16, ref, 1e-2, 'fp16 vs fp32 tfjs');
   });
 
-  it('full alexnet (3×224×224, 1000 classes) matches at batch 1', async () => {
+  it('grouped convolutions (two towers) match at batch 3 and differ from the dense net', async () => {
+    const p = groupedTinyPreset;
+    const weights = initWeights(p, 'he', 5);
+    assert.deepEqual(weights.get('conv2')?.wShape, [3, 3, 4, 8], 'grouped HWIO kernel sees cin / 2 channels');
+    assert.deepEqual(weights.get('conv3')?.wShape, [3, 3, 8, 8], 'conv3 stays dense');
+    const input = randomInput(p, 3, 9);
+    const ref = await tfjsForward(p, weights, input, 3);
+    assert.ok(ref.embedding.some((v) => v > 0), 'embedding is not all zeros');
+    const bytes = exportOnnx(p, weights, contractFor(p));
+    const groups = Object.fromEntries(
+      (decodeModel(bytes).graph?.node ?? []).filter((n) => n.opType === 'Conv').map((n) => [n.name, toNumber(getAttr(n, 'group')?.i ?? 1)]),
+    );
+    assert.deepEqual(groups, { conv1: 1, conv2: 2, conv3: 1, conv4: 2, conv5: 2 });
+    const check = checkModel(bytes);
+    assert.ok(check.ok, check.output);
+    assertClose(await onnxForward(bytes, p, input, 3), ref, FP32_TOL, 'grouped fp32');
+
+    // The same weights with the off-tower blocks filled in as zeros make a dense net computing the same.
+    const dense = blockDiagonal(weights, p);
+    const denseRef = await tfjsForward(tinyPreset, dense, input, 3);
+    assertClose(denseRef, ref, FP32_TOL, 'grouped vs block-diagonal dense');
+  });
+
+  it('full alexnet (3×224×224, 1000 classes, two towers) matches at batch 1', async () => {
     const p = alexnetPreset();
+    assert.equal(parameterCount(p), 60_965_224, "the paper's parameter count");
+    assert.equal(parameterCount(getPreset('alexnet-dense')), 62_378_344, 'single-tower alexnet-dense');
     const weights = initWeights(p, 'he', 3);
     const input = randomInput(p, 1, 5);
     const ref = await tfjsForward(p, weights, input, 1);

@@ -36,6 +36,13 @@ export const tinyPreset: Preset = {
   lrn: PAPER_LRN,
 };
 
+/** The same tiny net with the paper's two towers: conv2, conv4 and conv5 grouped (groups = 2). */
+export const groupedTinyPreset: Preset = {
+  ...tinyPreset,
+  name: 'tiny-test-grouped',
+  layers: tinyPreset.layers.map((l) => (l.kind === 'conv' && ['conv2', 'conv4', 'conv5'].includes(l.name) ? { ...l, groups: 2 } : l)),
+};
+
 /** ImageNet-style normalization, so that scale, mean and std all matter. */
 export const tinyPreprocess: PreprocessContract = {
   inputSize: 32,
