@@ -35,6 +35,7 @@ import {
 } from './catalog-support.js';
 import type { CodeMatrix } from './scan.js';
 import type { Fingerprint } from './fingerprint.js';
+import { SketchProjection } from './sketch.js';
 
 export type { CatalogOptions, CatalogStats, OpenReport } from './catalog-support.js';
 
@@ -46,6 +47,8 @@ export class Catalog implements SearchContext {
   /** Set when a mirror update failed; see mirror(). */
   private broken = false;
   private readonly queryBuf: Float32Array;
+  /** The projection behind the rows' sketches (seed and size from the database's meta). */
+  readonly sketch: SketchProjection;
 
   private constructor(
     readonly dir: string,
@@ -58,7 +61,9 @@ export class Catalog implements SearchContext {
     private readonly releaseLock: () => void,
     readonly openReport: OpenReport,
   ) {
-    this.queryBuf = new Float32Array(store.meta().embeddingDim);
+    const meta = store.meta();
+    this.queryBuf = new Float32Array(meta.embeddingDim);
+    this.sketch = new SketchProjection(meta.embeddingDim, meta.sketchDim, meta.sketchSeed);
   }
 
   /** Opens (creating when needed) the index in `dir`; rebuilds the graph from SQLite if it cannot be trusted. */
@@ -140,7 +145,7 @@ export class Catalog implements SearchContext {
     this.assertWritable('add images');
     if (!Array.isArray(images)) throw new IndexParamError('images', images, 'an array of images');
     const { bits, embeddingDim } = this.store.meta();
-    const prepared = images.map((img) => prepareImage(img, bits, embeddingDim));
+    const prepared = images.map((img) => prepareImage(img, bits, embeddingDim, this.sketch));
     // Graph memory is allocated before the commit: if it cannot grow, nothing is written.
     this.hnsw.reserve(prepared.filter((p) => !this.hnsw.hasCode(p.code)).length);
     const results = this.store.insertMany(prepared);
@@ -151,7 +156,7 @@ export class Catalog implements SearchContext {
         const p = prepared[i] as (typeof prepared)[number];
         const label = this.labels.intern(p.topLabel);
         this.hnsw.add(r.id, p.code);
-        this.matrix.set(r.id, p.code, label);
+        this.matrix.set(r.id, p.code, label, p.sketch);
         this.labels.inc(label, 1);
         this.fingerprint.add(r.id, codeWords(p.code, words));
       }),

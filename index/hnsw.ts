@@ -246,6 +246,33 @@ export class CodeHnsw {
     return { ids, hamming };
   }
 
+  /**
+   * Every image of the nearest nodes until at least k images are in, plus every other found node at
+   * the last included distance: whole codes, never a cut inside one (unordered; the search ranks
+   * the pool by sketch). Nodes at that distance the graph did not return are not included.
+   */
+  pool(code: Uint8Array, k: number, filter?: (id: number) => boolean): AnnHits {
+    const n = Math.min(k, this.slotOf.size, this.index.getMaxElements());
+    if (n <= 0) return { ids: [], hamming: [] };
+    this.index.setEf(Math.max(this.params.efSearch, n));
+    const nodeFilter = filter && ((slot: number): boolean => this.idsOf(slot).some(filter));
+    const res = this.index.searchKnn(toPlusMinusOne(code, this.bits, this.vec), n, nodeFilter);
+    const order = res.neighbors.map((slot, i) => ({ slot, d: Math.round((res.distances[i] as number) / 4) })).sort((a, b) => a.d - b.d);
+    const ids: number[] = [];
+    const hamming: number[] = [];
+    let last = -1;
+    for (const { slot, d } of order) {
+      if (ids.length >= k && d !== last) break;
+      for (const id of this.idsOf(slot)) {
+        if (filter && !filter(id)) continue;
+        ids.push(id);
+        hamming.push(d);
+      }
+      last = d;
+    }
+    return { ids, hamming };
+  }
+
   /** Whether image `id` is attached to a node whose vector is exactly the ±1 expansion of `code`. */
   holds(id: number, code: Uint8Array): boolean {
     const slot = this.slotOf.get(codeKey(code));

@@ -31,4 +31,4 @@ export { findDuplicatesIn, inspectIndex, type DuplicateMember, type DuplicateRep
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type LabelScore, type NewImage, sha256Hex } from './records.js';
-export { type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';
+export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';

@@ -1,6 +1,6 @@
 /**
  * Loading the in-memory side of the catalog from SQLite: all codes into the scan matrix, top labels
- * interned to small integers (so label filters compare ints), and the row fingerprint.
+ * interned to small integers (so label filters compare ints), each row's sketch, and the row fingerprint.
  */
 import { IndexSchemaError } from './errors.js';
 import { Fingerprint } from './fingerprint.js';
@@ -43,20 +43,20 @@ export interface LoadedRows {
 }
 
 export function loadRows(store: ImageStore): LoadedRows {
-  const { bits } = store.meta();
-  const matrix = new CodeMatrix(bits, Math.max(1024, store.count()));
+  const { bits, sketchDim } = store.meta();
+  const matrix = new CodeMatrix(bits, Math.max(1024, store.count()), sketchDim);
   const labels = new LabelTable();
   const fingerprint = new Fingerprint(bits >>> 5);
   const words = new Uint32Array(bits >>> 5);
   const wordBytes = new Uint8Array(words.buffer);
-  for (const [id, code, top] of store.codes()) {
+  for (const [id, code, top, sketch] of store.codes()) {
     if (code.length !== bits / 8) {
       throw new IndexSchemaError(
         `image ${id} has a ${code.length * 8}-bit code but the database says ${bits} bits: an interrupted re-embedding? finish it with \`sightline reindex\``,
       );
     }
     const label = labels.intern(top);
-    matrix.set(id, code, label);
+    matrix.set(id, code, label, sketch);
     labels.inc(label, 1);
     wordBytes.set(code);
     fingerprint.add(id, words);

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { type CodeInput, toPackedCode } from './codes.js';
 import { IndexParamError } from './errors.js';
 import { encodeHalf } from './float16.js';
+import type { SketchProjection } from './sketch.js';
 
 export interface LabelScore {
   label: string;
@@ -57,6 +58,8 @@ export interface PreparedImage {
   topLabel: string | null;
   code: Uint8Array;
   embedding: Buffer;
+  /** sketch.ts blob of the embedding; null when the catalog has no projection. */
+  sketch: Buffer | null;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -66,7 +69,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const MAX_SIDE = 1 << 20;
 
-export function prepareImage(img: NewImage, bits: number, embeddingDim: number): PreparedImage {
+export function prepareImage(img: NewImage, bits: number, embeddingDim: number, sketch?: SketchProjection): PreparedImage {
   if (typeof img.source !== 'string' || img.source.length === 0 || img.source.length > 4096) {
     throw new IndexParamError('source', img.source, 'a non-empty string of at most 4096 characters');
   }
@@ -77,6 +80,7 @@ export function prepareImage(img: NewImage, bits: number, embeddingDim: number):
   const embedding = checkEmbedding(img.embedding, embeddingDim);
   const halves = encodeHalf(embedding);
   return {
+    sketch: sketch ? sketch.encode(embedding) : null,
     source: img.source,
     sha256,
     width: img.width,

@@ -20,6 +20,7 @@ import { DB_FILE } from './persist.js';
 import { checkEmbedding, type LabelScore, normaliseLabels } from './records.js';
 import { openStore } from './integrity.js';
 import type { ImageStore } from './store.js';
+import { SketchProjection } from './sketch.js';
 
 export interface ReembedRow {
   id: number;
@@ -86,6 +87,8 @@ export async function reembed(dir: string, opts: ReembedOptions): Promise<Reembe
        model_hash = @modelHash, code_model_hash = @codesHash, updated_at = @now WHERE id = @id`,
     );
     const updateEmb = db.prepare<[Buffer, number]>('UPDATE embeddings SET vector = ? WHERE id = ?');
+    const updateSketch = db.prepare<[Buffer, number]>('UPDATE images SET sketch = ? WHERE id = ?');
+    const sketch = new SketchProjection(meta.embeddingDim, meta.sketchDim, meta.sketchSeed);
     const report: ReembedReport = { updated: 0, removed: 0, unavailable: [], complete: false };
     opts.onProgress?.(0, pending.length);
     for (let start = 0; start < pending.length; start += batchSize) {
@@ -111,6 +114,7 @@ export async function reembed(dir: string, opts: ReembedOptions): Promise<Reembe
           if (out.embedding !== undefined) {
             const halves = encodeHalf(checkEmbedding(out.embedding, meta.embeddingDim, `embedding of image ${id}`));
             updateEmb.run(Buffer.from(halves.buffer), id);
+            updateSketch.run(sketch.encode(out.embedding), id);
           }
           report.updated++;
         }

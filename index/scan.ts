@@ -6,6 +6,9 @@
  * Top-k uses the fact that Hamming distances are small integers: one pass fills a reused distance
  * column and a histogram, the histogram gives the k-th distance, and only rows at or below it are
  * collected and sorted by (distance, id). No heap, no per-row allocation.
+ *
+ * Each row may also carry a sketch (sketch.ts: int8 random projection of the embedding) that
+ * ranks the images inside a shared code by approximate embedding distance (`pool` + `sketchDistance`).
  */
 import { codeWords } from './codes.js';
 
@@ -26,6 +29,10 @@ export class CodeMatrix {
   private ids: Uint32Array;
   private labels: Int32Array;
   private dist: Uint16Array;
+  private sketches: Int8Array;
+  /** Per row: the sketch's scale, and its squared norm (dequantized); NaN = no sketch. */
+  private scales: Float32Array;
+  private norms: Float32Array;
   private readonly rowOf = new Map<number, number>();
   private readonly hist: Uint32Array;
   private readonly query: Uint32Array;
@@ -34,6 +41,7 @@ export class CodeMatrix {
   constructor(
     readonly bits: number,
     capacity = 1024,
+    readonly sketchDim = 0,
   ) {
     this.words = bits >>> 5;
     const cap = Math.max(16, capacity);
@@ -41,6 +49,9 @@ export class CodeMatrix {
     this.ids = new Uint32Array(cap);
     this.labels = new Int32Array(cap);
     this.dist = new Uint16Array(cap);
+    this.sketches = new Int8Array(cap * sketchDim);
+    this.scales = new Float32Array(cap);
+    this.norms = new Float32Array(cap);
     this.hist = new Uint32Array(bits + 1);
     this.query = new Uint32Array(this.words);
   }
@@ -65,8 +76,13 @@ export class CodeMatrix {
     return new Uint8Array(this.codes.buffer, r * this.words * 4, this.words * 4).slice();
   }
 
-  /** Adds or replaces the row of `id`. */
-  set(id: number, code: Uint8Array, label = NO_LABEL): void {
+  /** The row of `id`, or undefined. */
+  rowOfId(id: number): number | undefined {
+    return this.rowOf.get(id);
+  }
+
+  /** Adds or replaces the row of `id`; `sketch` is the stored blob (sketch.ts), absent = none. */
+  set(id: number, code: Uint8Array, label = NO_LABEL, sketch?: Uint8Array | null): void {
     let r = this.rowOf.get(id);
     if (r === undefined) {
       if (this.n === this.ids.length) this.grow();
@@ -76,6 +92,39 @@ export class CodeMatrix {
     }
     new Uint8Array(this.codes.buffer, r * this.words * 4, this.words * 4).set(code);
     this.labels[r] = label;
+    this.setSketch(r, sketch);
+  }
+
+  private setSketch(r: number, blob: Uint8Array | null | undefined): void {
+    const sd = this.sketchDim;
+    if (sd === 0 || !blob || blob.length !== 4 + sd) {
+      this.scales[r] = NaN;
+      return;
+    }
+    const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+    const scale = view.getFloat32(0, true);
+    let sum = 0;
+    for (let i = 0; i < sd; i++) {
+      const v = view.getInt8(4 + i);
+      this.sketches[r * sd + i] = v;
+      sum += v * v;
+    }
+    this.scales[r] = scale;
+    this.norms[r] = sum * scale * scale;
+  }
+
+  /**
+   * Squared Euclidean distance between a query's projection `q` (|q|² = `qNorm`) and row `row`'s
+   * sketch; Infinity for a row without one (it then ranks after every sketched row).
+   */
+  sketchDistance(row: number, q: Float32Array, qNorm: number): number {
+    const scale = this.scales[row] as number;
+    if (Number.isNaN(scale)) return Infinity;
+    const sd = this.sketchDim;
+    const s = this.sketches;
+    let dot = 0;
+    for (let i = 0, o = row * sd; i < sd; i++, o++) dot += (q[i] as number) * (s[o] as number);
+    return qNorm + (this.norms[row] as number) - 2 * scale * dot;
   }
 
   /** Swap-remove keeps the matrix dense, so the scan never skips holes. */
@@ -88,6 +137,10 @@ export class CodeMatrix {
       this.codes.copyWithin(r * this.words, last * this.words, (last + 1) * this.words);
       this.ids[r] = lastId;
       this.labels[r] = this.labels[last] as number;
+      const sd = this.sketchDim;
+      this.sketches.copyWithin(r * sd, last * sd, (last + 1) * sd);
+      this.scales[r] = this.scales[last] as number;
+      this.norms[r] = this.norms[last] as number;
       this.rowOf.set(lastId, r);
     }
     this.rowOf.delete(id);
@@ -112,6 +165,36 @@ export class CodeMatrix {
    * label has that index. Returns fewer than k hits only when fewer rows qualify.
    */
   topK(code: Uint8Array, k: number, label?: number): ScanHits {
+    const { dist } = this;
+    const rows = this.withinCutoff(code, k, label);
+    rows.sort((a, b) => (dist[a] as number) - (dist[b] as number) || (this.ids[a] as number) - (this.ids[b] as number));
+    const take = Math.min(k, rows.length);
+    const hits: ScanHits = { ids: new Array<number>(take), hamming: new Array<number>(take) };
+    for (let i = 0; i < take; i++) {
+      const r = rows[i] as number;
+      hits.ids[i] = this.ids[r] as number;
+      hits.hamming[i] = dist[r] as number;
+    }
+    return hits;
+  }
+
+  /**
+   * Every row (filtered by `label`) whose distance is at most the k-th smallest: the exact top-k
+   * plus every row that ties with the k-th, unordered. Stage 1 of the search ranks this pool by
+   * sketch, so an image is never dropped only because its id is high inside a shared code.
+   */
+  pool(code: Uint8Array, k: number, label?: number): ScanHits {
+    const rows = this.withinCutoff(code, k, label);
+    const hits: ScanHits = { ids: new Array<number>(rows.length), hamming: new Array<number>(rows.length) };
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i] as number;
+      hits.ids[i] = this.ids[r] as number;
+      hits.hamming[i] = this.dist[r] as number;
+    }
+    return hits;
+  }
+
+  private withinCutoff(code: Uint8Array, k: number, label: number | undefined): number[] {
     const q = codeWords(code, this.query);
     const { dist, hist } = this;
     hist.fill(0);
@@ -122,15 +205,7 @@ export class CodeMatrix {
     while (seen < k && cutoff < this.bits) seen += hist[++cutoff] as number;
     const rows: number[] = [];
     for (let r = 0; r < this.n; r++) if ((dist[r] as number) <= cutoff) rows.push(r);
-    rows.sort((a, b) => (dist[a] as number) - (dist[b] as number) || (this.ids[a] as number) - (this.ids[b] as number));
-    const take = Math.min(k, rows.length);
-    const hits: ScanHits = { ids: new Array<number>(take), hamming: new Array<number>(take) };
-    for (let i = 0; i < take; i++) {
-      const r = rows[i] as number;
-      hits.ids[i] = this.ids[r] as number;
-      hits.hamming[i] = dist[r] as number;
-    }
-    return hits;
+    return rows;
   }
 
   /**
@@ -194,6 +269,15 @@ export class CodeMatrix {
     labels.set(this.labels);
     this.labels = labels;
     this.dist = new Uint16Array(cap);
+    const sketches = new Int8Array(cap * this.sketchDim);
+    sketches.set(this.sketches);
+    this.sketches = sketches;
+    const scales = new Float32Array(cap);
+    scales.set(this.scales);
+    this.scales = scales;
+    const norms = new Float32Array(cap);
+    norms.set(this.norms);
+    this.norms = norms;
   }
 }
 

@@ -1,7 +1,15 @@
 /**
- * Two-stage search. Stage 1 finds k × oversample candidates by Hamming distance on the binary
- * codes (HNSW, or the exact scan for small collections and selective label filters); stage 2
- * re-ranks them by exact Euclidean distance on the stored fc7 embeddings.
+ * Two-stage search. Stage 1 takes the images nearest by Hamming distance on the binary codes
+ * (HNSW, or the exact scan for small collections and selective label filters): at least
+ * k × oversample of them and never a cut inside a tie, i.e. every image at the cut-off distance
+ * (a shared code can hold a whole class). When that pool is larger than k × oversample, the
+ * in-memory sketches (sketch.ts, a 64-value projection of each embedding) keep the k × oversample
+ * nearest by approximate embedding distance. Stage 2 re-ranks those by exact Euclidean distance on
+ * the stored float16 fc7 embeddings.
+ *
+ * Before the sketches, stage 1 cut the list at k × oversample in (Hamming, id) order, so inside a
+ * shared code the candidates were simply the lowest ids: a JPEG re-save of an indexed image found
+ * it first 42 times in 100 at 10k images (README, Retrieval).
  *
  * Re-rank reads embeddings from SQLite (one `IN (json_each)` statement for the ~100 candidate ids)
  * rather than from an in-memory cache. Measured at 10k images (`npm run bench -- index`): fetch +
@@ -15,7 +23,8 @@ import { IndexParamError } from './errors.js';
 import { halfView, roundToHalf, squaredDistanceHalf } from './float16.js';
 import type { CodeHnsw } from './hnsw.js';
 import { checkEmbedding, type LabelScore } from './records.js';
-import type { CodeMatrix } from './scan.js';
+import type { CodeMatrix, ScanHits } from './scan.js';
+import type { SketchProjection } from './sketch.js';
 import type { ImageStore } from './store.js';
 
 export interface SearchQuery {
@@ -33,6 +42,12 @@ export interface SearchOptions {
   rerank?: boolean;
   /** Only images whose top predicted label is exactly this. */
   label?: string;
+  /**
+   * Drop hits farther than this Euclidean distance between fc7 embeddings (the `distance` of a hit;
+   * needs the re-rank). The scale is the embedding model's: with the bundled model a transformed
+   * copy of an image lies at ~0.3–1, same-class neighbours at ~1–5 (README, Retrieval). Default: none.
+   */
+  maxDistance?: number;
 }
 
 export interface SearchHit {
@@ -50,6 +65,7 @@ export interface SearchResult {
   hits: SearchHit[];
   /** Which stage-1 engine produced the candidates ('hnsw→scan': HNSW came up short, the scan filled in). */
   engine: CandidateEngine;
+  /** Images stage 1 considered (the Hamming pool, ties at the cut-off included). */
   candidates: number;
 }
 
@@ -60,6 +76,8 @@ export interface SearchContext {
   matrix: CodeMatrix;
   hnsw: CodeHnsw;
   store: ImageStore;
+  /** The catalog's embedding projection; the matrix holds each row's sketch. */
+  sketch: SketchProjection | undefined;
   /** Collections up to this size are searched by the exact scan. */
   scanThreshold: number;
   /** Label filters passing fewer than this fraction of images use the exact scan. */
@@ -73,6 +91,7 @@ export interface ValidOptions {
   oversample: number;
   rerank: boolean;
   label: string | undefined;
+  maxDistance: number | undefined;
 }
 
 export function validateSearchOptions(opts: SearchOptions): ValidOptions {
@@ -85,21 +104,36 @@ export function validateSearchOptions(opts: SearchOptions): ValidOptions {
   if (opts.label !== undefined && (typeof opts.label !== 'string' || opts.label.length === 0 || opts.label.length > 200)) {
     throw new IndexParamError('label', opts.label, 'a non-empty string of at most 200 characters');
   }
-  return { k: int('k', opts.k, 10, 100), oversample: int('oversample', opts.oversample, 10, 100), rerank: opts.rerank ?? true, label: opts.label };
+  const maxDistance = opts.maxDistance;
+  if (maxDistance !== undefined) {
+    if (typeof maxDistance !== 'number' || !Number.isFinite(maxDistance) || maxDistance < 0) throw new IndexParamError('max_distance', maxDistance, 'a finite number ≥ 0');
+    if (opts.rerank === false) throw new IndexParamError('max_distance', maxDistance, 'used with the re-rank (it bounds the embedding distance, which rerank=false does not compute)');
+  }
+  return { k: int('k', opts.k, 10, 100), oversample: int('oversample', opts.oversample, 10, 100), rerank: opts.rerank ?? true, label: opts.label, maxDistance };
 }
 
-/** Stage 1: `want` nearest codes, exact for small sets and selective filters, HNSW otherwise. */
-export function findCandidates(ctx: SearchContext, code: Uint8Array, want: number, label: number | undefined): { ids: number[]; hamming: number[]; engine: CandidateEngine } {
+interface Candidates {
+  ids: number[];
+  hamming: number[];
+  engine: CandidateEngine;
+}
+
+/**
+ * Stage 1, exact for small sets and selective filters, HNSW otherwise. `pool` false: the `want`
+ * nearest codes, ties by id. `pool` true: at least `want` and every image tying with the last.
+ */
+export function findCandidates(ctx: SearchContext, code: Uint8Array, want: number, label: number | undefined, pool = false): Candidates {
   const total = ctx.matrix.size;
   const eligible = label === undefined ? total : ctx.labelCount(label);
   const need = Math.min(want, eligible);
   if (need === 0) return { ids: [], hamming: [], engine: 'scan' };
   const selective = label !== undefined && eligible < ctx.filterScanFraction * total;
-  if (total <= ctx.scanThreshold || selective) return { ...ctx.matrix.topK(code, want, label), engine: 'scan' };
+  const scan = (): ScanHits => (pool ? ctx.matrix.pool(code, want, label) : ctx.matrix.topK(code, want, label));
+  if (total <= ctx.scanThreshold || selective) return { ...scan(), engine: 'scan' };
   const filter = label === undefined ? undefined : (id: number): boolean => ctx.matrix.labelOf(id) === label;
-  const ann = ctx.hnsw.search(code, want, filter);
+  const ann = pool ? ctx.hnsw.pool(code, want, filter) : ctx.hnsw.search(code, want, filter);
   // HNSW can come back short (a filter that prunes the graph, many deletions); the scan is exact.
-  if (ann.ids.length < need) return { ...ctx.matrix.topK(code, want, label), engine: 'hnsw→scan' };
+  if (ann.ids.length < need) return { ...scan(), engine: 'hnsw→scan' };
   return { ...ann, engine: 'hnsw' };
 }
 
@@ -119,10 +153,11 @@ export function search(ctx: SearchContext, query: SearchQuery, options: SearchOp
     if (label === undefined) return { hits: [], engine: 'scan', candidates: 0 };
   }
   const want = opts.rerank ? opts.k * opts.oversample : opts.k;
-  const cand = findCandidates(ctx, code, want, label);
-  const order = q ? rerank(ctx.store, q, cand.ids) : byHamming(cand.ids, cand.hamming);
+  const cand = findCandidates(ctx, code, want, label, q !== undefined);
+  const order = q ? rerank(ctx.store, q, cand.ids, narrow(ctx, q, cand, want)) : byHamming(cand.ids, cand.hamming);
   const hits: SearchHit[] = [];
   for (const { index, distance } of order.slice(0, opts.k)) {
+    if (opts.maxDistance !== undefined && distance !== null && distance > opts.maxDistance) break;
     const id = cand.ids[index] as number;
     const row = ctx.store.summary(id);
     if (row === undefined) continue;
@@ -136,16 +171,45 @@ interface Ranked {
   distance: number | null;
 }
 
+const MAX_POOL = 2 ** 21;
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * Positions in `cand` of the `want` candidates nearest to `q` by sketch (all of them when the pool
+ * is no larger). Sorting float64 keys (float32 distance bits × 2^21 + position) natively is several
+ * times faster than a comparator sort for pools of thousands. Without sketches (a catalog opened
+ * without them), the old order: Hamming, then id.
+ */
+export function narrow(ctx: SearchContext, q: Float32Array, cand: Candidates, want: number): number[] {
+  const n = cand.ids.length;
+  if (n <= want) return cand.ids.map((_, i) => i);
+  if (ctx.sketch === undefined || n > MAX_POOL) return byHamming(cand.ids, cand.hamming).slice(0, want).map((r) => r.index);
+  const p = ctx.sketch.project(q);
+  let qNorm = 0;
+  for (let i = 0; i < p.length; i++) qNorm += (p[i] as number) * (p[i] as number);
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = ctx.matrix.rowOfId(cand.ids[i] as number);
+    f32[0] = row === undefined ? Infinity : Math.max(0, ctx.matrix.sketchDistance(row, p, qNorm));
+    keys[i] = (u32[0] as number) * MAX_POOL + i;
+  }
+  keys.sort();
+  const out = new Array<number>(want);
+  for (let i = 0; i < want; i++) out[i] = (keys[i] as number) % MAX_POOL;
+  return out;
+}
+
 function byHamming(ids: number[], hamming: number[]): Ranked[] {
   const order = ids.map((_, index) => ({ index, distance: null }));
   return order.sort((a, b) => (hamming[a.index] as number) - (hamming[b.index] as number) || (ids[a.index] as number) - (ids[b.index] as number));
 }
 
-/** Stage 2: exact Euclidean distance to each candidate's stored float16 embedding, ties by id. */
-function rerank(store: ImageStore, q: Float32Array, ids: number[]): Ranked[] {
-  const indexOf = new Map(ids.map((id, i) => [id, i]));
+/** Stage 2: exact Euclidean distance to the stored float16 embedding of `ids[at]` for each `at`, ties by id. */
+function rerank(store: ImageStore, q: Float32Array, ids: number[], at: readonly number[]): Ranked[] {
+  const indexOf = new Map(at.map((i) => [ids[i] as number, i]));
   const order: { index: number; distance: number }[] = [];
-  for (const [id, blob] of store.embeddings(ids)) {
+  for (const [id, blob] of store.embeddings(at.map((i) => ids[i] as number))) {
     order.push({ index: indexOf.get(id) as number, distance: Math.sqrt(squaredDistanceHalf(q, halfView(blob))) });
   }
   return order.sort((a, b) => a.distance - b.distance || (ids[a.index] as number) - (ids[b.index] as number));

@@ -11,13 +11,20 @@
  *
  * Embeddings live in their own 1:1 table: an 8 KiB blob spills into overflow pages and would make
  * the `images` b-tree one row per page, so loading all codes at open would read every embedding.
+ * The 68-byte sketch (sketch.ts) does live in `images`: it is loaded with the codes.
+ *
+ * Schema versions: a database made by an older release is upgraded in place by a writable open
+ * (migrate.ts, one transaction per step); a read-only open of an older version is refused with a
+ * message saying how to upgrade it.
  */
 import Database from 'better-sqlite3';
 import { IndexSchemaError } from './errors.js';
 import { halfView } from './float16.js';
+import { migrate, SCHEMA_VERSION } from './migrate.js';
 import type { AddResult, ImageRecord, LabelScore, PreparedImage } from './records.js';
+import { DEFAULT_SKETCH_DIM, DEFAULT_SKETCH_SEED } from './sketch.js';
 
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_VERSION } from './migrate.js';
 
 export interface StoreMeta {
   schemaVersion: number;
@@ -26,9 +33,19 @@ export interface StoreMeta {
   modelHash: string;
   codesHash: string;
   generation: number;
+  /** Size and seed of the embedding projection behind each row's sketch (sketch.ts). */
+  sketchDim: number;
+  sketchSeed: number;
 }
 
-export type InitMeta = Omit<StoreMeta, 'schemaVersion' | 'generation'>;
+export type InitMeta = Omit<StoreMeta, 'schemaVersion' | 'generation' | 'sketchDim' | 'sketchSeed'>;
+
+/** Another path whose bytes had the same SHA-256 as a stored image (skipped at index time, kept listable). */
+export interface CopyRecord {
+  imageId: number;
+  source: string;
+  addedAt: string;
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -41,6 +58,7 @@ CREATE TABLE IF NOT EXISTS images (
   labels TEXT NOT NULL,
   top_label TEXT,
   code BLOB NOT NULL,
+  sketch BLOB,
   model_hash TEXT NOT NULL,
   code_model_hash TEXT NOT NULL,
   created_at TEXT NOT NULL,
@@ -50,7 +68,13 @@ CREATE INDEX IF NOT EXISTS images_top_label ON images(top_label);
 CREATE TABLE IF NOT EXISTS embeddings (
   id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
   vector BLOB NOT NULL
-);`;
+);
+CREATE TABLE IF NOT EXISTS copies (
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  source TEXT NOT NULL,
+  added_at TEXT NOT NULL,
+  PRIMARY KEY (image_id, source)
+) WITHOUT ROWID;`;
 
 /** AUTOINCREMENT: ids are never reused, so an id a client kept cannot silently point at another image. */
 type Row = Record<string, unknown>;
@@ -71,9 +95,11 @@ export class ImageStore {
       this.db.pragma('synchronous = NORMAL');
     }
     this.db.pragma('foreign_keys = ON');
-    // Schema and meta in one transaction: a crash leaves either nothing or a usable database.
+    // Schema, meta and any migration in one transaction: a crash leaves the old or the new state.
     if (!readonly) {
       this.db.transaction(() => {
+        const fresh = this.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").pluck().get() === 0;
+        if (!fresh) migrate(this.db, path);
         this.db.exec(SCHEMA);
         if (init && this.db.prepare('SELECT count(*) FROM meta').pluck().get() === 0) this.initMeta(init());
       })();
@@ -90,11 +116,14 @@ export class ImageStore {
   private prepare() {
     const db = this.db;
     return {
-      bySha: db.prepare<[string], { id: number }>('SELECT id FROM images WHERE sha256 = ?'),
+      bySha: db.prepare<[string], { id: number; source: string }>('SELECT id, source FROM images WHERE sha256 = ?'),
       insert: db.prepare(
-        `INSERT INTO images (source, sha256, width, height, labels, top_label, code, model_hash, code_model_hash, created_at, updated_at)
-         VALUES (@source, @sha256, @width, @height, @labelsJson, @topLabel, @code, @modelHash, @codesHash, @now, @now)`,
+        `INSERT INTO images (source, sha256, width, height, labels, top_label, code, sketch, model_hash, code_model_hash, created_at, updated_at)
+         VALUES (@source, @sha256, @width, @height, @labelsJson, @topLabel, @code, @sketch, @modelHash, @codesHash, @now, @now)`,
       ),
+      addCopy: db.prepare<[number, string, string]>('INSERT OR IGNORE INTO copies (image_id, source, added_at) VALUES (?, ?, ?)'),
+      copiesOf: db.prepare<[number], { source: string; added_at: string }>('SELECT source, added_at FROM copies WHERE image_id = ? ORDER BY added_at, source'),
+      allCopies: db.prepare<[], { image_id: number; source: string; added_at: string }>('SELECT image_id, source, added_at FROM copies ORDER BY image_id, added_at, source'),
       insertEmb: db.prepare<[number | bigint, Buffer]>('INSERT INTO embeddings (id, vector) VALUES (?, ?)'),
       del: db.prepare<[number]>('DELETE FROM images WHERE id = ?'),
       delEmb: db.prepare<[number]>('DELETE FROM embeddings WHERE id = ?'),
@@ -103,7 +132,7 @@ export class ImageStore {
       emb: db.prepare<[number], Buffer>('SELECT vector FROM embeddings WHERE id = ?').pluck(),
       embMany: db.prepare<[string], [number, Buffer]>('SELECT id, vector FROM embeddings WHERE id IN (SELECT value FROM json_each(?))').raw(),
       count: db.prepare('SELECT count(*) FROM images').pluck(),
-      codes: db.prepare('SELECT id, code, top_label FROM images ORDER BY id').raw(),
+      codes: db.prepare('SELECT id, code, top_label, sketch FROM images ORDER BY id').raw(),
       summary: db.prepare<[number], Row>('SELECT id, source, labels FROM images WHERE id = ?'),
     };
   }
@@ -117,6 +146,8 @@ export class ImageStore {
       put.run('model_hash', init.modelHash);
       put.run('code_model_hash', init.codesHash);
       put.run('generation', '0');
+      put.run('sketch_dim', String(DEFAULT_SKETCH_DIM));
+      put.run('sketch_seed', String(DEFAULT_SKETCH_SEED));
     })();
   }
 
@@ -135,9 +166,13 @@ export class ImageStore {
     };
     const schemaVersion = num('schema_version');
     if (schemaVersion !== SCHEMA_VERSION) {
-      throw new IndexSchemaError(`database '${this.path}' has schema version ${schemaVersion}; this build reads version ${SCHEMA_VERSION}`);
+      const how = schemaVersion < SCHEMA_VERSION ? ': open it once for writing (e.g. `sightline index` or `sightline serve`) to upgrade it in place' : '';
+      throw new IndexSchemaError(`database '${this.path}' has schema version ${schemaVersion}; this build reads version ${SCHEMA_VERSION}${how}`);
     }
-    return { schemaVersion, bits: num('bits'), embeddingDim: num('embedding_dim'), modelHash: str('model_hash'), codesHash: str('code_model_hash'), generation: num('generation') };
+    return {
+      schemaVersion, bits: num('bits'), embeddingDim: num('embedding_dim'), modelHash: str('model_hash'), codesHash: str('code_model_hash'),
+      generation: num('generation'), sketchDim: num('sketch_dim'), sketchSeed: num('sketch_seed'),
+    };
   }
 
   /** Cached for the writer (it is the only one, see the lock); re-read for read-only openers. */
@@ -156,11 +191,13 @@ export class ImageStore {
     const now = new Date().toISOString();
     return this.db.transaction(() => {
       const out: AddResult[] = [];
-      const seen = new Map<string, number>();
+      const seen = new Map<string, { id: number; source: string }>();
       for (const it of items) {
-        const prior = seen.get(it.sha256) ?? this.st.bySha.get(it.sha256)?.id;
+        const prior = seen.get(it.sha256) ?? this.st.bySha.get(it.sha256);
         if (prior !== undefined) {
-          out.push({ id: prior, existed: true });
+          // The bytes are stored already; another path to them is recorded so it stays listable.
+          if (prior.source !== it.source) this.st.addCopy.run(prior.id, it.source, now);
+          out.push({ id: prior.id, existed: true });
           continue;
         }
         const info = this.st.insert.run({
@@ -171,13 +208,14 @@ export class ImageStore {
           labelsJson: it.labelsJson,
           topLabel: it.topLabel,
           code: Buffer.from(it.code.buffer, it.code.byteOffset, it.code.length),
+          sketch: it.sketch,
           modelHash: meta.modelHash,
           codesHash: meta.codesHash,
           now,
         });
         this.st.insertEmb.run(info.lastInsertRowid, it.embedding);
         const id = Number(info.lastInsertRowid);
-        seen.set(it.sha256, id);
+        seen.set(it.sha256, { id, source: it.source });
         out.push({ id, existed: false });
       }
       if (out.some((r) => !r.existed)) this.bump();
@@ -232,9 +270,19 @@ export class ImageStore {
     return { id: Number(r['id']), source: String(r['source']), labels: JSON.parse(String(r['labels'])) as LabelScore[] };
   }
 
-  /** Streams (id, code, top label) in id order without touching the embeddings table. */
-  *codes(): Generator<[number, Uint8Array, string | null]> {
-    for (const row of this.st.codes.iterate() as Iterable<[number, Buffer, string | null]>) yield row;
+  /** Streams (id, code, top label, sketch) in id order without touching the embeddings table. */
+  *codes(): Generator<[number, Uint8Array, string | null, Uint8Array | null]> {
+    for (const row of this.st.codes.iterate() as Iterable<[number, Buffer, string | null, Buffer | null]>) yield row;
+  }
+
+  /** Other paths recorded for `id`'s bytes (exact copies skipped at index time). */
+  copiesOf(id: number): CopyRecord[] {
+    return this.st.copiesOf.all(id).map((r) => ({ imageId: id, source: r.source, addedAt: r.added_at }));
+  }
+
+  /** Every recorded copy, by image id. */
+  allCopies(): CopyRecord[] {
+    return this.st.allCopies.all().map((r) => ({ imageId: r.image_id, source: r.source, addedAt: r.added_at }));
   }
 
   /** Runs `fn` in one write transaction (used by re-embedding). */

@@ -37,6 +37,10 @@ const searchParams = [
   int('k', 10, 1, 100, 'Number of results'),
   { name: 'rerank', in: 'query', schema: { type: 'boolean', default: true }, description: 'Re-rank Hamming candidates by embedding distance' },
   { name: 'label', in: 'query', schema: { type: 'string' }, description: 'Only images whose stored top label is this' },
+  {
+    name: 'max_distance', in: 'query', schema: { type: 'number', minimum: 0 },
+    description: 'Only hits within this fc7 Euclidean distance (the `distance` field; needs rerank=true). Bundled model: transformed copies ~0.3–1, same-class neighbours ~1–5. No hit within it: an empty list',
+  },
 ];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
 const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };

@@ -90,6 +90,8 @@ export interface SearchOptions {
   k: number;
   rerank: boolean;
   label?: string;
+  /** Drop hits whose fc7 Euclidean `distance` exceeds this (needs the re-rank); see index/search.ts for the scale. */
+  maxDistance?: number;
 }
 
 /** The indexed collection: images, their codes and similarity search. */

@@ -13,6 +13,7 @@ import { loadImageFolder } from '../../training/data/image-folder.js';
 import type { SquareDataset } from '../../training/data/dataset.js';
 import type { ModelSession } from '../../model/session.js';
 import { evaluateRetrieval, METHODS, type RetrievalReport } from '../../training/codes/retrieval.js';
+import type { NearDupReport } from '../../training/codes/near-dup.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { cropsFlag, intFlag } from './classify.js';
@@ -25,7 +26,7 @@ interface ClassifyFlags {
 
 interface RetrievalFlags {
   model?: string; codes?: string; dataset: string; data?: string; dbSize?: string; queries?: string; crops?: string;
-  threads: string; lshSeed: string; json?: boolean;
+  threads: string; lshSeed: string; nearDup: string; nearDupSeed: string; json?: boolean;
 }
 
 /** The classify test set: Fashion-MNIST's test split or an ImageFolder, decoded per the model's contract. */
@@ -82,8 +83,20 @@ export function formatRetrieval(r: RetrievalReport): string {
     `served / euclidean mAP ${ratio(r.map.served, r.map.euclidean)}, served / classifier mAP ${ratio(r.map.served, r.map.classifier)}, hamming / euclidean mAP ${ratio(r.map.hamming, r.map.euclidean)}`,
     `HNSW recall@10 vs exact Hamming (ties count): ${pct(r.recall_at_10)}`,
     `index size: ${Math.round(r.bytes_per_image)} bytes per image; served search: ${r.qps.toFixed(1)} queries/s (k=10)`,
+    ...(r.near_dup ? formatNearDup(r.near_dup) : []),
     `time: ${Object.entries(r.info.seconds).map(([k, v]) => `${k} ${formatSeconds(v)}`).join(', ')}`,
   ].join('\n');
+}
+
+function formatNearDup(n: NearDupReport): string[] {
+  const row = (m: 'euclidean' | 'hamming' | 'served' | 'served_id_ties'): string => `${m.padEnd(16)}${pct(n[m].recall_at_1).padStart(9)}${pct(n[m].recall_at_10).padStart(10)}`;
+  return [
+    `instance retrieval: ${n.queries} transformed copies (crop-resize, brightness, JPEG q40) of ${n.originals} database images find their original`,
+    `${'method'.padEnd(16)}${'R@1'.padStart(9)}${'R@10'.padStart(10)}`,
+    row('euclidean'), row('hamming'), row('served'), row('served_id_ties'),
+    `served / euclidean R@1 ${n.euclidean.recall_at_1 > 0 ? (n.served.recall_at_1 / n.euclidean.recall_at_1).toFixed(3) : '—'}`,
+    `near-duplicate threshold (fc7 Euclidean, best F1 on these copies): ${n.threshold.distance.toFixed(4)}, precision ${pct(n.threshold.precision)}, recall ${pct(n.threshold.recall)}`,
+  ];
 }
 
 export function register(program: Command): void {
@@ -139,7 +152,9 @@ export function register(program: Command): void {
     .option('--crops <n>', "1 or 10: override the codes model's crop policy for the embeddings")
     .option('--threads <n>', 'onnxruntime threads', '2')
     .option('--lsh-seed <n>', 'seed of the LSH projections', '1')
-    .option('--json', 'print { map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps }')
+    .option('--near-dup <n>', 'database images whose 3 transformed copies measure instance retrieval (0 = skip)', '100')
+    .option('--near-dup-seed <n>', 'seed of that sample', '1')
+    .option('--json', 'print { map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps, near_dup }')
     .action(async (f: RetrievalFlags) => {
       const ui = progress();
       try {
@@ -150,13 +165,14 @@ export function register(program: Command): void {
             queries: f.queries === undefined ? undefined : intFlag('--queries', f.queries, 1, 1e7),
             crops: f.crops === undefined ? undefined : cropsFlag(f.crops),
             threads: intFlag('--threads', f.threads, 1, 256), lshSeed: intFlag('--lsh-seed', f.lshSeed, 0, 2 ** 31 - 1),
+            nearDup: intFlag('--near-dup', f.nearDup, 0, 100_000), nearDupSeed: intFlag('--near-dup-seed', f.nearDupSeed, 0, 2 ** 31 - 1),
           },
           { onPhase: (p) => ui.phase(p), onProgress: (d, t) => ui.tick(d, t) },
         );
         ui.stop();
         if (f.json) {
-          const { map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps } = r;
-          process.stdout.write(`${JSON.stringify({ map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps })}\n`);
+          const { map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps, near_dup } = r;
+          process.stdout.write(`${JSON.stringify({ map, map_at_1000, p_at_10, recall_at_10, bytes_per_image, qps, near_dup })}\n`);
         } else process.stdout.write(`${formatRetrieval(r)}\n`);
       } finally {
         ui.stop();

@@ -12,6 +12,7 @@ interface SearchFlags extends RuntimeFlags {
   json?: boolean;
   label?: string;
   rerank: boolean;
+  maxDistance?: string;
 }
 
 function fmt(d: number | null): string {
@@ -27,16 +28,22 @@ export function register(program: Command): void {
       .option('--k <n>', 'results', '10')
       .option('--json', 'print { "results": [{ id, source, distance, hamming, labels }] }')
       .option('--label <label>', 'only images whose top label is this')
-      .option('--no-rerank', 'order by Hamming distance only'),
+      .option('--no-rerank', 'order by Hamming distance only')
+      .option('--max-distance <d>', 'only hits within this fc7 Euclidean distance (the `distance` column; bundled model: transformed copies ~0.3–1, same-class neighbours ~1–5)'),
   ).action(async (file: string, flags: SearchFlags) => {
     const k = intFlag('--k', flags.k, 1, 100);
+    const maxDistance = flags.maxDistance === undefined ? undefined : Number(flags.maxDistance);
+    if (maxDistance !== undefined && !(Number.isFinite(maxDistance) && maxDistance >= 0 && flags.maxDistance?.trim() !== '')) {
+      throw new CliError(`--max-distance must be a finite number ≥ 0, got '${flags.maxDistance}'`);
+    }
+    if (maxDistance !== undefined && !flags.rerank) throw new CliError('--max-distance needs the re-rank (it bounds the embedding distance): drop --no-rerank');
     if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`image file '${file}' does not exist`);
     const bytes = readFileSync(file);
     await pullIfAsked(flags);
     const config = configFromFlags(flags, { demo: false });
     const rt = await openRuntime(config, terminalLogger(false), { readOnly: true });
     try {
-      const hits = await rt.gallery.search(bytes, { k, rerank: flags.rerank, ...(flags.label ? { label: flags.label } : {}) }).catch((err: unknown) => {
+      const hits = await rt.gallery.search(bytes, { k, rerank: flags.rerank, ...(flags.label ? { label: flags.label } : {}), ...(maxDistance === undefined ? {} : { maxDistance }) }).catch((err: unknown) => {
         throw asCliError(err);
       });
       const results = hits.map(({ id, source, distance, hamming, labels }) => ({ id, source, distance, hamming, labels }));
@@ -46,7 +53,9 @@ export function register(program: Command): void {
       }
       const rows = results.map((r, i) => `${String(i + 1).padStart(3)}  ${String(r.id).padStart(6)}  ${fmt(r.distance).padStart(8)}  ${String(r.hamming).padStart(7)}  ${(r.labels[0] ?? '').padEnd(12)}  ${r.source}`);
       process.stdout.write(`${['  #      id  distance  hamming  label         source', ...rows].join('\n')}\n`);
-      if (results.length === 0) process.stdout.write('(the index is empty: add images with `sightline index DIR`)\n');
+      if (results.length === 0) {
+        process.stdout.write(maxDistance !== undefined ? `(nothing within distance ${maxDistance})\n` : '(the index is empty: add images with `sightline index DIR`)\n');
+      }
     } finally {
       await rt.close();
     }

@@ -14,12 +14,23 @@ function idParam(req: Request): number {
   return id;
 }
 
+/** `max_distance`: a plain non-negative decimal (fc7 Euclidean distance); absent → no cut-off. */
+function maxDistanceParam(req: Request, rerank: boolean): number | undefined {
+  const raw = stringParam(req, 'max_distance');
+  if (raw === undefined) return undefined;
+  const v = /^\d+(\.\d+)?(e[+-]?\d+)?$/i.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(v)) throw new InvalidParameterError('max_distance', 'a finite number ≥ 0 (fc7 Euclidean distance)', raw);
+  if (!rerank) throw new InvalidParameterError('max_distance', 'used with rerank=true (it bounds the embedding distance)', raw);
+  return v;
+}
+
 function searchOptions(req: Request, labels: readonly string[]): SearchOptions {
   const k = intParam(req, 'k', 10, 1, K_MAX);
   const rerank = boolParam(req, 'rerank', true);
   const label = stringParam(req, 'label');
   if (label !== undefined && !labels.includes(label)) throw new InvalidParameterError('label', `one of the model's labels (${labels.join(', ')})`, label);
-  return { k, rerank, ...(label === undefined ? {} : { label }) };
+  const maxDistance = maxDistanceParam(req, rerank);
+  return { k, rerank, ...(label === undefined ? {} : { label }), ...(maxDistance === undefined ? {} : { maxDistance }) };
 }
 
 export function imageRoutes(gallery: Gallery, opts: { bodyLimitBytes: number; apiToken: string | undefined; labels: readonly string[] }): Router {

@@ -159,6 +159,16 @@ describe('images and search', () => {
     const byHamming = await request(s.app).post('/v1/search?k=4&rerank=false').set('content-type', 'image/png').send(a);
     assert.equal(byHamming.body.results[0].distance, null);
 
+    // A relevance cut-off: only the image itself (distance 0) is within 1e-6; "nothing similar" is an answer.
+    const within = await request(s.app).post('/v1/search?k=4&max_distance=0.000001').set('content-type', 'image/png').send(a);
+    assert.deepEqual(within.body.results.map((r: { id: number }) => r.id), [up.body.id]);
+    const cut = found.body.results[1].distance as number;
+    const upTo = await request(s.app).post(`/v1/search?k=4&max_distance=${cut}`).set('content-type', 'image/png').send(a);
+    assert.ok(upTo.body.results.length >= 2 && upTo.body.results.every((r: { distance: number }) => r.distance <= cut));
+    const none = await request(s.app).get(`/v1/images/${up.body.id}/similar?k=4&max_distance=0`);
+    assert.equal(none.status, 200);
+    assert.deepEqual(none.body.results, []);
+
     const top = up.body.labels[0] as string;
     const filtered = await request(s.app).post(`/v1/search?label=${encodeURIComponent(top)}`).set('content-type', 'image/png').send(a);
     assert.ok(filtered.body.results.length >= 1);
@@ -195,6 +205,9 @@ describe('images and search', () => {
     assertError(await request(s.app).post('/v1/search?k=0').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'k' must be an integer in \[1, 100\], got "0"/);
     assertError(await request(s.app).post('/v1/search?k=101').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /"101"/);
     assertError(await request(s.app).post('/v1/search?rerank=maybe').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'rerank'/);
+    assertError(await request(s.app).post('/v1/search?max_distance=-1').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'max_distance'.*"-1"/);
+    assertError(await request(s.app).post('/v1/search?max_distance=abc').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'max_distance'/);
+    assertError(await request(s.app).post('/v1/search?max_distance=1&rerank=false').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'max_distance'.*rerank/);
     assertError(await request(s.app).post('/v1/search?label=Hat').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'label'.*"Hat"/);
     assertError(await request(s.app).get('/v1/images/abc'), 400, 'invalid_parameter', /'id'/);
     assertError(await request(s.app).get('/v1/images/999999/similar'), 404, 'not_found');

@@ -122,11 +122,20 @@ describe('eval retrieval end to end (tiny model, fixture data)', () => {
   });
 
   it('prints the documented JSON, with mAP values equal to a brute-force ranking', async () => {
-    const args = ['--import', 'tsx', 'cli/main.ts', 'eval', 'retrieval', '--model', tiny.path, '--codes', codesPath, '--data', FIXTURES, '--db-size', '150', '--queries', '25', '--threads', '1', '--json'];
+    const args = ['--import', 'tsx', 'cli/main.ts', 'eval', 'retrieval', '--model', tiny.path, '--codes', codesPath, '--data', FIXTURES, '--db-size', '150', '--queries', '25', '--threads', '1', '--near-dup', '10', '--json'];
     const res = spawnSync(process.execPath, args, { encoding: 'utf8' });
     assert.equal(res.status, 0, res.stderr);
     const out = JSON.parse(res.stdout) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(out), ['map', 'map_at_1000', 'p_at_10', 'recall_at_10', 'bytes_per_image', 'qps']);
+    assert.deepEqual(Object.keys(out), ['map', 'map_at_1000', 'p_at_10', 'recall_at_10', 'bytes_per_image', 'qps', 'near_dup']);
+    const nd = out['near_dup'] as Record<string, unknown>;
+    assert.equal(nd['originals'], 10);
+    assert.equal(nd['queries'], 30);
+    for (const m of ['euclidean', 'hamming', 'served', 'served_id_ties']) {
+      const r = nd[m] as { recall_at_1: number; recall_at_10: number };
+      assert.ok(r.recall_at_1 >= 0 && r.recall_at_1 <= r.recall_at_10 && r.recall_at_10 <= 1, `${m}: ${JSON.stringify(r)}`);
+    }
+    const th = nd['threshold'] as { distance: number; precision: number; recall: number };
+    assert.ok(th.distance >= 0 && th.precision > 0 && th.recall > 0);
     for (const key of ['map', 'map_at_1000', 'p_at_10'] as const) {
       const m = out[key] as Record<string, number>;
       assert.deepEqual(Object.keys(m), ['euclidean', 'hamming', 'served', 'classifier', 'lsh']);

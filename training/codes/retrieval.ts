@@ -10,8 +10,11 @@
  *   classifier Euclidean distance between the averaged softmax vectors
  *   lsh        Hamming distance on sign random projections of centered fc7, same bit count
  * Metric definitions (ties, AP@k normalization): training/retrieval-eval.ts.
+ * Instance retrieval (transformed copies of database images must find their original, `near_dup`
+ * in the report): training/codes/near-dup.ts.
  */
 import { codeWords, hammingWords } from '../../index/codes.js';
+import { search, type SearchContext } from '../../index/index.js';
 import { checkCodesFor, createCodesSession, type CodesSession } from '../../model/index.js';
 import type { CropCount } from '../../model/image/crops.js';
 import { sha256File } from '../../model/embedder.js';
@@ -22,6 +25,8 @@ import { columnMean, lshCodes, makeLsh } from './lsh.js';
 import { createDotSession, rowNormsSquared, type DotSession } from './ort-math.js';
 import { loadCodesDataset } from './run.js';
 import { buildServedIndex, type ServedIndex } from './served.js';
+import { calibrateThreshold, makeCopies, type NearDupReport, rankOf, RecallTally, sampleIndices } from './near-dup.js';
+import type { SquareDataset } from '../data/dataset.js';
 
 export const METHODS = ['euclidean', 'hamming', 'served', 'classifier', 'lsh'] as const;
 export type Method = (typeof METHODS)[number];
@@ -39,6 +44,10 @@ export interface RetrievalOptions {
   lshSeed: number;
   /** Parent folder of the temporary catalog. */
   tmpDir?: string;
+  /** Database images whose transformed copies measure instance retrieval (default 100; 0 = skip). */
+  nearDup?: number;
+  /** Seed of that sample (default 1). */
+  nearDupSeed?: number;
 }
 
 export interface RetrievalReport {
@@ -48,6 +57,7 @@ export interface RetrievalReport {
   recall_at_10: number;
   bytes_per_image: number;
   qps: number;
+  near_dup?: NearDupReport;
   info: { db: number; queries: number; bits: number; crops: CropCount; engine: string; seconds: Record<string, number> };
 }
 
@@ -222,16 +232,72 @@ export async function evaluateRetrieval(o: RetrievalOptions, ev: RetrievalEvents
     ev.onPhase?.(`ranking ${q.n} queries`);
     const ctx: Ctx = { db, q, dbLabels: dbSet.labels, qLabels: qSet.labels, bits: codes.bits, dbCodes: wordsOf(dbPacked), qCodes: wordsOf(qPacked), dbLsh, qLsh, served, dot };
     const r = await rankAll(ctx, ev.onProgress);
-    lap('rank', t);
+    t = lap('rank', t);
+    let nearDup: NearDupReport | undefined;
+    if ((o.nearDup ?? 100) > 0) {
+      ev.onPhase?.('instance retrieval (transformed copies)');
+      nearDup = await nearDuplicates(ctx, dbSet, session, codes, crops, o.nearDup ?? 100, o.nearDupSeed ?? 1);
+      lap('near_dup', t);
+    }
     bytes = served.close();
     closed = true;
     const pick = (f: (m: RankingMetrics) => number): Record<Method, number> => Object.fromEntries(METHODS.map((m) => [m, f(r.means[m])])) as Record<Method, number>;
     return {
       map: pick((m) => m.ap), map_at_1000: pick((m) => m.apAtK), p_at_10: pick((m) => m.pAt10),
-      recall_at_10: r.recall, bytes_per_image: bytes, qps: r.qps,
+      recall_at_10: r.recall, bytes_per_image: bytes, qps: r.qps, ...(nearDup ? { near_dup: nearDup } : {}),
       info: { db: db.n, queries: q.n, bits: codes.bits, crops, engine: [...r.engines].join(', '), seconds },
     };
   } finally {
     for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
   }
+}
+
+/** Copies of a seeded sample of database images as queries for their originals (see near-dup.ts). */
+async function nearDuplicates(c: Ctx, dbSet: SquareDataset, session: ModelSession, codes: CodesSession, crops: CropCount, count: number, seed: number): Promise<NearDupReport> {
+  const { db, bits } = c;
+  const n = db.n;
+  const words = bits >>> 5;
+  const sample = sampleIndices(n, count, seed);
+  const { copies, origin } = await makeCopies(dbSet, sample);
+  const q = await embedDataset(session, copies, crops);
+  const qCodes = wordsOf(await encodeAll(codes, q));
+  const dbNorms = rowNormsSquared(db.embeddings, n, db.dim);
+  const dist = new Float64Array(n);
+  const ham = new Uint16Array(n);
+  const tally = { euclidean: new RecallTally(), hamming: new RecallTally(), served: new RecallTally(), idTies: new RecallTally() };
+  const cat = c.served.catalog;
+  const withoutSketch: SearchContext = {
+    bits: cat.bits, embeddingDim: cat.embeddingDim, matrix: cat.matrix, hnsw: cat.hnsw, store: cat.store, sketch: undefined,
+    scanThreshold: cat.scanThreshold, filterScanFraction: cat.filterScanFraction, labelIndex: (l) => cat.labelIndex(l), labelCount: (i) => cat.labelCount(i),
+  };
+  const positives: number[] = [];
+  const negatives: number[] = [];
+  const per = dbSet.size * dbSet.size * dbSet.channels;
+  const samePixels = (a: number, b: number): boolean => Buffer.compare(dbSet.pixels.subarray(a * per, (a + 1) * per), dbSet.pixels.subarray(b * per, (b + 1) * per)) === 0;
+  for (let start = 0; start < q.n; start += QUERY_BLOCK) {
+    const m = Math.min(QUERY_BLOCK, q.n - start);
+    const dots = await c.dot.dot(q.embeddings.subarray(start * q.dim, (start + m) * q.dim), m, db.embeddings, n);
+    for (let j = 0; j < m; j++) {
+      const qi = start + j;
+      const o = origin[qi] as number;
+      const qEmb = q.embeddings.subarray(qi * q.dim, (qi + 1) * q.dim);
+      euclidRow(dots, j, qEmb.reduce((s, v) => s + v * v, 0), dbNorms, dist);
+      tally.euclidean.add(rankOf(dist, o));
+      positives.push(Math.sqrt(Math.max(0, dist[o] as number)));
+      // Nearest other image; byte-identical twins (Fashion-MNIST has some) are the same image.
+      let other = Infinity;
+      for (let i = 0; i < n; i++) if (i !== o && (dist[i] as number) < other && !samePixels(i, o)) other = dist[i] as number;
+      negatives.push(Math.sqrt(Math.max(0, other)));
+      const qCode = qCodes.subarray(qi * words, (qi + 1) * words);
+      tally.hamming.add(rankOf(hammingAll(qCode, c.dbCodes, n, words, ham), o));
+      const query = { code: new Uint8Array(qCode.buffer, qCode.byteOffset, bits >>> 3), embedding: qEmb };
+      const rank = (hits: { id: number }[]): number => hits.findIndex((h) => c.served.indexOf(h.id) === o);
+      tally.served.add(rank(cat.search(query, { k: 10 }).hits));
+      tally.idTies.add(rank(search(withoutSketch, query, { k: 10 }).hits));
+    }
+  }
+  return {
+    euclidean: tally.euclidean.result(), hamming: tally.hamming.result(), served: tally.served.result(), served_id_ties: tally.idTies.result(),
+    originals: sample.length, queries: q.n, threshold: calibrateThreshold(positives, negatives),
+  };
 }
