@@ -6,7 +6,7 @@
  * (SHA-256 of that file) and which crop policy produced the embeddings it was trained on.
  */
 import { stat } from 'node:fs/promises';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from './ort.js';
 import { z } from 'zod';
 import { packSigns } from '../index/codes.js';
 import { checkIntOption, ModelError, ModelLoadError } from './errors.js';

@@ -5,6 +5,8 @@ export * from './weights.js';
 export * from './errors.js';
 export * from './preprocess.js';
 export { createSession, DEVICES } from './session.js';
+/** onnxruntime-node with its telemetry off (see ort.ts): the only way other folders reach it. */
+export { InferenceSession, Tensor } from './ort.js';
 export type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLogger, SessionOptions } from './session.js';
 export { averageSoftmax, classifyImage, embedImage, l2Norm, meanRows, rowArgmax, softmax, topK } from './classify.js';
 export type { Classification, Embedding, ImageInfo, ImageOptions, Prediction, Timings } from './classify.js';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
+import { InferenceSession, listSupportedBackends, Tensor } from './ort.js';
 import type { ModelContract } from './contract.js';
 import { channelCount, ContractError } from './contract.js';
 import { checkIntOption, InvalidOptionError, ModelLoadError } from './errors.js';
