@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { BrowserContext } from 'playwright-core';
@@ -8,17 +9,20 @@ import type { RunningServer } from '../../server/index.js';
 import { createLogger } from '../../server/logging.js';
 import { DEMO_DIR, FIXTURES, tempDir, testCodesPath, testModelPath } from '../server/helpers.js';
 
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (Debian package: chromium)`;
 const data = tempDir('sightline-browser-');
 const profile = tempDir('sightline-chromium-');
 let server: RunningServer;
 let browser: BrowserContext;
 
 before(async () => {
+  if (skip) return;
   const config = loadConfig({ modelPath: testModelPath(), codesPath: testCodesPath(), dataDir: data.path, host: '127.0.0.1', port: 0, demo: true, threads: 2, logLevel: 'silent' }, {});
   server = await startServer(config, { logger: createLogger('silent') });
   await server.startup;
   browser = await chromium.launchPersistentContext(profile.path, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
   });
@@ -31,7 +35,7 @@ after(async () => {
   profile.cleanup();
 });
 
-test('the page classifies an uploaded photo, shows similar images, and searches from a clicked result', async () => {
+test('the page classifies an uploaded photo, shows similar images, and searches from a clicked result', { skip }, async () => {
   const page = await browser.newPage();
   const foreign: string[] = [];
   page.on('request', (r) => {

@@ -4,7 +4,6 @@
  * and mean written out plainly here) and against goldens in tests/fixtures/golden/ (regenerate
  * them from that independent computation with UPDATE_GOLDEN=1).
  */
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test tracks the promises describe/it return */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';

@@ -22,6 +22,12 @@ const CHECK_SCRIPT = [
   '        print(json.dumps({"path": path, "ok": False, "msg": f"{type(e).__name__}: {e}"}))',
 ].join('\n');
 
+/** Why the checker cannot run here (a skip reason naming the package), or false when it can. */
+export function checkerMissing(): string | false {
+  const res = spawnSync(PYTHON, ['-c', 'import onnx'], { encoding: 'utf8', timeout: 60_000 });
+  return res.status === 0 ? false : `${PYTHON} cannot import onnx (Debian package: python3-onnx)`;
+}
+
 export interface CheckResult {
   ok: boolean;
   /** The checker's verdict, or why it could not run (e.g. python3-onnx missing), for the assertion message. */
