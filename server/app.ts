@@ -7,6 +7,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { errorHandler, NotFoundError } from './errors.js';
+import { requireToken } from './http.js';
 import { loggerOf, requestContext } from './logging.js';
 import type { Metrics } from './metrics.js';
 import { oipRouter } from './oip.js';
@@ -26,7 +27,10 @@ export interface AppServices {
   readiness(): Readiness;
 }
 
-export type AppConfig = Pick<Config, 'bodyLimitBytes' | 'apiToken' | 'maxQueue'>;
+export type AppConfig = Pick<Config, 'bodyLimitBytes' | 'apiToken' | 'maxQueue' | 'protect' | 'maxJsonBytes'>;
+
+/** Routes open even with SIGHTLINE_PROTECT=all: liveness and readiness probes carry no token. */
+const HEALTH = new Set(['/healthz', '/v2/health/live', '/v2/health/ready']);
 
 export function createApp(services: AppServices, config: AppConfig): Express {
   const { logger, metrics, inference, gallery, jobs } = services;
@@ -39,6 +43,13 @@ export function createApp(services: AppServices, config: AppConfig): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  if (config.protect === 'all') {
+    // The page's own files hold no data and a browser cannot send a bearer token when it opens
+    // them; everything they call (and every other route, known or not) needs the token.
+    app.use(express.static(publicDir(), { index: 'index.html', maxAge: '1h' }));
+    const auth = requireToken(config.apiToken);
+    app.use((req, res, next) => (HEALTH.has(req.path) ? next() : auth(req, res, next)));
+  }
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -53,8 +64,8 @@ export function createApp(services: AppServices, config: AppConfig): Express {
   app.use(inferenceRoutes(inference, { bodyLimitBytes: config.bodyLimitBytes }));
   app.use(imageRoutes(gallery, { bodyLimitBytes: config.bodyLimitBytes, apiToken: config.apiToken, labels: inference.info.labels }));
   app.use(jobRoutes(jobs, { apiToken: config.apiToken }));
-  app.use(oipRouter(inference, services.readiness, { maxItems: Math.max(1, config.maxQueue), bodyLimitBytes: config.bodyLimitBytes }));
-  app.use(express.static(publicDir(), { index: 'index.html', maxAge: '1h' }));
+  app.use(oipRouter(inference, services.readiness, { maxItems: Math.max(1, config.maxQueue), maxJsonBytes: config.maxJsonBytes }));
+  if (config.protect !== 'all') app.use(express.static(publicDir(), { index: 'index.html', maxAge: '1h' }));
 
   app.use((req, _res, next) => {
     next(new NotFoundError(`no route for ${req.method} ${req.path}`));

@@ -66,6 +66,18 @@ export const configSchema = z.object({
   indexRoots: z.array(z.string().min(1)).default([]),
   /** Bearer token required on write routes when set (default unset: open; env SIGHTLINE_API_TOKEN). */
   apiToken: z.string().min(1).optional(),
+  /**
+   * What the bearer token protects (default writes; env SIGHTLINE_PROTECT): `writes` = uploads,
+   * deletes and job changes (reads, inference and metrics stay open); `all` = every route but health
+   * (/healthz, /v2/health/*) and the page's static files, which hold no data. `all` needs SIGHTLINE_API_TOKEN.
+   */
+  protect: z.enum(['writes', 'all']).default('writes'),
+  /** Largest JSON body, e.g. an OIP infer request (default 8 MB → 413; env SIGHTLINE_MAX_JSON_BYTES). The largest valid OIP batch of the bundled model is ≈ 2.5 MB. */
+  maxJsonBytes: int(1024, 1024 * MB).default(8 * MB),
+  /** Longest a client may take to send the request headers before the connection is closed (default 10000 ms; env SIGHTLINE_HEADERS_TIMEOUT_MS). Slow-loris guard. */
+  headersTimeoutMs: int(100, 3_600_000).default(10_000),
+  /** Longest a client may take to send a whole request, body included (default 60000 ms; env SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS). At least headersTimeoutMs. */
+  httpRequestTimeoutMs: int(100, 3_600_000).default(60_000),
   /** Images of an indexing job in flight at once: bounds what a job puts in front of interactive requests (default 4; env SIGHTLINE_JOB_CONCURRENCY; flag --concurrency). */
   jobConcurrency: int(1, 64).default(4),
   /** Golden image checked at readiness (default: the per-model entry of server/demo/golden.json; env SIGHTLINE_GOLDEN_IMAGE). */
@@ -102,6 +114,10 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_MAX_PIXELS: 'maxPixels',
   SIGHTLINE_INDEX_ROOTS: 'indexRoots',
   SIGHTLINE_API_TOKEN: 'apiToken',
+  SIGHTLINE_PROTECT: 'protect',
+  SIGHTLINE_MAX_JSON_BYTES: 'maxJsonBytes',
+  SIGHTLINE_HEADERS_TIMEOUT_MS: 'headersTimeoutMs',
+  SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   SIGHTLINE_JOB_CONCURRENCY: 'jobConcurrency',
   SIGHTLINE_GOLDEN_IMAGE: 'goldenImage',
   SIGHTLINE_GOLDEN_LABEL: 'goldenLabel',
@@ -135,6 +151,12 @@ export function loadConfig(flags: Partial<Record<keyof ConfigInput, unknown>> = 
     throw new ConfigError(`config '${key}'${envName ? ` (${envName})` : ''} ${issue?.message ?? 'is invalid'}, got ${JSON.stringify(merged[key])}`);
   }
   const c = parsed.data;
+  if (c.protect === 'all' && c.apiToken === undefined) {
+    throw new ConfigError(`config 'protect' (SIGHTLINE_PROTECT) is 'all' but no token is set: set SIGHTLINE_API_TOKEN too, or use SIGHTLINE_PROTECT=writes`);
+  }
+  if (c.httpRequestTimeoutMs < c.headersTimeoutMs) {
+    throw new ConfigError(`config 'httpRequestTimeoutMs' (SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS) must be at least 'headersTimeoutMs' (SIGHTLINE_HEADERS_TIMEOUT_MS, ${c.headersTimeoutMs}), got ${c.httpRequestTimeoutMs}`);
+  }
   const home = resolve(c.home);
   let modelPath: string;
   try {

@@ -3,7 +3,8 @@
  * sequence (golden check, demo gallery, resumed jobs) and the graceful stop used on SIGTERM.
  */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
@@ -40,11 +41,25 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Node closes a connection whose headers take longer than headersTimeout, or whose whole request
+ * takes longer than requestTimeout (slow-loris clients trickling bytes), but only checks every
+ * connectionsCheckingInterval (30 s by default): a tenth of the headers timeout keeps the overshoot small.
+ */
+export function httpServerOptions(config: Pick<Config, 'headersTimeoutMs' | 'httpRequestTimeoutMs'>): ServerOptions {
+  return {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.headersTimeoutMs / 10))),
+  };
+}
+
 export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const rt = await createRuntime(config, logger);
   const app = createApp({ logger, metrics: rt.metrics, inference: rt.inference, gallery: rt.gallery, jobs: rt.jobs, readiness: rt.readiness }, config);
-  const server = app.listen(config.port, config.host);
+  const server = createServer(httpServerOptions(config), app);
+  server.listen(config.port, config.host);
   try {
     await once(server, 'listening');
   } catch (err) {

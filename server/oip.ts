@@ -6,6 +6,7 @@
 import express, { Router } from 'express';
 import type { Request } from 'express';
 import { BadRequestError, NotFoundError, ServiceUnavailableError } from './errors.js';
+import { jsonBody, sendJsonChunked } from './json-body.js';
 import type { Inference, Readiness } from './ports.js';
 
 export const SERVER_NAME = 'sightline';
@@ -82,7 +83,7 @@ function requestedOutputs(body: unknown, available: readonly string[]): string[]
   });
 }
 
-export function oipRouter(inference: Inference, readiness: () => Readiness, opts: { maxItems: number; bodyLimitBytes: number }): Router {
+export function oipRouter(inference: Inference, readiness: () => Readiness, opts: { maxItems: number; maxJsonBytes: number }): Router {
   const router = Router();
   const info = inference.info;
   const [c, h, w] = info.inputShape;
@@ -149,18 +150,18 @@ export function oipRouter(inference: Inference, readiness: () => Readiness, opts
     if (count !== input.length) throw new BadRequestError(`input '${t.name}' has ${count} values, shape [${t.shape.join(', ')}] needs ${input.length}`);
     const out = await inference.infer(input, n);
     const id = (body as { id?: unknown }).id;
-    res.json({
+    await sendJsonChunked(res, {
       model_name: info.name,
       model_version: info.version,
       ...(typeof id === 'string' ? { id } : {}),
       outputs: outputs.map((name) => {
         const isLogits = name === info.io.logits;
         const data = isLogits ? out.logits : out.embedding;
-        return { name, datatype: 'FP32', shape: [n, isLogits ? info.labels.length : info.embeddingDim], data: Array.from(data) };
+        return { name, datatype: 'FP32', shape: [n, isLogits ? info.labels.length : info.embeddingDim], data };
       }),
     });
   };
-  const json = express.json({ limit: opts.bodyLimitBytes });
+  const json = jsonBody(opts.maxJsonBytes);
   router.post('/v2/models/:name/infer', json, infer);
   router.post('/v2/models/:name/versions/:version/infer', json, infer);
   return router;

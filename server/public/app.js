@@ -9,11 +9,46 @@ function showError(message) {
   el.hidden = !message;
 }
 
+// With SIGHTLINE_PROTECT=all every API call needs the bearer token: asked once on the first 401,
+// kept for this tab only (sessionStorage), sent on every call, thumbnails included.
+const TOKEN_KEY = 'sightline-token';
+
+function authHeaders(headers = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { ...headers, authorization: `Bearer ${token}` } : headers;
+}
+
+async function authedFetch(path, init = {}) {
+  const send = () => fetch(path, { ...init, headers: authHeaders(init.headers) });
+  let res = await send();
+  if (res.status === 401) {
+    const token = window.prompt('This server needs its API token (SIGHTLINE_API_TOKEN):');
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token.trim());
+      res = await send();
+    }
+  }
+  return res;
+}
+
 async function api(path, init) {
-  const res = await fetch(path, init);
+  const res = await authedFetch(path, init);
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
   return body;
+}
+
+/** An <img> cannot send a header: with a token, thumbnails are fetched and shown as blob URLs. */
+function setImage(img, url) {
+  if (!sessionStorage.getItem(TOKEN_KEY)) {
+    img.src = url;
+    return;
+  }
+  void authedFetch(url)
+    .then((res) => (res.ok ? res.blob() : undefined))
+    .then((blob) => {
+      if (blob) img.src = URL.createObjectURL(blob);
+    });
 }
 
 async function refreshStatus() {
@@ -62,7 +97,7 @@ function renderResults(results) {
       li.dataset.id = String(r.id);
       li.title = r.source;
       const img = document.createElement('img');
-      img.src = r.thumbnail_url;
+      setImage(img, r.thumbnail_url);
       img.alt = r.labels[0] ?? `image ${r.id}`;
       img.loading = 'lazy';
       const label = document.createElement('div');
@@ -90,7 +125,8 @@ function renderResults(results) {
 }
 
 function setPreview(src) {
-  $('preview').src = src;
+  if (src.startsWith('blob:')) $('preview').src = src;
+  else setImage($('preview'), src);
   $('preview').hidden = false;
   $('drop-text').textContent = 'Drop or click for another image';
 }

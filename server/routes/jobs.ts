@@ -1,7 +1,11 @@
 /** Server-side indexing jobs: POST /v1/jobs/index, GET /v1/jobs[/:id], DELETE /v1/jobs/:id (write routes need the token). */
-import express, { Router } from 'express';
+import { Router } from 'express';
 import { BadRequestError, InvalidParameterError } from '../errors.js';
 import { requireToken } from '../http.js';
+import { jsonBody } from '../json-body.js';
+
+/** A job body is a folder path and a flag: far below any JSON limit. */
+const JOB_BODY_BYTES = 64 * 1024;
 import type { Jobs } from '../ports.js';
 
 function jobBody(body: unknown): { path: string; recursive: boolean } {
@@ -16,7 +20,7 @@ export function jobRoutes(jobs: Jobs, opts: { apiToken: string | undefined }): R
   const router = Router();
   const auth = requireToken(opts.apiToken);
 
-  router.post('/v1/jobs/index', auth, express.json({ limit: '64kb' }), async (req, res) => {
+  router.post('/v1/jobs/index', auth, jsonBody(JOB_BODY_BYTES, { limitSource: 'a job request is a folder path' }), async (req, res) => {
     const { path, recursive } = jobBody(req.body);
     const job = await jobs.start(path, recursive);
     res.status(202).location(`/v1/jobs/${job.id}`).json(job);

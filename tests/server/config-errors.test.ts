@@ -71,3 +71,13 @@ test('describeError maps typed errors by status and code, hides internals', () =
   const busy = describeError(new ServiceUnavailableError('overloaded', 'queue full', 2.2));
   assert.equal(busy.headers['Retry-After'], '3');
 });
+
+test('protection, JSON limit and HTTP timeouts: defaults, variables, and the combinations refused at start', () => {
+  const c = loadConfig({}, {});
+  assert.deepEqual([c.protect, c.maxJsonBytes, c.headersTimeoutMs, c.httpRequestTimeoutMs], ['writes', 8 * 1024 * 1024, 10_000, 60_000]);
+  const e = loadConfig({}, { SIGHTLINE_PROTECT: 'all', SIGHTLINE_API_TOKEN: 't', SIGHTLINE_MAX_JSON_BYTES: '2048', SIGHTLINE_HEADERS_TIMEOUT_MS: '500', SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS: '900' });
+  assert.deepEqual([e.protect, e.maxJsonBytes, e.headersTimeoutMs, e.httpRequestTimeoutMs], ['all', 2048, 500, 900]);
+  assert.throws(() => loadConfig({}, { SIGHTLINE_PROTECT: 'all' }), /SIGHTLINE_PROTECT.*SIGHTLINE_API_TOKEN/);
+  assert.throws(() => loadConfig({}, { SIGHTLINE_PROTECT: 'reads' }), /'protect' \(SIGHTLINE_PROTECT\).*got "reads"/);
+  assert.throws(() => loadConfig({}, { SIGHTLINE_HEADERS_TIMEOUT_MS: '5000', SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS: '1000' }), /SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS.*at least.*SIGHTLINE_HEADERS_TIMEOUT_MS/);
+});

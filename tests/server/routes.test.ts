@@ -230,6 +230,46 @@ describe('bearer token on write routes', () => {
   });
 });
 
+describe('SIGHTLINE_PROTECT=all', () => {
+  test('every route but health and the page files needs the token; with it, routes answer as before', async () => {
+    const app = createApp(services, { ...s.rt.config, apiToken: 'sesame', protect: 'all' });
+    const png = demoImage('trouser/00.png');
+    const up = await request(app).post('/v1/images').set('authorization', 'Bearer sesame').set('content-type', 'image/png').send(png);
+    assert.ok(up.status === 201 || up.status === 200, JSON.stringify(up.body));
+    const id = String(up.body.id);
+    const oip = { inputs: [{ name: 'images', shape: [1, 1, 28, 28], datatype: 'FP32', data: new Array(784).fill(0) }] };
+    const routes: [string, string, (r: request.Test) => request.Test][] = [
+      ['GET', '/metrics', (r) => r],
+      ['GET', '/openapi.json', (r) => r],
+      ['GET', '/v1/info', (r) => r],
+      ['GET', '/v1/jobs', (r) => r],
+      ['GET', `/v1/images/${id}`, (r) => r],
+      ['GET', `/v1/images/${id}/similar`, (r) => r],
+      ['GET', `/v1/images/${id}/thumbnail`, (r) => r],
+      ['POST', '/v1/classify?crops=1', (r) => r.set('content-type', 'image/png').send(png)],
+      ['POST', '/v1/embed', (r) => r.set('content-type', 'image/png').send(png)],
+      ['POST', '/v1/search', (r) => r.set('content-type', 'image/png').send(png)],
+      ['GET', '/v2', (r) => r],
+      ['GET', '/v2/models/test-fmnist', (r) => r],
+      ['POST', '/v2/models/test-fmnist/infer', (r) => r.send(oip)],
+      ['GET', '/no/such/route', (r) => r],
+    ];
+    for (const [method, path, body] of routes) {
+      const call = () => (method === 'GET' ? request(app).get(path) : request(app).post(path));
+      const denied = await body(call());
+      assert.equal(denied.status, 401, `${method} ${path} without the token`);
+      assert.equal(denied.headers['www-authenticate'], 'Bearer');
+      const allowed = await body(call().set('authorization', 'Bearer sesame'));
+      assert.equal(allowed.status, path === '/no/such/route' ? 404 : 200, `${method} ${path} with the token: ${String(allowed.text ?? '').slice(0, 200)}`);
+    }
+    for (const path of ['/healthz', '/v2/health/live', '/v2/health/ready', '/', '/app.js', '/style.css']) {
+      assert.equal((await request(app).get(path)).status, 200, `${path} stays open`);
+    }
+    // The default (writes) leaves reads open, as before.
+    assert.equal((await request(createApp(services, { ...s.rt.config, apiToken: 'sesame' })).get('/metrics')).status, 200);
+  });
+});
+
 describe('service routes', () => {
   test('healthz, info, openapi, unknown routes', async () => {
     assert.deepEqual((await request(s.app).get('/healthz')).body, { status: 'ok' });
