@@ -9,7 +9,9 @@ import { PRESET_NAMES } from '../../model/architecture.js';
 import { trainModel, type TrainOptions } from '../../training/run.js';
 import { formatConfusion } from '../../training/evaluate.js';
 import { readCheckpointData } from '../../training/checkpoint.js';
-import { resumeArgs, resumeCommand, type RunArgs, type ValSpec } from '../../training/options.js';
+import { resumeArgs, resumeCommand, TRAIN_LAYERS, type RunArgs, type TrainLayers, type ValSpec } from '../../training/options.js';
+import { finetune } from '../../training/finetune.js';
+import { modelArgPath } from './models.js';
 import type { StepProgress } from '../../training/types.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
@@ -19,7 +21,7 @@ interface TrainFlags {
   preset: string; dataset: string; data?: string; epochs: string; batch: string; lr: string; minLr: string;
   patience: string; lrDrops: string; warmup: string; init: string; seed: string; limit?: string; val: string;
   workers: string; backend: string; pcaStd: string; out?: string; checkpoint?: string; resume?: string;
-  fp16: boolean; name?: string; modelVersion: string; resumeLr?: string;
+  fp16: boolean; name?: string; modelVersion: string; resumeLr?: string; from?: string; trainLayers: string;
 }
 
 function numFlag(flag: string, raw: string, min: number, max: number): number {
@@ -45,6 +47,7 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
   if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CliError(`--backend must be 'wasm' or 'cpu', got '${f.backend}'`);
   if (!(PRESET_NAMES as readonly string[]).includes(f.preset)) throw new CliError(`--preset must be one of ${PRESET_NAMES.map((n) => `'${n}'`).join(', ')}, got '${f.preset}'`);
   if (f.out === undefined) throw new CliError('--out <file.onnx> is required (unless --resume continues a run that recorded it)');
+  if (!(TRAIN_LAYERS as readonly string[]).includes(f.trainLayers)) throw new CliError(`--train-layers must be one of ${TRAIN_LAYERS.join(', ')}, got '${f.trainLayers}'`);
   const drops = f.lrDrops.trim() === '' ? [] : f.lrDrops.split(',').map((d) => intFlag('--lr-drops', d, 2, 10_000));
   const out = resolve(f.out);
   return {
@@ -58,6 +61,7 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
     resume: f.resume ? resolve(f.resume) : undefined,
     resumeLr: f.resumeLr === undefined ? undefined : numFlag('--resume-lr', f.resumeLr, 1e-8, 10),
     name: f.name ?? basename(out, '.onnx'), modelVersion: f.modelVersion,
+    ...(f.from === undefined ? {} : { from: f.from, trainLayers: f.trainLayers as TrainLayers }),
   };
 }
 
@@ -103,6 +107,44 @@ export function stepPayload(p: StepProgress): Record<string, string | number> {
   return { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(3), ips: p.imagesPerSecond.toFixed(1), lr: p.lr.toExponential(1), eta_h: formatSeconds(p.etaSeconds) };
 }
 
+async function runFinetune(opts: TrainOptions): Promise<void> {
+  let bar: ReturnType<typeof makeBar> | undefined;
+  const stopBar = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  try {
+    const res = await finetune(opts, {
+      onPhase: (p) => {
+        stopBar();
+        process.stderr.write(`${p}...\n`);
+      },
+      onProgress: (done, total) => {
+        if (!bar) (bar = makeBar('[{bar}] {value}/{total} images | ETA {eta_formatted}')).start(total, 0);
+        bar.update(done);
+        if (done >= total) stopBar();
+      },
+      onStep: (p) => {
+        if (!bar) (bar = makeBar(STEP_BAR)).start(p.steps, p.step, stepPayload(p));
+        else bar.update(p.step, stepPayload(p));
+      },
+      onEpoch: (r) => {
+        stopBar();
+        const val = r.valAccuracy === undefined ? '' : ` | val loss ${r.valLoss?.toFixed(4)} acc ${r.valAccuracy.toFixed(4)}`;
+        process.stderr.write(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)} acc ${r.trainAccuracy.toFixed(4)}${val} | ${formatSeconds(r.seconds)}\n`);
+      },
+    });
+    stopBar();
+    process.stdout.write(`\nwrote ${res.out} (weights of epoch ${res.bestEpoch}; ${formatSeconds(res.seconds.total)} in all, features ${formatSeconds(res.seconds.features)}, training ${formatSeconds(res.seconds.train)})\n`);
+    if (res.val1 && res.val10) {
+      process.stdout.write(`validation top-1: 1 crop ${(res.val1.top1 * 100).toFixed(2)}%, 10 crops ${(res.val10.top1 * 100).toFixed(2)}% on ${res.val10.n} images\n`);
+      process.stdout.write(`${formatConfusion(res.val10, res.contract.labels)}\n`);
+    }
+  } finally {
+    stopBar();
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('train')
@@ -130,8 +172,15 @@ export function register(program: Command): void {
     .option('--fp16', 'store weights as float16 in the ONNX file', false)
     .option('--name <name>', 'model name in the contract (default: the file name)')
     .option('--model-version <v>', 'model version in the contract', '1')
+    .option('--from <model|name>', 'fine-tune: start from this ONNX model (a file or a pulled model name) on the --dataset folder\'s classes')
+    .option('--train-layers <which>', "with --from: 'fc8' (a new last layer), 'fc' (fc6–fc8) or 'all'", 'fc8')
     .option('--out <file.onnx>', 'where to write the trained model (required unless resuming)')
     .action(async (flags: TrainFlags, cmd: Command) => {
+      if (flags.from !== undefined) {
+        if (flags.resume !== undefined) throw new CliError('--resume continues a training run; a fine-tuning run (--from) is short and is started again instead');
+        await runFinetune({ ...parseTrainFlags(flags), from: await modelArgPath(flags.from, false) });
+        return;
+      }
       const opts = flags.resume !== undefined ? await resumeOptions(flags, (a) => cmd.getOptionValueSource(a) === 'cli') : parseTrainFlags(flags);
       let bar: ReturnType<typeof makeBar> | undefined;
       let stopping = false;

@@ -10,3 +10,5 @@ export type { OnnxSummary, TensorSummary } from './inspect.js';
 export { float32ToFloat16Bits, float16BitsToFloat32, toFloat16Array, fromFloat16Array } from './fp16.js';
 export { OnnxError } from './errors.js';
 export type { OnnxErrorCode } from './errors.js';
+export { readDenseHead, replaceDenseLayers, tensorFloats, withFeatureOutputs } from './head.js';
+export type { DenseHead, HeadLayer } from './head.js';

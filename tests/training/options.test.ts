@@ -74,7 +74,7 @@ describe('resume: the checkpoint holds the run', () => {
     // Commander fills every flag with its default; only those given on the command line count.
     const defaults = {
       preset: 'alexnet-small', dataset: 'fashion-mnist', epochs: '30', batch: 'auto', lr: '0.01', minLr: '0.00001', patience: '3', lrDrops: '',
-      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', fp16: false, modelVersion: '1',
+      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', fp16: false, modelVersion: '1', trainLayers: 'fc8',
     };
     const alone = await resumeOptions({ ...defaults, resume: dir }, () => false);
     assert.deepEqual({ ...alone, resume: undefined, checkpoint: undefined, resumeLr: undefined }, { ...saved, resume: undefined, checkpoint: undefined, resumeLr: undefined });

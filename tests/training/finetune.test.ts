@@ -1,0 +1,143 @@
+/**
+ * Fine-tuning from an ONNX model (`train --from`): on a 3-class image folder built from the
+ * Fashion-MNIST fixture, starting from a small exported model with fp16 weights, training fc8
+ * lowers the loss; the exported model's new head computes what the tfjs head computes on the
+ * source's features; every frozen initializer is the source's, byte for byte; the contract keeps
+ * the source's preprocessing with the folder's labels.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { smallPreset, type Preset } from '../../model/architecture.js';
+import { makeCrops, batchLength } from '../../model/image/crops.js';
+import { exportOnnx, readContract } from '../../model/onnx/index.js';
+import { decodeModel } from '../../model/onnx/proto.js';
+import { createSession } from '../../model/session.js';
+import { useBackend } from '../../training/backend.js';
+import { FASHION_MNIST_LABELS, loadFashionMnist } from '../../training/data/fashion-mnist.js';
+import { loadImageFolder } from '../../training/data/image-folder.js';
+import { featureExtractor } from '../../training/features.js';
+import { finetune } from '../../training/finetune.js';
+import { headForward, newLastLayer } from '../../training/head-trainer.js';
+import { initWeights } from '../../training/network.js';
+import type { TrainOptions } from '../../training/run.js';
+import type { LayerWeights } from '../../model/weights.js';
+import { relativeError } from '../model/onnx-checker.js';
+
+const FIXTURE = new URL('../fixtures/fashion-mnist', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'sightline-finetune-'));
+const folder = join(tmp, 'folder');
+const sourcePath = join(tmp, 'source.onnx');
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** alexnet-small with narrow convolutions (fc6/fc7 stay 4096 wide): a fast source model. */
+function narrowPreset(): Preset {
+  const base = smallPreset(10, 1, 28);
+  const widths = [16, 32, 32, 32, 32];
+  let i = 0;
+  return Object.freeze({ ...base, layers: base.layers.map((l) => (l.kind === 'conv' ? { ...l, filters: widths[i++] ?? 32 } : l)) });
+}
+
+const PRE = { inputSize: 28, resizeSize: 32, channels: 'gray' as const, scale: 1 / 255, mean: [0.29], std: [0.35], background: [0, 0, 0] as [number, number, number] };
+const CLASSES: Record<number, string> = { 1: 'Trouser', 7: 'Sneaker', 8: 'Bag' };
+const PER_CLASS = 10;
+
+before(async () => {
+  await useBackend('wasm');
+  const p = narrowPreset();
+  writeFileSync(sourcePath, exportOnnx(p, initWeights(p, 'he', 5), { name: 'source', modelVersion: '3', labels: FASHION_MNIST_LABELS, preprocess: PRE }, { fp16: true }));
+  const ds = await loadFashionMnist('train', { dir: FIXTURE, size: 28 });
+  const counts = new Map<number, number>();
+  for (let i = 0; i < ds.n; i++) {
+    const label = ds.labels[i] as number;
+    const name = CLASSES[label];
+    if (name === undefined || (counts.get(label) ?? 0) >= PER_CLASS) continue;
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+    mkdirSync(join(folder, name), { recursive: true });
+    writeFileSync(join(folder, name, `${i}.png`), await sharp(ds.pixels.subarray(i * 784, (i + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer());
+  }
+});
+
+function loss(fc8: LayerWeights, x: Float32Array, rows: number, labels: Int32Array): number {
+  return tf.tidy(() => {
+    const logits = headForward([{ w: tf.tensor2d(fc8.w, fc8.wShape as [number, number]), b: tf.tensor1d(fc8.b) }], tf.tensor2d(x, [rows, x.length / rows]));
+    return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), fc8.b.length), logits).dataSync()[0] ?? NaN;
+  });
+}
+
+describe('train --from: fine-tuning the last layer on cached features', () => {
+  it('lowers the loss, keeps frozen layers bit for bit and exports a head that matches tfjs', async (t) => {
+    const out = join(tmp, 'tuned.onnx');
+    const opts: TrainOptions = {
+      preset: 'alexnet-small', dataset: folder, from: sourcePath, trainLayers: 'fc8', epochs: 4, batch: 'auto', lr: 0.01, minLr: 1e-5,
+      patience: 3, lrDrops: [], warmupSteps: 'auto', init: 'paper', seed: 2, val: 0, workers: 2, backend: 'wasm', pcaStd: 0,
+      out, fp16: false, name: 'tuned', modelVersion: '1', skipEval: true,
+    };
+    const res = await finetune(opts);
+    const fc8 = res.trained.get('fc8');
+    assert.ok(fc8);
+    assert.deepEqual(fc8.wShape, [4096, 3]);
+    assert.deepEqual([...res.trained.keys()], ['fc8'], 'only fc8 trains by default');
+
+    // The contract: the source's preprocessing and io, the folder's labels.
+    const contract = await readContract(out);
+    const source = await readContract(sourcePath);
+    assert.deepEqual(contract.labels, ['Bag', 'Sneaker', 'Trouser']);
+    assert.deepEqual(contract.preprocess, source.preprocess);
+    assert.deepEqual(contract.io, source.io);
+    assert.equal(contract.source, 'finetune:source');
+
+    // Frozen layers: every initializer the source still uses is in the export with the same bytes.
+    const src = decodeModel(readFileSync(sourcePath)).graph?.initializer ?? [];
+    const dst = new Map((decodeModel(readFileSync(out)).graph?.initializer ?? []).map((i) => [i.name, i]));
+    const frozen = src.filter((i) => !(i.name ?? '').startsWith('fc8.'));
+    assert.equal(frozen.length, 14, 'conv1–conv5, fc6, fc7: weight and bias each');
+    for (const init of frozen) {
+      const copy = dst.get(init.name);
+      assert.ok(copy, `${init.name} is kept`);
+      assert.ok(Buffer.from(copy.rawData ?? []).equals(Buffer.from(init.rawData ?? [])), `${init.name} unchanged`);
+    }
+    assert.ok(!dst.has('fc8.weight.fp16'), "the replaced layer's old weights are gone");
+
+    // Center crops of every folder image → the source's fc7 embedding (onnxruntime) → the tfjs head.
+    const { dataset } = await loadImageFolder(folder, source.preprocess);
+    const per = dataset.size * dataset.size;
+    const crops = new Float32Array(dataset.n * batchLength(source.preprocess, 1));
+    for (let i = 0; i < dataset.n; i++) {
+      const square = { data: dataset.pixels.subarray(i * per, (i + 1) * per), size: dataset.size, channels: 1 as const, order: 'gray' as const, width: 32, height: 32, format: 'png' as const };
+      makeCrops(square, source.preprocess, 1, crops.subarray(i * 784, (i + 1) * 784));
+    }
+    const fx = await featureExtractor(readFileSync(sourcePath), source, 'embedding', 4096, 2);
+    const feats = await fx.features(dataset, 1);
+    await fx.close();
+    const before = loss(newLastLayer(4096, 3, opts.seed), feats.x, feats.rows, feats.labels);
+    const afterLoss = loss(fc8, feats.x, feats.rows, feats.labels);
+    t.diagnostic(`center-crop loss on the ${dataset.n} folder images: ${before.toFixed(4)} → ${afterLoss.toFixed(4)}`);
+    assert.ok(afterLoss < before * 0.8, `loss ${before.toFixed(4)} → ${afterLoss.toFixed(4)}`);
+
+    const tfLogits = tf.tidy(() => headForward([{ w: tf.tensor2d(fc8.w, [4096, 3]), b: tf.tensor1d(fc8.b) }], tf.tensor2d(feats.x, [feats.rows, 4096])).dataSync());
+    const session = await createSession(out, { device: 'cpu', threads: 2 });
+    try {
+      const { logits } = await session.run(crops, dataset.n);
+      const err = relativeError(logits, Float32Array.from(tfLogits));
+      t.diagnostic(`exported head vs tfjs: relative error ${err.toExponential(2)}`);
+      assert.ok(err <= 1e-4, `relative error ${err.toExponential(2)}`);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('refuses what it cannot do, naming the flag', async () => {
+    const base: TrainOptions = {
+      preset: 'alexnet-small', dataset: folder, from: sourcePath, trainLayers: 'all', epochs: 1, batch: 'auto', lr: 0.01, minLr: 1e-5,
+      patience: 3, lrDrops: [], warmupSteps: 'auto', init: 'paper', seed: 2, val: 0, workers: 2, backend: 'wasm', pcaStd: 0,
+      out: join(tmp, 'x.onnx'), fp16: false, name: 'x', modelVersion: '1', skipEval: true,
+    };
+    await assert.rejects(finetune(base), /--train-layers all is not available with --from/);
+    await assert.rejects(finetune({ ...base, trainLayers: 'fc8', dataset: 'fashion-mnist' }), /pass --dataset DIR/);
+  });
+});
