@@ -107,11 +107,14 @@ function hash(name: string, v: unknown): string | undefined {
   return v;
 }
 
+/** AlexNet's fc7 width. index/ does not import model/; the server and CLI always pass their model's width. */
+const DEFAULT_EMBEDDING_DIM = 4096;
+
 export function resolveOptions(o: CatalogOptions): ResolvedOptions {
   const bits = o.bits === undefined ? undefined : validateBits(o.bits);
   const modelHash = hash('modelHash', o.modelHash);
   const codesHash = hash('codesHash', o.codesHash);
-  const embeddingDim = o.embeddingDim ?? 4096;
+  const embeddingDim = o.embeddingDim ?? DEFAULT_EMBEDDING_DIM;
   if (!Number.isInteger(embeddingDim) || embeddingDim < 1 || embeddingDim > 65536) throw new IndexParamError('embeddingDim', embeddingDim, 'an integer in [1, 65536]');
   const fraction = o.filterScanFraction ?? 0.1;
   if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) throw new IndexParamError('filterScanFraction', fraction, 'a number in [0, 1]');

@@ -64,7 +64,8 @@ export interface Preset {
 }
 
 export const EMBEDDING_LAYER = 'fc7';
-export const EMBEDDING_DIM = 4096;
+/** Width of fc7, the embedding layer, in every preset (index/ keeps its own default: it does not import model/). */
+const EMBEDDING_DIM = 4096;
 
 function conv(name: string, filters: number, kernel: number, stride: number, pad: number, biasInit: number, lrn: boolean, pool: boolean, groups = 1): ConvLayer {
   return groups === 1 ? { kind: 'conv', name, filters, kernel, stride, pad, biasInit, lrn, pool } : { kind: 'conv', name, filters, kernel, stride, pad, biasInit, lrn, pool, groups };
@@ -80,7 +81,7 @@ function alexnetLayers(widths: readonly [number, number, number, number, number]
     conv('conv4', w4, 3, 1, 1, 1, false, false, towers),
     conv('conv5', w5, 3, 1, 1, 1, false, true, towers),
     { kind: 'dense', name: 'fc6', units: 4096, biasInit: 1, hidden: true },
-    { kind: 'dense', name: 'fc7', units: 4096, biasInit: 1, hidden: true },
+    { kind: 'dense', name: 'fc7', units: EMBEDDING_DIM, biasInit: 1, hidden: true },
     { kind: 'dense', name: 'fc8', units: numClasses, biasInit: 0, hidden: false },
   ];
 }

@@ -31,10 +31,6 @@ export function policyCrops(policy: CropPolicy): CropCount {
   return policy === 'center' ? 1 : 10;
 }
 
-export function cropsPolicy(crops: CropCount): CropPolicy {
-  return crops === 1 ? 'center' : 'mean10';
-}
-
 export const codesMetaSchema = z.object({
   version: z.literal(1),
   bits: z.number().int().min(32).max(4096).refine((b) => b % 32 === 0, 'must be a multiple of 32'),

@@ -19,7 +19,6 @@ export {
   codesMetaSchema,
   CodesMismatchError,
   CROP_POLICIES,
-  cropsPolicy,
   createCodesSession,
   DEFAULT_CROP_POLICY,
   packRows,

@@ -74,14 +74,6 @@ export function paramsFromWeights(weights: NamedWeights): Params {
   return params;
 }
 
-export async function weightsFromParams(params: Params): Promise<NamedWeights> {
-  const out: NamedWeights = new Map();
-  for (const [name, { w, b }] of params) {
-    out.set(name, { w: new Float32Array(await w.data()), wShape: [...w.shape], b: new Float32Array(await b.data()) });
-  }
-  return out;
-}
-
 export interface ForwardOptions {
   training: boolean;
   /** Seed for this step's dropout masks (training only). */

@@ -57,11 +57,6 @@ export function checkModels(models: readonly Uint8Array[]): CheckResult[] {
   }
 }
 
-export function checkModel(bytes: Uint8Array): CheckResult {
-  const [r] = checkModels([bytes]);
-  return r ?? { ok: false, output: 'no result' };
-}
-
 /**
  * Relative error used throughout: max|a − b| / max(max|b|, 1e-6), i.e. the worst absolute
  * difference scaled by the reference's largest magnitude (element-wise ratios blow up near zero).

@@ -12,6 +12,7 @@ import { DataType, encodeModel, modelProto, node, valueInfo } from '../../model/
 import { initWeights } from '../../training/network.js';
 import { caffeLike, torchvisionLike } from '../model/import-graphs.js';
 import { checkerMissing, checkModels } from '../model/onnx-checker.js';
+import { groupedTinyPreset, tinyPreprocess } from '../model/tiny-model.js';
 
 const skip = checkerMissing();
 const labels = ['cat', 'dog', 'eagle', 'horse', 'person'];
@@ -35,6 +36,19 @@ describe('onnx.checker full_check', () => {
     assert.ok(r16?.ok, `fp16: ${r16?.output}`);
     assert.equal(bad?.ok, false, 'the checker accepted a graph with a dangling input');
     assert.match(bad?.output ?? '', /nowhere/);
+  });
+
+  it('passes a grouped (two-tower) export', { skip }, () => {
+    const weights = initWeights(groupedTinyPreset, 'he', 5);
+    const contract: ExportContract = {
+      name: 'grouped',
+      modelVersion: '1',
+      labels: Array.from({ length: groupedTinyPreset.numClasses }, (_, i) => `label ${i}`),
+      preprocess: tinyPreprocess,
+      metrics: {},
+    };
+    const [r] = checkModels([exportOnnx(groupedTinyPreset, weights, contract)]);
+    assert.ok(r?.ok, r?.output);
   });
 
   it('passes imported torchvision-like and Caffe-like graphs', { skip }, () => {
