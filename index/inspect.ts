@@ -4,6 +4,7 @@
  * a reader see the last committed state while the writer works.
  */
 import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
 import { IndexMissingError } from './errors.js';
@@ -75,5 +76,24 @@ export function findDuplicatesIn(dir: string, options: DuplicateOptions = {}): D
     return groups.map((g) => ({ ...g, members: g.ids.map((id) => ({ id, source: store.summary(id)?.source ?? '?' })) }));
   } finally {
     store.close();
+  }
+}
+
+/**
+ * The codes-model hash (or fallback code name) a catalog in `dir` records, read straight from its
+ * meta table: no integrity check, no lock, so it is cheap enough to ask before the real open.
+ * Undefined when there is no readable database.
+ */
+export function recordedCodesHash(dir: string): string | undefined {
+  const path = join(resolve(dir), DB_FILE);
+  if (!existsSync(path)) return undefined;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    return db.prepare<[], string>("SELECT value FROM meta WHERE key = 'code_model_hash'").pluck().get();
+  } catch {
+    return undefined;
+  } finally {
+    db?.close();
   }
 }

@@ -26,5 +26,6 @@ export {
   policyCrops,
   readCodesMeta,
 } from './codes.js';
+export { FALLBACK_PREFIX, fallbackCodes, fallbackCodesName, parseFallbackName } from './codes-fallback.js';
 export type { CodesMeta, CodesSession, CodesSessionOptions, CropPolicy, EncodedCodes } from './codes.js';
 export * from './registry/index.js';

@@ -7,6 +7,9 @@
  * within ~1e-3 of 0 may come out differently than from the float32 embedding at indexing time.
  * The new model must belong to the stored image model and use the crop policy the embeddings were
  * made with (the index does not record the policy; the server embeds with the codes model's own).
+ * `--codes random-projection` switches to the data-independent code (model/codes-fallback.ts), the
+ * one the server uses for a model without a codes model; a catalog made with it switches to a
+ * trained codes model (`train-codes --db`) the same way.
  *
  * `--model FILE` (a new image model) re-reads every image from its stored source and embeds it with
  * the new model and `--codes` (default: the bundled codes model, which only fits the bundled model).
@@ -14,7 +17,7 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { checkCodesFor, createCodesSession } from '../../model/index.js';
+import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName } from '../../model/index.js';
 import { Catalog, inspectIndex, reembed } from '../../index/index.js';
 import { CliError } from '../errors.js';
 import { sha256File } from '../../model/embedder.js';
@@ -58,13 +61,17 @@ function progressBar(label: string, unit: string): { update: (done: number, tota
 }
 
 
+/** `--codes random-projection`: the data-independent fallback code (model/codes-fallback.ts). */
+export const FALLBACK_CODES_ARG = 'random-projection';
+
 async function recode(db: string, codesPath: string): Promise<void> {
   const stored = inspectIndex(db);
-  const codes = await createCodesSession(codesPath);
+  const fallback = codesPath === FALLBACK_CODES_ARG;
+  const codes = fallback ? fallbackCodes(stored.model, stored.embeddingDim) : await createCodesSession(resolve(codesPath));
   const bar = progressBar('recomputing codes', 'images');
   try {
     checkCodesFor(codes, stored.model, stored.embeddingDim);
-    const codesHash = await sha256File(codesPath);
+    const codesHash = fallback ? fallbackCodesName() : await sha256File(codesPath);
     const report = await reembed(db, {
       modelHash: stored.model,
       codesHash,
@@ -108,7 +115,7 @@ export function register(program: Command): void {
     .option('--db <dir>', 'index directory', './data')
     .option('--m <n>', 'HNSW graph degree M for the rebuilt graph', '16')
     .option('--ef-construction <n>', 'HNSW efConstruction for the rebuilt graph', '100')
-    .option('--codes <file>', 'first recompute every code from the stored embeddings with this codes model (ONNX)')
+    .option('--codes <file>', "first recompute every code from the stored embeddings with this codes model (ONNX), or 'random-projection' for the data-independent code")
     .option('--model <file|name>', "first re-embed every image (read again from its source) with this image model (a file or a pulled registry name) and --codes (default: a registry model's own codes model)")
     .option('--drop-unavailable', 'with --model: delete images whose source file is gone or changed')
     .action(async (flags: ReindexFlags) => {

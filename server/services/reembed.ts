@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { IndexParamError, inspectIndex, reembed, type ReembedReport, type ReembedRow } from '../../index/index.js';
-import { checkCodesFor, createCodesSession, createSession, type DeviceRequest } from '../../model/index.js';
+import { createSession, type DeviceRequest } from '../../model/index.js';
+import { resolveCodes } from './codes.js';
 import { sha256File } from '../../model/embedder.js';
 import { topLabels } from './gallery.js';
 import { InferenceService } from './inference.js';
@@ -27,6 +28,8 @@ export interface ReembedModelOptions {
   /** Labels stored per image (the server's default, 5). */
   storedLabels?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Called with the reason when `codesPath` does not fit the model and the fallback code is used. */
+  onFallback?: (reason: string) => void;
 }
 
 export interface ReembedModelReport extends ReembedReport {
@@ -37,15 +40,15 @@ export interface ReembedModelReport extends ReembedReport {
 
 export async function reembedWithModel(dataDir: string, o: ReembedModelOptions): Promise<ReembedModelReport> {
   const session = await createSession(o.modelPath, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
-  const codes = await createCodesSession(o.codesPath).catch(async (err: unknown) => {
+  const modelHash = await sha256File(o.modelPath);
+  // No codes model for the new image model: the data-independent fallback code, never a refusal.
+  const { codes, codesHash } = await resolveCodes(o.codesPath, modelHash, session.contract.embeddingDim, { onFallback: o.onFallback }).catch(async (err: unknown) => {
     await session.close();
     throw err;
   });
   // Limits as generous as the CLI indexer's: this is a local batch, not an HTTP request.
   const inference = new InferenceService(session, codes, { maxBatch: 32, maxDelayMs: 2, maxQueue: 1024, requestTimeoutMs: 600_000, maxPixels: 50_000_000 });
   try {
-    const [modelHash, codesHash] = await Promise.all([sha256File(o.modelPath), sha256File(o.codesPath)]);
-    checkCodesFor(codes, modelHash, session.contract.embeddingDim);
     const stored = inspectIndex(dataDir).embeddingDim;
     if (stored !== session.contract.embeddingDim) {
       throw new IndexParamError('model', o.modelPath, `a model with ${stored}-d embeddings like the index (it gives ${session.contract.embeddingDim}); start a new --db instead`);

@@ -5,16 +5,17 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { openCatalog } from '../../index/index.js';
+import { openCatalog, recordedCodesHash } from '../../index/index.js';
 import type { Catalog } from '../../index/index.js';
 import { createSession } from '../../model/index.js';
 import { sha256File } from '../../model/embedder.js';
-import { checkCodesFor, createCodesSession } from '../../model/index.js';
 import type { Config } from '../config.js';
 import { JobManager } from '../jobs.js';
 import { createMetrics } from '../metrics.js';
 import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../ports.js';
+import { FALLBACK_ADVICE, resolveCodes } from './codes.js';
+import { fallbackCodesName } from '../../model/index.js';
 import { GalleryService } from './gallery.js';
 import { IndexingService } from './indexing.js';
 import { InferenceService } from './inference.js';
@@ -54,10 +55,12 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const cleanup: (() => Promise<void> | void)[] = [() => session.close()];
   try {
     const embeddingDim = session.contract.embeddingDim;
-    const codes = await createCodesSession(config.codesPath);
+    const modelHash = await sha256File(config.modelPath);
+    const { codes, codesHash } = await resolveCodes(config.codesPath, modelHash, embeddingDim, {
+      recorded: recordedCodesHash(config.dataDir),
+      onFallback: (reason) => logger.warn({ reason, code: fallbackCodesName() }, FALLBACK_ADVICE),
+    });
     cleanup.push(() => codes.close());
-    const [modelHash, codesHash] = await Promise.all([sha256File(config.modelPath), sha256File(config.codesPath)]);
-    checkCodesFor(codes, modelHash, embeddingDim);
     const catalog = await openCatalog(config.dataDir, {
       bits: codes.bits,
       embeddingDim,

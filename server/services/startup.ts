@@ -5,6 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../config.js';
+import { DEMO_CLASSES } from '../demo/classes.js';
 import { demoDir, goldenRegistry } from '../paths.js';
 import type { Readiness } from '../ports.js';
 import type { Runtime } from './runtime.js';
@@ -63,12 +64,19 @@ export async function checkGolden(rt: Runtime): Promise<Readiness> {
 }
 
 /**
- * Indexes server/demo/** on a first start with an empty database. A marker in DATA records that
+ * Indexes server/demo/** on a first start with an empty database, for a model with the demo's classes. A marker in DATA records that
  * it started and finished, so a start interrupted half-way completes the gallery next time, while
  * a user who deleted demo images does not see them come back.
  */
 export async function indexDemoGallery(rt: Runtime, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<number> {
   const dir = opts.dir ?? demoDir();
+  // Fashion-MNIST pictures in a catalog of another model (an imported ImageNet network, a model of
+  // the user's own classes) would be noise in every search: only a model with the demo's classes gets them.
+  const labels = rt.inference.info.labels;
+  if (labels.length !== DEMO_CLASSES.length || DEMO_CLASSES.some((c, i) => c.label !== labels[i])) {
+    rt.logger.info({ model: rt.inference.info.name }, 'demo gallery not indexed: the model does not have the Fashion-MNIST classes of the demo images');
+    return 0;
+  }
   const marker = join(rt.config.dataDir, 'demo.json');
   const state = await readFile(marker, 'utf8')
     .then((t) => (JSON.parse(t) as { state?: string }).state)

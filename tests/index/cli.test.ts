@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { register as registerDuplicates } from '../../cli/commands/duplicates.js';
 import { register as registerReindex } from '../../cli/commands/reindex.js';
+import { fallbackCodes, fallbackCodesName } from '../../model/index.js';
 import { register as registerStats } from '../../cli/commands/stats.js';
 import { HNSW_FILE, type NewImage } from '../../index/index.js';
 import { writeCodesModel, projectLogits } from './fixtures/codes-model.js';
@@ -95,6 +96,18 @@ describe('index CLI commands', () => {
       const other = join(dir, 'codes-other.onnx');
       writeCodesModel(other, { bits: 64, modelHash: 'cd'.repeat(32) });
       await assert.rejects(run(['reindex', '--db', dir, '--codes', other]), /was trained for the image model/);
+
+      // And to the data-independent code (what the server uses for a model without a codes model).
+      const back = await run(['reindex', '--db', dir, '--codes', 'random-projection']);
+      assert.match(back, /^recomputed 40 codes \(128 bits\)/);
+      const fb = await openTest(dir, { bits: 128, modelHash, codesHash: fallbackCodesName() });
+      try {
+        const want = await fallbackCodes(modelHash, 4096).encode(fb.embedding(7)!);
+        assert.deepEqual(fb.get(7)!.code, want);
+        assert.equal(fb.search({ code: want, embedding: fb.embedding(7)! }, { k: 1 }).hits[0]?.id, 7);
+      } finally {
+        fb.close();
+      }
     } finally {
       cleanup();
     }
