@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { codeWords, toPackedCode, type CodeInput } from './codes.js';
 import { checkWalBeforeOpen, openStore } from './integrity.js';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
-import { IndexMissingError, IndexParamError, IndexReadOnlyError } from './errors.js';
+import { IndexMissingError, IndexParamError, IndexReadOnlyError, IndexStorageFullError, isStorageFull } from './errors.js';
 import { decodeHalf } from './float16.js';
 import { CodeHnsw } from './hnsw.js';
 import { loadRows, type LabelTable } from './loader.js';
@@ -148,7 +148,14 @@ export class Catalog implements SearchContext {
     const prepared = images.map((img) => prepareImage(img, bits, embeddingDim, this.sketch));
     // Graph memory is allocated before the commit: if it cannot grow, nothing is written.
     this.hnsw.reserve(prepared.filter((p) => !this.hnsw.hasCode(p.code)).length);
-    const results = this.store.insertMany(prepared);
+    let results: AddResult[];
+    try {
+      results = this.store.insertMany(prepared);
+    } catch (err) {
+      // The transaction rolled back: nothing was written. A full disk is the caller's to report as such.
+      if (isStorageFull(err)) throw new IndexStorageFullError('add images', (err as Error).message);
+      throw err;
+    }
     const words = new Uint32Array(bits >>> 5);
     this.mirror(() =>
       results.forEach((r, i) => {
@@ -265,10 +272,17 @@ export class Catalog implements SearchContext {
     this.dirty = false;
   }
 
+  /**
+   * Saves the graph if needed and closes. A failed save (a full disk) is reported through
+   * onSaveError, not thrown: SQLite already holds every row, the old sidecar no longer matches its
+   * generation, and the next open rebuilds the graph, so nothing is lost by closing anyway.
+   */
   close(): void {
     if (this.closed) return;
     try {
       this.flush();
+    } catch (err) {
+      this.opts.onSaveError(err);
     } finally {
       this.closed = true;
       this.store.close();

@@ -130,11 +130,16 @@ export function describeError(err: unknown, bodyLimitBytes?: number): ErrorBody 
       }
       if (e.status >= 400 && e.status < 500) return { status: e.status, code: snake(e.type), message: e.message, headers: {}, expose: true };
     }
+    // A full disk or quota, raw from fs or SQLite (index/ and the services wrap it as storage_full).
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'SQLITE_FULL') {
+      return { status: 507, code: 'insufficient_storage', message: 'the server has no storage space left; nothing was stored, retry after space is freed', headers: {}, expose: true };
+    }
     // model/ and index/ errors: a typed class carrying `status` and `code`.
     const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
     if (status !== undefined && status >= 400 && status < 600) {
       const code = typeof e.code === 'string' ? snake(e.code) : snake(e.name.replace(/Error$/, '')) || 'error';
-      const expose = status < 500;
+      // 507 (storage full) says nothing about the server's internals and tells the client what happened.
+      const expose = status < 500 || status === 507;
       return { status, code, message: expose ? e.message : 'internal error', headers: {}, expose };
     }
   }
@@ -143,7 +148,7 @@ export function describeError(err: unknown, bodyLimitBytes?: number): ErrorBody 
 
 /** Open Inference Protocol status: Triton answers client errors with 400 and `{ error }`. */
 function oipStatus(status: number): number {
-  if (status === 401 || status === 413 || status === 503) return status;
+  if (status === 401 || status === 413 || status === 503 || status === 507) return status;
   return status >= 500 ? 500 : 400;
 }
 
@@ -160,7 +165,8 @@ export function errorHandler(opts: { bodyLimitBytes: number; getLogger: (req: Re
     }
     const d = describeError(err, opts.bodyLimitBytes);
     const log = opts.getLogger(req);
-    if (d.status >= 500 && d.code !== 'overloaded' && d.code !== 'timeout' && d.code !== 'not_ready' && d.code !== 'shutting_down') log.error({ err }, 'request failed');
+    if (d.status === 507) log.warn({ reason: d.message }, 'request failed: storage full');
+    else if (d.status >= 500 && d.code !== 'overloaded' && d.code !== 'timeout' && d.code !== 'not_ready' && d.code !== 'shutting_down') log.error({ err }, 'request failed');
     else log.debug({ code: d.code, status: d.status, reason: d.message }, 'request rejected');
     for (const [k, v] of Object.entries(d.headers)) res.setHeader(k, v);
     if (isOipPath(req)) {

@@ -1,16 +1,20 @@
 /**
  * Server-side indexing jobs: one runs at a time (others queue), each over a folder below the
  * allowed roots, through the shared IndexingService at background priority. Job state is saved
- * to DATA/jobs.json (atomically, throttled) with a resume checkpoint; a job that was running when
- * the server stopped (SIGTERM or a crash) is resumed at the next start.
+ * to DATA/jobs.json (atomically: temp, fsync, rename; throttled); each job's progress is its
+ * journal (services/job-journal.ts), from which its counters are derived, so they stay exact
+ * across crashes. A job that was running when the server stopped (SIGTERM or a crash) is resumed
+ * at the next start and skips the files its journal lists. A damaged jobs.json is reported at warn
+ * level and what can be read of it, or of the journals, is recovered.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { NotFoundError } from './errors.js';
 import type { JobView, Jobs } from './ports.js';
 import type { IndexingService, Outcome } from './services/indexing.js';
+import { countersOf, JobJournal, outcomeKind } from './services/job-journal.js';
 import type { Checkpoint, Counters } from './services/progress.js';
 import { Progress } from './services/progress.js';
 import { checkJobPath, walkFiles } from './services/walk.js';
@@ -36,6 +40,7 @@ interface JobRecord {
 
 interface Live {
   progress: Progress;
+  journal: JobJournal;
   abort: AbortController;
   finished: Promise<void>;
   /** What an abort means: the user cancelled, or the server is stopping. */
@@ -70,27 +75,72 @@ export class JobManager implements Jobs {
     for (const j of this.load()) this.jobs.set(j.id, j);
   }
 
-  private load(): JobRecord[] {
-    try {
-      return JSON.parse(readFileSync(this.opts.stateFile, 'utf8')) as JobRecord[];
-    } catch {
-      return [];
-    }
+  private get journalDir(): string {
+    return join(dirname(this.opts.stateFile), 'jobs');
   }
 
-  private save(force = false): void {
+  private journal(id: string): JobJournal {
+    return new JobJournal(this.journalDir, id);
+  }
+
+  /** jobs.json, then the journals: jobs missing from the file are rebuilt, finished ones' journals dropped. */
+  private load(): JobRecord[] {
+    const { records, problem } = readJobsFile(this.opts.stateFile);
+    const log = this.opts.logger;
+    if (problem) log.warn({ file: this.opts.stateFile, recovered: records.length }, `job state file damaged (${problem}): recovered ${records.length} jobs from it`);
+    const byId = new Map(records.map((j) => [j.id, j]));
+    for (const id of JobJournal.ids(this.journalDir)) {
+      const known = byId.get(id);
+      if (known && (known.state === 'done' || known.state === 'cancelled' || known.state === 'failed')) {
+        this.journal(id).remove(); // its final counters were saved before the crash
+        continue;
+      }
+      const state = this.journal(id).read();
+      if (state.badLines > 0) log.warn({ job: id, lines: state.badLines }, 'job journal had unreadable lines (a torn write at a crash); those files are processed again');
+      if (!known && state.header) {
+        const { counters, errors } = countersOf(state);
+        const rebuilt: JobRecord = { ...state.header, state: 'interrupted', total: 0, counters, errors, checkpoint: undefined, finished_at: null, seconds: 0 };
+        records.push(rebuilt);
+        byId.set(id, rebuilt);
+        log.warn({ job: id, path: rebuilt.path, files: state.files.size }, 'job missing from the job state file was recovered from its journal and will resume');
+      } else if (!known) {
+        log.warn({ job: id }, 'job journal without a readable header: cannot resume that job, journal removed');
+        this.journal(id).remove();
+      }
+    }
+    return records;
+  }
+
+  /** Atomic (temp, fsync, rename), throttled unless forced; a failure (full disk) is logged, not thrown. */
+  private save(force = false): boolean {
     const now = Date.now();
-    if (!force && now - this.lastSave < SAVE_EVERY_MS) return;
+    if (!force && now - this.lastSave < SAVE_EVERY_MS) return true;
     this.lastSave = now;
     for (const [id, l] of this.live) {
       const j = this.jobs.get(id);
-      if (j) j.checkpoint = l.progress.checkpoint();
+      if (j) {
+        j.counters = { ...l.progress.counters };
+        j.errors = [...l.progress.errors];
+      }
     }
     const all = [...this.jobs.values()].slice(-KEEP_JOBS);
-    mkdirSync(dirname(this.opts.stateFile), { recursive: true });
     const tmp = `${this.opts.stateFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify(all));
-    renameSync(tmp, this.opts.stateFile);
+    try {
+      mkdirSync(dirname(this.opts.stateFile), { recursive: true });
+      writeFileSync(tmp, JSON.stringify(all));
+      const fd = openSync(tmp, 'r+');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.opts.stateFile);
+      return true;
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      this.opts.logger.warn({ err: (err as Error).message }, 'saving the job state failed; the journals keep each job\'s progress');
+      return false;
+    }
   }
 
   /** Re-queues jobs that were running or queued when the server last stopped; returns their ids. */
@@ -100,7 +150,7 @@ export class JobManager implements Jobs {
       const j = this.jobs.get(id) as JobRecord;
       j.state = 'queued';
       this.queue.push(id);
-      this.opts.logger.info({ job: id, path: j.path, position: j.checkpoint?.position ?? 0 }, 'resuming indexing job');
+      this.opts.logger.info({ job: id, path: j.path, processed: j.counters.done + j.counters.skipped + j.counters.failed }, 'resuming indexing job');
     }
     this.pump();
     return ids;
@@ -206,7 +256,9 @@ export class JobManager implements Jobs {
   private finish(j: JobRecord, state: State): void {
     j.state = state;
     j.finished_at = state === 'interrupted' ? null : new Date().toISOString();
-    this.save(true);
+    const saved = this.save(true);
+    // A finished job's counters now live in jobs.json; an interrupted one still needs its journal.
+    if (saved && state !== 'interrupted') this.journal(j.id).remove();
   }
 
   private pump(): void {
@@ -217,7 +269,7 @@ export class JobManager implements Jobs {
     if (!j || j.state !== 'queued') return this.pump();
     this.running = id;
     j.state = 'running';
-    const l: Live = { progress: new Progress(0, j.checkpoint), abort: new AbortController(), finished: Promise.resolve(), stopAs: 'cancelled' };
+    const l: Live = { progress: new Progress(0), journal: this.journal(id), abort: new AbortController(), finished: Promise.resolve(), stopAs: 'cancelled' };
     this.live.set(id, l);
     l.finished = this.execute(j, l).finally(() => {
       this.live.delete(id);
@@ -231,17 +283,25 @@ export class JobManager implements Jobs {
     const log = this.opts.logger.child({ job: j.id });
     try {
       const entries = await walkFiles(j.realPath, { recursive: j.recursive, roots: this.opts.roots });
+      // What earlier runs finished is read back from the journal: counters and the files to skip.
+      const before = l.journal.read();
+      const { counters, errors } = countersOf(before);
+      l.progress = new Progress(entries.length, { position: 0, counters, errors });
+      const remaining = entries.filter((e) => !before.files.has(e.path));
+      l.journal.open({ id: j.id, path: j.path, realPath: j.realPath, recursive: j.recursive, started_at: j.started_at });
       j.total = entries.length;
-      l.progress.total = entries.length;
-      log.info({ path: j.path, total: j.total, from: j.checkpoint?.position ?? 0 }, 'indexing job started');
-      await this.indexing.run(entries, {
+      log.info({ path: j.path, total: j.total, finished_before: before.files.size }, 'indexing job started');
+      await this.indexing.run(remaining, {
         concurrency: this.opts.concurrency,
         signal: l.abort.signal,
         priority: 'background',
         roots: this.opts.roots,
-        startAt: j.checkpoint?.position ?? 0,
         onOutcome: (position, entry, outcome) => {
-          l.progress.record(position, entry.path, outcome);
+          const kind = outcomeKind(outcome, j.started_at);
+          const message = outcome.kind === 'failed' ? outcome.message : undefined;
+          l.journal.append(entry.path, kind, message);
+          // Counted as the journal will count it on a resume (resumed = false: no guessing from sources).
+          l.progress.record(position, entry.path, kind === 'added' && outcome.kind === 'duplicate' ? { kind: 'added', id: outcome.id } : outcome, false);
           this.opts.onFile?.(outcome.kind);
           if (outcome.kind === 'failed') log.debug({ file: entry.path, reason: outcome.message }, 'file not indexed');
           this.save();
@@ -260,11 +320,48 @@ export class JobManager implements Jobs {
   }
 
   private capture(j: JobRecord, l: Live, t0: number): void {
-    j.counters = { ...l.progress.counters };
-    j.errors = [...l.progress.errors];
-    j.checkpoint = l.progress.checkpoint();
+    l.journal.close();
+    // The journal is the truth; the in-memory counters were built from the same lines.
+    const { counters, errors } = countersOf(l.journal.read());
+    j.counters = counters;
+    j.errors = errors;
+    j.checkpoint = undefined;
     j.seconds += (performance.now() - t0) / 1000;
   }
+}
+
+/**
+ * Reads jobs.json. A truncated or garbled file (a crash of an older version mid-write, a full
+ * disk) keeps every job object that is still whole: the array is cut at the last complete entry.
+ */
+function readJobsFile(path: string): { records: JobRecord[]; problem?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? { records: [] } : { records: [], problem: (err as Error).message };
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (Array.isArray(v)) return { records: v.filter(isJobRecord) };
+    return { records: [], problem: 'not a JSON array' };
+  } catch (err) {
+    const problem = (err as Error).message;
+    for (let end = text.lastIndexOf('},'); end > 0; end = text.lastIndexOf('},', end - 1)) {
+      try {
+        const v = JSON.parse(`${text.slice(0, end + 1)}]`) as unknown;
+        if (Array.isArray(v)) return { records: v.filter(isJobRecord), problem };
+      } catch {
+        // keep cutting
+      }
+    }
+    return { records: [], problem };
+  }
+}
+
+function isJobRecord(v: unknown): v is JobRecord {
+  const j = v as Partial<JobRecord> | null;
+  return j !== null && typeof j === 'object' && typeof j.id === 'string' && typeof j.realPath === 'string' && typeof j.state === 'string' && typeof j.counters === 'object';
 }
 
 function roundOrNull(x: number | null): number | null {

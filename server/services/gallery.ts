@@ -3,7 +3,7 @@
  * DATA/uploads so that `source` stays a readable path for thumbnails and re-embedding), deletes,
  * and WebP thumbnails generated with sharp on first request and cached under DATA/thumbnails.
  */
-import { mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rm } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
 import type { Catalog, ImageRecord as StoredImage, LabelScore, SearchHit as IndexHit } from '../../index/index.js';
@@ -14,6 +14,7 @@ import { demoDir } from '../paths.js';
 import type { Gallery, ImageRecord, SearchHit, SearchOptions } from '../ports.js';
 import { FileRefusedError, readInsideRoots } from './files.js';
 import type { InferenceService } from './inference.js';
+import { storageError, storing, writeAtomically } from './storage.js';
 import { isInside } from './walk.js';
 
 export interface GalleryOptions {
@@ -123,19 +124,26 @@ export class GalleryService implements Gallery {
     const code = await this.inference.codes.encode(e.embedding);
     const sniffed = sniffFormat(bytes);
     const ext = sniffed.kind === 'supported' ? sniffed.format : 'bin';
-    await mkdir(this.uploadsDir, { recursive: true });
     const path = join(this.uploadsDir, `${sha}.${ext}`);
-    await writeFile(`${path}.tmp`, bytes);
-    await rename(`${path}.tmp`, path);
-    const res = this.catalog.add({
-      source: path,
-      sha256: sha,
-      width: e.width,
-      height: e.height,
-      labels: topLabels(e.probabilities, this.inference.info.labels, this.opts.storedLabels ?? 5),
-      code,
-      embedding: e.embedding,
-    });
+    // File first, row second: a crash in between leaves an orphan file that the next start removes
+    // (reconcile.ts), never a row without its file. A failed write or insert removes what it left.
+    await storing('store the upload', () => writeAtomically(path, bytes));
+    let res;
+    try {
+      res = this.catalog.add({
+        source: path,
+        sha256: sha,
+        width: e.width,
+        height: e.height,
+        labels: topLabels(e.probabilities, this.inference.info.labels, this.opts.storedLabels ?? 5),
+        code,
+        embedding: e.embedding,
+      });
+    } catch (err) {
+      // The same bytes may have been stored meanwhile by a concurrent upload: that row keeps the file.
+      if (this.findBySha256(sha) === undefined) await rm(path, { force: true });
+      throw storageError('store the upload', err);
+    }
     const record = this.get(res.id);
     return { record: filename ? { ...record, filename } : record, created: !res.existed };
   }
@@ -207,9 +215,8 @@ export class GalleryService implements Gallery {
       .catch(() => {
         throw new GoneError(`the source file of image ${id} can no longer be decoded into a thumbnail`, 'source_undecodable');
       });
-    await mkdir(this.thumbsDir, { recursive: true });
-    await writeFile(`${path}.${process.pid}.tmp`, webp);
-    await rename(`${path}.${process.pid}.tmp`, path);
+    // The cache is an optimisation: a full disk must not fail the request that already has the bytes.
+    await writeAtomically(path, webp).catch(() => undefined);
     return webp;
   }
 }

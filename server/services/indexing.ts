@@ -17,7 +17,8 @@ import type { WalkEntry } from './walk.js';
 
 export type Outcome =
   | { kind: 'added'; id: number }
-  | { kind: 'duplicate'; id: number; sameSource: boolean }
+  /** `createdAt` of the existing row: lets a resumed job recognise rows it added itself before a crash. */
+  | { kind: 'duplicate'; id: number; sameSource: boolean; createdAt?: string }
   | { kind: 'not_image'; reason: string }
   | { kind: 'failed'; message: string };
 
@@ -77,7 +78,10 @@ export class IndexingService {
     }
     const sha = sha256Hex(bytes);
     const known = this.gallery.findBySha256(sha);
-    if (known !== undefined) return { kind: 'duplicate', id: known, sameSource: this.gallery.catalog.get(known)?.source === path };
+    if (known !== undefined) {
+      const row = this.gallery.catalog.get(known);
+      return { kind: 'duplicate', id: known, sameSource: row?.source === path, ...(row ? { createdAt: row.createdAt } : {}) };
+    }
     try {
       const e = await this.inference.embedImage(bytes, { crops: this.inference.embedCrops, priority });
       const code = await this.inference.codes.encode(e.embedding);
@@ -94,8 +98,8 @@ export class IndexingService {
       return res.existed ? { kind: 'duplicate', id: res.id, sameSource: false } : { kind: 'added', id: res.id };
     } catch (err) {
       const status = (err as { status?: unknown }).status;
-      // 503s (shutdown, overload) are not the file's fault: let the caller stop or retry.
-      if (status === 503) throw err;
+      // 503s (shutdown, overload) and a full disk (507) are not the file's fault: let the caller stop or retry.
+      if (status === 503 || status === 507) throw err;
       return { kind: 'failed', message: message(err) };
     }
   }

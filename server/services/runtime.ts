@@ -18,6 +18,7 @@ import { FALLBACK_ADVICE, resolveCodes } from './codes.js';
 import { fallbackCodesName } from '../../model/index.js';
 import { GalleryService } from './gallery.js';
 import { IndexingService } from './indexing.js';
+import { reconcileFiles } from './reconcile.js';
 import { InferenceService } from './inference.js';
 import { resolveRoots } from './walk.js';
 
@@ -84,6 +85,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       observer: metrics.batcherObserver,
     });
     const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize, indexRoots: config.indexRoots });
+    if (!opts.readOnly) {
+      // Leftovers of a crash or a full disk: temp files, and uploads whose row was never committed.
+      const fixed = await reconcileFiles(config.dataDir, (sha) => catalog.findBySha256(sha) !== undefined);
+      if (fixed.temps + fixed.orphanUploads > 0) logger.warn(fixed, 'removed partial files and uploads without a database row (an interrupted write)');
+    }
     const indexing = new IndexingService(gallery, inference, { maxFileBytes: MAX_INDEX_FILE_BYTES });
     const { roots, missing } = await resolveRoots(config.indexRoots);
     if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');

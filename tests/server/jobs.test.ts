@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pino from 'pino';
 import request from 'supertest';
 import { JobManager } from '../../server/jobs.js';
@@ -142,7 +142,7 @@ describe('indexing jobs over HTTP', () => {
 
 /** An indexing stand-in that finishes one entry per `step()`; `blocked()` resolves once it waits for the next step. */
 function gatedIndexing() {
-  const calls: { startAt: number }[] = [];
+  const calls: { startAt: number; files: string[] }[] = [];
   let release: (() => void) | undefined;
   let isBlocked = false;
   let waiters: (() => void)[] = [];
@@ -156,7 +156,7 @@ function gatedIndexing() {
       return isBlocked ? Promise.resolve() : new Promise((r) => waiters.push(r));
     },
     async run(entries: readonly WalkEntry[], opts: IndexRunOptions): Promise<void> {
-      calls.push({ startAt: opts.startAt ?? 0 });
+      calls.push({ startAt: opts.startAt ?? 0, files: entries.map((e) => basename(e.path)) });
       for (let i = opts.startAt ?? 0; i < entries.length && !opts.signal?.aborted; i++) {
         await new Promise<void>((r) => {
           release = r;
@@ -183,7 +183,7 @@ describe('job manager: cancel, checkpoint and resume', () => {
   after(() => dir.cleanup());
   const logger = pino({ level: 'silent' });
 
-  test('a job stopped by shutdown resumes from its checkpoint in a new manager', async () => {
+  test('a job stopped by shutdown resumes from its journal in a new manager', async () => {
     const stateFile = join(dir.path, 'jobs.json');
     const first = gatedIndexing();
     const m1 = new JobManager(first, { roots: [dir.path], stateFile, concurrency: 1, logger });
@@ -205,7 +205,7 @@ describe('job manager: cancel, checkpoint and resume', () => {
       second.step();
     }
     await m2.idle();
-    assert.deepEqual(second.calls, [{ startAt: 2 }]);
+    assert.deepEqual(second.calls, [{ startAt: 0, files: ['2.png', '3.png', '4.png'] }], 'the resumed run gets only the files its journal does not list');
     const done = m2.get(job.id);
     assert.equal(done.state, 'done');
     assert.equal(done.total, 5);
