@@ -6,6 +6,7 @@
  * imported torchvision / Caffe models, grouped convolutions included), the head trains on those
  * cached features, and the exported model is the source with its head's weights replaced: the
  * convolutions stay bit for bit, the contract keeps the source's preprocessing with the new labels.
+ * `--train-layers all` loads a Sightline-preset source into the full trainer instead (training/run.ts).
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,7 +50,7 @@ export async function finetune(o: TrainOptions, events: FinetuneEvents = {}): Pr
   const layersToTrain = o.trainLayers ?? 'fc8';
   if (!o.from) throw new TrainSizeError('fine-tuning needs --from MODEL');
   if (layersToTrain === 'all') {
-    throw new TrainSizeError("--train-layers all is not available with --from yet (the convolutions of an ONNX source are not loaded into tfjs); use 'fc8' or 'fc'");
+    throw new TrainSizeError('--train-layers all trains the whole network: it runs through trainModel (training/run.ts), not on cached features');
   }
   if (o.dataset === 'fashion-mnist') throw new TrainSizeError("--from fine-tunes on an image folder: pass --dataset DIR (ROOT/<class>/<image>), not 'fashion-mnist'");
   const source = new Uint8Array(await readFile(o.from));

@@ -2,10 +2,14 @@
  * One training run end to end: load the dataset, build or resume the trainer, train, evaluate
  * the exported ONNX with 1 and 10 crops, and write the model with its metrics in the contract.
  */
-import { writeFile, mkdir, rm } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { getPreset } from '../model/architecture.js';
+import { getPreset, PRESET_NAMES, type Preset } from '../model/architecture.js';
+import type { ModelContract } from '../model/contract.js';
+import type { NamedWeights } from '../model/weights.js';
+import { readContract, readPresetWeights } from '../model/onnx/index.js';
+import { newLastLayer } from './head-trainer.js';
 import type { PreprocessContract } from '../model/contract.js';
 import { exportOnnx } from '../model/onnx/index.js';
 import { createSession } from '../model/session.js';
@@ -18,7 +22,7 @@ import { Trainer, type TrainerEvents } from './trainer.js';
 import type { TrainConfig } from './types.js';
 import type { InitScheme } from './network.js';
 import type { TrainLayers } from './options.js';
-import { DEFAULT_VAL, planSizes, type RunArgs, type Sizes, type ValSpec } from './options.js';
+import { DEFAULT_VAL, planSizes, TrainSizeError, type RunArgs, type Sizes, type ValSpec } from './options.js';
 
 export interface TrainOptions {
   preset: string;
@@ -68,7 +72,7 @@ export interface Splits {
   sizes: Sizes;
 }
 
-async function loadSplits(o: TrainOptions, resizeSize: number, channels: 1 | 3): Promise<Splits> {
+async function loadSplits(o: TrainOptions, resizeSize: number, channels: 1 | 3, background: [number, number, number] = [255, 255, 255]): Promise<Splits> {
   if (o.dataset === 'fashion-mnist') {
     const all = await loadFashionMnist('train', { dir: o.dataDir, size: resizeSize, limit: o.limit });
     const test = await loadFashionMnist('test', { dir: o.dataDir, size: resizeSize, limit: o.limit === undefined ? undefined : Math.max(256, Math.floor(o.limit / 4)) });
@@ -78,7 +82,7 @@ async function loadSplits(o: TrainOptions, resizeSize: number, channels: 1 | 3):
     return { train: subset(all, train), val: subset(all, val), test, channels: 'gray', sizes };
   }
   const pre: PreprocessContract = {
-    inputSize: 0, resizeSize, channels: channels === 1 ? 'gray' : 'rgb', scale: 1, mean: [0], std: [1], background: [255, 255, 255],
+    inputSize: 0, resizeSize, channels: channels === 1 ? 'gray' : 'rgb', scale: 1, mean: [0], std: [1], background,
   };
   const { dataset } = await loadImageFolder(o.dataset, pre, { limit: o.limit });
   // A folder has no test split: 'test' means the default held-out share.
@@ -87,15 +91,18 @@ async function loadSplits(o: TrainOptions, resizeSize: number, channels: 1 | 3):
   return { train: subset(dataset, train), val: val.length > 0 ? subset(dataset, val) : undefined, channels: pre.channels === 'gray' ? 'gray' : 'rgb', sizes };
 }
 
-function configFrom(o: TrainOptions, splits: Splits, numClasses: number, inputSize: number): TrainConfig {
+function configFrom(o: TrainOptions, splits: Splits, numClasses: number, inputSize: number, src?: ModelContract): TrainConfig {
   const stats = channelStats(splits.train);
   return {
-    preset: { name: o.preset, numClasses, channels: splits.train.channels, inputSize },
+    preset: { name: src?.preset ?? o.preset, numClasses, channels: splits.train.channels, inputSize },
     epochs: o.epochs, batch: splits.sizes.batch, lr: o.lr, minLr: o.minLr, patience: o.patience, lrDrops: o.lrDrops,
     warmupSteps: splits.sizes.warmupSteps, init: o.init, seed: o.seed, momentum: 0.9, weightDecay: 0.0005,
     workers: o.workers, backend: o.backend, pcaStd: o.pcaStd,
     // Mean subtraction (and scaling) computed over the training set, stored in the contract.
-    normalization: { scale: 1 / 255, mean: stats.mean.map((m) => m / 255), std: stats.std.map((s) => s / 255) },
+    // A fine-tuned model keeps its source's normalization (the features it learned expect it).
+    normalization: src
+      ? { scale: src.preprocess.scale, mean: src.preprocess.mean, std: src.preprocess.std }
+      : { scale: 1 / 255, mean: stats.mean.map((m) => m / 255), std: stats.std.map((s) => s / 255) },
   };
 }
 
@@ -113,6 +120,25 @@ export interface RunEvents extends TrainerEvents {
   onEvalProgress?: (crops: number, done: number, total: number) => void;
 }
 
+/** A model to fine-tune every layer of (`--from M --train-layers all`): its file and contract. */
+async function readSource(path: string): Promise<{ bytes: Uint8Array; contract: ModelContract }> {
+  const bytes = new Uint8Array(await readFile(path));
+  const contract = await readContract(bytes);
+  if (contract.preprocess.channels === 'bgr') throw new TrainSizeError(`--train-layers all needs a gray or RGB model; '${path}' takes BGR input (use --train-layers fc8 or fc)`);
+  if (!(PRESET_NAMES as readonly string[]).includes(contract.preset)) {
+    throw new TrainSizeError(`--train-layers all needs a model of a Sightline preset; '${path}' is '${contract.preset}' (use --train-layers fc8 or fc)`);
+  }
+  return { bytes, contract };
+}
+
+/** The source's weights for every layer but fc8, and a new fc8 for the folder's classes. */
+function sourceWeights(bytes: Uint8Array, preset: Preset, seed: number): NamedWeights {
+  const weights = readPresetWeights(bytes, preset, new Set(['fc8']));
+  const fc7 = preset.layers.find((l) => l.name === 'fc7');
+  weights.set('fc8', newLastLayer(fc7?.kind === 'dense' ? fc7.units : 4096, preset.numClasses, seed));
+  return weights;
+}
+
 /** What the checkpoint records about this run (see options.ts). */
 export function runArgsOf(o: TrainOptions): RunArgs {
   const { resume: _r, resumeLr: _l, skipEval: _s, checkpoint: _c, ...args } = o;
@@ -121,14 +147,16 @@ export function runArgsOf(o: TrainOptions): RunArgs {
 
 export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrainer?: (t: Trainer) => void): Promise<TrainResult> {
   const resumed = o.resume ? await readCheckpointData(o.resume) : undefined;
-  const base = getPreset(o.preset);
-  const channels: 1 | 3 = o.dataset === 'fashion-mnist' ? 1 : 3;
-  const inputSize = resumed?.config.preset.inputSize ?? (base.name !== 'alexnet-small' ? base.inputSize : o.dataset === 'fashion-mnist' ? 28 : 56);
-  const preset = getPreset(o.preset, { channels, inputSize });
+  const from = o.from !== undefined ? await readSource(o.from) : undefined;
+  const src = from?.contract;
+  const base = getPreset(src?.preset ?? o.preset);
+  const channels: 1 | 3 = src ? (src.preprocess.channels === 'gray' ? 1 : 3) : o.dataset === 'fashion-mnist' ? 1 : 3;
+  const inputSize = resumed?.config.preset.inputSize ?? src?.preprocess.inputSize ?? (base.name !== 'alexnet-small' ? base.inputSize : o.dataset === 'fashion-mnist' ? 28 : 56);
+  const preset = getPreset(base.name, { channels, inputSize });
   events.onPhase?.(`loading ${o.dataset}`);
-  const splits = await loadSplits(o, preset.resizeSize || base.resizeSize, channels);
+  const splits = await loadSplits(o, src?.preprocess.resizeSize ?? (preset.resizeSize || base.resizeSize), channels, src?.preprocess.background);
   const numClasses = splits.train.classNames.length;
-  let cfg = configFrom(o, splits, numClasses, inputSize);
+  let cfg = configFrom(o, splits, numClasses, inputSize, src);
   if (resumed) {
     // Resume continues the saved run; only the length and the fixed drops may be extended.
     cfg = { ...resumed.config, epochs: o.epochs, lrDrops: o.lrDrops.length > 0 ? o.lrDrops : resumed.config.lrDrops };
@@ -139,6 +167,7 @@ export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrai
   onTrainer?.(trainer);
   try {
     if (resumed && o.resume) await trainer.loadCheckpoint(o.resume);
+    else if (from) trainer.setWeights(sourceWeights(from.bytes, trainer.preset, o.seed));
     else trainer.initWeights();
     events.onPhase?.('training');
     const { stopped } = await trainer.run(o.checkpoint ?? o.resume, events);
@@ -146,13 +175,13 @@ export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrai
     const labels = o.dataset === 'fashion-mnist' ? [...FASHION_MNIST_LABELS] : splits.train.classNames;
     const contract = {
       name: o.name, modelVersion: o.modelVersion, labels,
-      preprocess: {
+      preprocess: src?.preprocess ?? {
         inputSize, resizeSize: trainer.preset.resizeSize, channels: splits.channels, scale: cfg.normalization.scale,
         mean: cfg.normalization.mean, std: cfg.normalization.std,
         // Fashion-MNIST garments sit on black; transparent uploads are flattened onto the same.
         background: (o.dataset === 'fashion-mnist' ? [0, 0, 0] : [255, 255, 255]) as [number, number, number],
       },
-      source: 'sightline-train',
+      source: src ? `finetune:${src.name}` : 'sightline-train',
     };
     const metrics: Record<string, number> = { epochs: trainer.state.epoch, train_seconds: Math.round(trainer.state.totalSeconds) };
     const last = trainer.state.history.at(-1);

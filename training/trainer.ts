@@ -102,6 +102,12 @@ export class Trainer {
     this.velocity.fill(0);
   }
 
+  /** Starts from given weights (fine-tuning every layer of a trained model). */
+  setWeights(weights: NamedWeights): void {
+    packWeights(this.layout, weights, this.params);
+    this.velocity.fill(0);
+  }
+
   async loadCheckpoint(dir: string): Promise<void> {
     await loadCheckpointArrays(dir, this.params, this.velocity);
   }

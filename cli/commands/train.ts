@@ -69,7 +69,7 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
 const ATTR_OF: Partial<Record<keyof RunArgs, keyof TrainFlags>> = {
   preset: 'preset', dataset: 'dataset', dataDir: 'data', epochs: 'epochs', batch: 'batch', lr: 'lr', minLr: 'minLr', patience: 'patience',
   lrDrops: 'lrDrops', warmupSteps: 'warmup', init: 'init', seed: 'seed', limit: 'limit', val: 'val', workers: 'workers', backend: 'backend',
-  pcaStd: 'pcaStd', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion',
+  pcaStd: 'pcaStd', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion', trainLayers: 'trainLayers',
 };
 
 /**
@@ -176,12 +176,14 @@ export function register(program: Command): void {
     .option('--train-layers <which>', "with --from: 'fc8' (a new last layer), 'fc' (fc6–fc8) or 'all'", 'fc8')
     .option('--out <file.onnx>', 'where to write the trained model (required unless resuming)')
     .action(async (flags: TrainFlags, cmd: Command) => {
-      if (flags.from !== undefined) {
-        if (flags.resume !== undefined) throw new CliError('--resume continues a training run; a fine-tuning run (--from) is short and is started again instead');
+      if (flags.from !== undefined && flags.trainLayers !== 'all') {
+        if (flags.resume !== undefined) throw new CliError('--resume continues a training run; fine-tuning the fc layers (--from) is short and is started again instead');
         await runFinetune({ ...parseTrainFlags(flags), from: await modelArgPath(flags.from, false) });
         return;
       }
+      // --from with --train-layers all trains the whole network from the source's weights, with checkpoints.
       const opts = flags.resume !== undefined ? await resumeOptions(flags, (a) => cmd.getOptionValueSource(a) === 'cli') : parseTrainFlags(flags);
+      if (flags.from !== undefined && flags.resume === undefined) opts.from = await modelArgPath(flags.from, false);
       let bar: ReturnType<typeof makeBar> | undefined;
       let stopping = false;
       let trainerRef: { requestStop(): void } | undefined;

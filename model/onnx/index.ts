@@ -12,3 +12,4 @@ export { OnnxError } from './errors.js';
 export type { OnnxErrorCode } from './errors.js';
 export { readDenseHead, replaceDenseLayers, tensorFloats, withFeatureOutputs } from './head.js';
 export type { DenseHead, HeadLayer } from './head.js';
+export { readPresetWeights } from './read-weights.js';

@@ -1,6 +1,6 @@
 /**
  * Weight layout conversions from TensorFlow.js (the layout training produces, see model/weights.ts)
- * to what the ONNX operators expect. Pure functions over flat Float32Arrays.
+ * to what the ONNX operators expect, and back (reading a model to fine-tune it). Pure functions over flat Float32Arrays.
  */
 
 /**
@@ -52,4 +52,38 @@ export function nhwcRowsToNchw(w: Float32Array, c: number, h: number, wd: number
  */
 export function onnxLrnAlpha(paperAlpha: number, size: number): number {
   return paperAlpha * size;
+}
+
+/** Inverse of hwioToOihw: an ONNX Conv kernel OIHW [out, in, kh, kw] in tfjs HWIO [kh, kw, in, out]. */
+export function oihwToHwio(w: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+  if (w.length !== kh * kw * cin * cout) {
+    throw new RangeError(`kernel has ${w.length} values, expected ${cout}×${cin}×${kh}×${kw}`);
+  }
+  const out = new Float32Array(w.length);
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) {
+      for (let y = 0; y < kh; y++) {
+        for (let x = 0; x < kw; x++) out[((y * kw + x) * cin + i) * cout + o] = w[((o * cin + i) * kh + y) * kw + x] ?? 0;
+      }
+    }
+  }
+  return out;
+}
+
+/** Inverse of nhwcRowsToNchw: the first dense kernel's rows from ONNX Flatten (c, h, w) order to tfjs (h, w, c). */
+export function nchwRowsToNhwc(w: Float32Array, c: number, h: number, wd: number, units: number): Float32Array {
+  if (w.length !== c * h * wd * units) {
+    throw new RangeError(`dense kernel has ${w.length} values, expected ${c}·${h}·${wd} rows × ${units}`);
+  }
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < wd; x++) {
+      for (let ch = 0; ch < c; ch++) {
+        const to = ((y * wd + x) * c + ch) * units;
+        const from = (ch * h * wd + y * wd + x) * units;
+        out.set(w.subarray(from, from + units), to);
+      }
+    }
+  }
+  return out;
 }

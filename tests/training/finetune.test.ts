@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { smallPreset, type Preset } from '../../model/architecture.js';
+import { getPreset, smallPreset, type Preset } from '../../model/architecture.js';
 import { makeCrops, batchLength } from '../../model/image/crops.js';
 import { exportOnnx, readContract } from '../../model/onnx/index.js';
 import { decodeModel } from '../../model/onnx/proto.js';
@@ -22,6 +22,8 @@ import { FASHION_MNIST_LABELS, loadFashionMnist } from '../../training/data/fash
 import { loadImageFolder } from '../../training/data/image-folder.js';
 import { featureExtractor } from '../../training/features.js';
 import { finetune } from '../../training/finetune.js';
+import { readPresetWeights } from '../../model/onnx/index.js';
+import { trainModel } from '../../training/run.js';
 import { headForward, newLastLayer } from '../../training/head-trainer.js';
 import { initWeights } from '../../training/network.js';
 import type { TrainOptions } from '../../training/run.js';
@@ -137,7 +139,50 @@ describe('train --from: fine-tuning the last layer on cached features', () => {
       patience: 3, lrDrops: [], warmupSteps: 'auto', init: 'paper', seed: 2, val: 0, workers: 2, backend: 'wasm', pcaStd: 0,
       out: join(tmp, 'x.onnx'), fp16: false, name: 'x', modelVersion: '1', skipEval: true,
     };
-    await assert.rejects(finetune(base), /--train-layers all is not available with --from/);
+    await assert.rejects(finetune(base), /--train-layers all trains the whole network/);
     await assert.rejects(finetune({ ...base, trainLayers: 'fc8', dataset: 'fashion-mnist' }), /pass --dataset DIR/);
+  });
+});
+
+describe('train --from --train-layers all: the whole network from the source weights', () => {
+  // The small preset at 20 px crops (from 23 px squares): the same layers, a quarter of the conv work.
+  const p = getPreset('alexnet-small', { channels: 1, inputSize: 20 });
+  const pre = { ...PRE, inputSize: 20, resizeSize: 23 };
+  const path = join(tmp, 'source-small.onnx');
+
+  it('reads back every layer of an exported model bit for bit (tfjs layout)', () => {
+    const w = initWeights(p, 'he', 9);
+    writeFileSync(path, exportOnnx(p, w, { name: 'small-source', modelVersion: '1', labels: FASHION_MNIST_LABELS, preprocess: pre }));
+    const back = readPresetWeights(readFileSync(path), p);
+    for (const [name, lw] of w) {
+      const got = back.get(name);
+      assert.ok(got, name);
+      assert.deepEqual(got.wShape, lw.wShape, name);
+      assert.ok(Buffer.from(got.w.buffer).equals(Buffer.from(lw.w.buffer)) && Buffer.from(got.b.buffer).equals(Buffer.from(lw.b.buffer)), `${name} round-trips`);
+    }
+    assert.throws(() => readPresetWeights(readFileSync(sourcePath), p), /Conv .* has weights \[16, 1, 5, 5\], preset 'alexnet-small' layer 'conv1' needs \[64, 1, 5, 5\]/);
+  });
+
+  it('starts from the source, trains every layer and keeps the source preprocessing', async () => {
+    const out = join(tmp, 'all.onnx');
+    const res = await trainModel({
+      preset: 'alexnet-small', dataset: folder, from: path, trainLayers: 'all', epochs: 1, batch: 8, lr: 0.001, minLr: 1e-5,
+      patience: 3, lrDrops: [], warmupSteps: 0, init: 'he', seed: 4, val: 0, workers: 2, backend: 'wasm', pcaStd: 0,
+      out, checkpoint: join(tmp, 'all-ckpt'), fp16: false, name: 'all', modelVersion: '1', skipEval: true,
+    });
+    assert.equal(res.stopped, false);
+    const contract = await readContract(out);
+    assert.deepEqual(contract.preprocess, pre);
+    assert.deepEqual(contract.labels, ['Bag', 'Sneaker', 'Trouser']);
+    assert.equal(contract.source, 'finetune:small-source');
+    const source = readPresetWeights(readFileSync(path), p);
+    const tuned = readPresetWeights(readFileSync(out), getPreset('alexnet-small', { channels: 1, inputSize: 20, numClasses: 3 }));
+    for (const name of ['conv1', 'conv5', 'fc6', 'fc7']) {
+      const a = source.get(name)?.w as Float32Array;
+      const b = tuned.get(name)?.w as Float32Array;
+      const err = relativeError(b, a);
+      assert.ok(err > 0 && err < 0.05, `${name}: trained from the source's weights (relative change ${err.toExponential(2)})`);
+    }
+    assert.deepEqual(tuned.get('fc8')?.wShape, [4096, 3]);
   });
 });
