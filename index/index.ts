@@ -27,7 +27,7 @@ export {
   isStorageFull,
 } from './errors.js';
 export { DEFAULT_HNSW, type HnswParams } from './hnsw.js';
-export { findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
+export { catalogEmbeddings, type CatalogEmbeddings, findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type LabelScore, type NewImage, sha256Hex } from './records.js';

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
 import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
 import { IndexMissingError } from './errors.js';
+import { decodeHalf } from './float16.js';
 import { loadRows } from './loader.js';
 import { DB_FILE, readSidecar } from './persist.js';
 import { openStore } from './integrity.js';
@@ -95,5 +96,36 @@ export function recordedCodesHash(dir: string): string | undefined {
     return undefined;
   } finally {
     db?.close();
+  }
+}
+
+export interface CatalogEmbeddings {
+  n: number;
+  dim: number;
+  /** n × dim, in id order (float16 precision, as stored). */
+  embeddings: Float32Array;
+  /** The image model the embeddings come from (SHA-256), as the catalog records it. */
+  modelHash: string;
+  /** The code the catalog uses now (a codes-model hash or the fallback's name). */
+  codesHash: string;
+}
+
+/** Every stored embedding (the first `limit` by id), read-only: what `train-codes --db` learns from. */
+export function catalogEmbeddings(dir: string, limit?: number): CatalogEmbeddings {
+  const { store } = openReadOnly(dir);
+  try {
+    const meta = store.meta();
+    const n = Math.min(store.count(), limit ?? Infinity);
+    const dim = meta.embeddingDim;
+    const embeddings = new Float32Array(n * dim);
+    let i = 0;
+    for (const halves of store.allEmbeddings()) {
+      if (i >= n) break;
+      embeddings.set(decodeHalf(halves), i * dim);
+      i++;
+    }
+    return { n: i, dim, embeddings: embeddings.subarray(0, i * dim), modelHash: meta.modelHash, codesHash: meta.codesHash };
+  } finally {
+    store.close();
   }
 }

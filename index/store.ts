@@ -275,6 +275,11 @@ export class ImageStore {
     for (const row of this.st.codes.iterate() as Iterable<[number, Buffer, string | null, Buffer | null]>) yield row;
   }
 
+  /** Every stored embedding as float16 halves, in id order (a copy per row). */
+  *allEmbeddings(): Generator<Uint16Array> {
+    for (const blob of this.db.prepare('SELECT vector FROM embeddings ORDER BY id').pluck().iterate() as Iterable<Buffer>) yield new Uint16Array(halfView(blob));
+  }
+
   /** Other paths recorded for `id`'s bytes (exact copies skipped at index time). */
   copiesOf(id: number): CopyRecord[] {
     return this.st.copiesOf.all(id).map((r) => ({ imageId: id, source: r.source, addedAt: r.added_at }));

@@ -9,7 +9,7 @@ import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy } from '../../model
 import { RegistryError, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
 import { DEFAULT_AE } from '../../training/autoencoder.js';
 import { useBackend } from '../../training/backend.js';
-import { trainCodes, type TrainCodesOptions } from '../../training/codes/run.js';
+import { trainCodes, trainCodesFromDb, type TrainCodesEvents, type TrainCodesOptions } from '../../training/codes/run.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { DEFAULT_MODEL, intFlag, packageRoot } from './classify.js';
@@ -17,7 +17,7 @@ import { DEFAULT_MODEL, intFlag, packageRoot } from './classify.js';
 interface TrainCodesFlags {
   model?: string; dataset: string; data?: string; bits: string; out: string; epochs: string; limit?: string; seed: string;
   cropPolicy: string; hidden: string; batch: string; lr: string; noise: string; classWeight: string; centerWeight: string; balanceWeight: string;
-  threads: string;
+  threads: string; db?: string;
 }
 
 export const CODE_BITS = [64, 128, 256] as const;
@@ -46,12 +46,12 @@ export function modelPath(raw: string | undefined): string {
   return path;
 }
 
-export function parseTrainCodesFlags(f: TrainCodesFlags): TrainCodesOptions {
+export function parseTrainCodesFlags(f: TrainCodesFlags, needModel = true): TrainCodesOptions {
   const bits = Number(f.bits);
   if (!CODE_BITS.some((b) => String(b) === f.bits.trim())) throw new CliError(`--bits must be one of ${CODE_BITS.join(', ')}, got '${f.bits}'`);
   const hidden = f.hidden.trim() === '' ? [] : f.hidden.split(',').map((h) => intFlag('--hidden', h.trim(), 8, 16384));
   return {
-    model: modelPath(f.model), dataset: f.dataset === 'fashion-mnist' ? f.dataset : resolve(f.dataset), dataDir: f.data && resolve(f.data),
+    model: needModel ? modelPath(f.model) : '', dataset: f.dataset === 'fashion-mnist' ? f.dataset : resolve(f.dataset), dataDir: f.data && resolve(f.data),
     bits, out: resolve(f.out), epochs: intFlag('--epochs', f.epochs, 1, 1000), limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 2, 1e8),
     seed: intFlag('--seed', f.seed, 0, 2 ** 31 - 1), cropPolicy: policyFlag(f.cropPolicy), hidden, batch: intFlag('--batch', f.batch, 2, 8192),
     lr: numFlag('--lr', f.lr, 1e-7, 1), noiseStd: numFlag('--noise', f.noise, 0, 100), clsWeight: numFlag('--class-weight', f.classWeight, 0, 1000),
@@ -65,7 +65,8 @@ export function register(program: Command): void {
     .command('train-codes')
     .description('train the autoencoder that turns fc7 embeddings into binary codes and export its encoder as ONNX')
     .option('--model <file>', `image model ONNX (default: ${DEFAULT_MODEL} in the package)`)
-    .option('--dataset <name|dir>', "'fashion-mnist' (training split) or an image folder ROOT/<class>/<image>", 'fashion-mnist')
+    .option('--dataset <name|dir>', "'fashion-mnist' (training split), an image folder ROOT/<class>/<image>, or a flat folder of images (unlabelled)", 'fashion-mnist')
+    .option('--db <dir>', 'learn from the embeddings stored in this catalog instead (unsupervised; no image is read, --model and --dataset are not used)')
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)')
     .option('--bits <n>', `code length: ${CODE_BITS.join(', ')}`, '128')
     .requiredOption('--out <file.onnx>', 'where to write the codes model')
@@ -82,7 +83,8 @@ export function register(program: Command): void {
     .option('--balance-weight <w>', 'weight of the bit-balance term', String(DEFAULT_AE.balanceWeight))
     .option('--threads <n>', 'onnxruntime threads for the embedding pass', '2')
     .action(async (flags: TrainCodesFlags) => {
-      const opts = parseTrainCodesFlags(flags);
+      if (flags.db !== undefined && flags.model !== undefined) throw new CliError('--db trains on the catalog\'s own embeddings, which belong to its model: drop --model');
+      const opts = parseTrainCodesFlags(flags, flags.db === undefined);
       await useBackend('wasm');
       let bar: ReturnType<typeof makeBar> | undefined;
       const stop = (): void => {
@@ -90,7 +92,7 @@ export function register(program: Command): void {
         bar = undefined;
       };
       try {
-        const res = await trainCodes(opts, {
+        const events: TrainCodesEvents = {
           onPhase: (p) => {
             stop();
             process.stderr.write(`${p}...\n`);
@@ -105,7 +107,8 @@ export function register(program: Command): void {
             bar.update(p.step, payload);
             if (p.step === p.steps) stop();
           },
-        });
+        };
+        const res = flags.db !== undefined ? await trainCodesFromDb({ ...opts, db: resolve(flags.db) }, events) : await trainCodes(opts, events);
         stop();
         const m = res.meta.metrics;
         const lines = [

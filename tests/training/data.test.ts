@@ -177,6 +177,18 @@ describe('ImageFolder', () => {
     assert.equal(limited.dataset.pixels.length, 2 * 16 * 16);
   });
 
+  it('a flat folder (no class sub-folders) loads unlabelled when asked (codes), and is refused otherwise', async () => {
+    const root = join(tmp, 'flat');
+    mkdirSync(root, { recursive: true });
+    await png(join(root, 'b.png'), 40, 30, [250, 10, 10]);
+    await png(join(root, 'a.png'), 20, 50, [240, 20, 20]);
+    const { dataset } = await loadImageFolder(root, pre, { unlabelled: true });
+    assert.equal(dataset.n, 2);
+    assert.deepEqual(dataset.classNames, []);
+    assert.deepEqual(Array.from(dataset.pixels.subarray(300, 303)), [240, 20, 20], 'sorted by name');
+    await assert.rejects(loadImageFolder(root, pre), /must contain one sub-folder per class .*found 0/);
+  });
+
   it('needs at least two class folders', async () => {
     const root = join(tmp, 'one-class');
     mkdirSync(join(root, 'only'), { recursive: true });

@@ -12,6 +12,7 @@ import type { AutoencoderOptions } from '../autoencoder.js';
 import type { SquareDataset } from '../data/dataset.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { loadImageFolder } from '../data/image-folder.js';
+import { catalogEmbeddings } from '../../index/index.js';
 import { embedDataset } from './embed.js';
 import { exportCodesOnnx, normalizationDescription } from './export.js';
 import { trainAutoencoder, type AeProgress, type TrainedCodes } from './train.js';
@@ -27,7 +28,7 @@ export async function loadCodesDataset(
     if (pre.channels !== 'gray') throw new Error(`Fashion-MNIST is grayscale, model '${session.modelPath}' takes '${pre.channels}' input`);
     return loadFashionMnist(opts.split, { dir: opts.dataDir, size: pre.resizeSize, limit: opts.limit });
   }
-  const { dataset: ds } = await loadImageFolder(dataset, pre, { limit: opts.limit, onProgress: opts.onProgress });
+  const { dataset: ds } = await loadImageFolder(dataset, pre, { limit: opts.limit, onProgress: opts.onProgress, unlabelled: true });
   return ds;
 }
 
@@ -114,4 +115,41 @@ export async function trainCodes(o: TrainCodesOptions, ev: TrainCodesEvents = {}
   } finally {
     await session.close();
   }
+}
+
+export interface TrainCodesFromDbOptions extends Omit<TrainCodesOptions, 'model' | 'dataset' | 'dataDir' | 'threads'> {
+  /** Catalog directory whose stored embeddings are the training set. */
+  db: string;
+}
+
+/**
+ * `train-codes --db DIR`: the autoencoder learns from the embeddings a catalog already stores, so
+ * no image is read again and no labels are needed (unsupervised, as in semantic hashing): the codes
+ * model belongs to the catalog's image model, and `reindex --codes OUT` switches the catalog to it.
+ */
+export async function trainCodesFromDb(o: TrainCodesFromDbOptions, ev: TrainCodesEvents = {}): Promise<TrainCodesResult> {
+  const t0 = performance.now();
+  ev.onPhase?.(`reading the embeddings stored in ${o.db}`);
+  const e = catalogEmbeddings(o.db, o.limit);
+  if (e.n < 2) throw new Error(`catalog '${o.db}' holds ${e.n} images; the autoencoder needs at least 2 (index some with \`sightline index\`)`);
+  const t1 = performance.now();
+  ev.onPhase?.(`training the autoencoder on ${e.n} embeddings (unsupervised)`);
+  const trained = await trainAutoencoder({ embeddings: e.embeddings, n: e.n, dim: e.dim }, { ...o, clsWeight: 0, centerWeight: 0 }, ev.onStep);
+  const t2 = performance.now();
+  const last = trained.history.at(-1);
+  const meta: CodesMeta = {
+    version: 1, bits: o.bits, embeddingDim: e.dim, modelHash: e.modelHash,
+    model: { name: 'catalog', version: e.modelHash.slice(0, 12) }, cropPolicy: o.cropPolicy,
+    normalization: normalizationDescription(), hidden: [...o.hidden], classes: [],
+    metrics: {
+      reconstruction_mse: last?.rec ?? NaN, bit_imbalance: trained.stats.imbalance, unsure_fraction: trained.stats.unsure,
+      dead_bits: trained.stats.deadBits, images: e.n, train_seconds: Math.round(trained.seconds * 1000) / 1000,
+    },
+    training: { dataset: `catalog ${o.db}`, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, noise_std: o.noiseStd, class_weight: 0, center_weight: 0, balance_weight: o.balanceWeight },
+  };
+  ev.onPhase?.(`writing ${o.out}`);
+  await mkdir(dirname(o.out), { recursive: true });
+  await writeFile(o.out, exportCodesOnnx(trained.encoder, meta));
+  const t3 = performance.now();
+  return { out: o.out, meta, trained, images: e.n, seconds: { load: (t1 - t0) / 1000, embed: 0, train: (t2 - t1) / 1000, total: (t3 - t0) / 1000 } };
 }

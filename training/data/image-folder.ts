@@ -1,5 +1,6 @@
 /**
- * An image folder laid out as ROOT/<class>/<image> (the ImageFolder convention). Images are
+ * An image folder laid out as ROOT/<class>/<image> (the ImageFolder convention), or for unlabelled
+ * uses (codes) a flat ROOT/<image>. Images are
  * decoded with the server's own decoder (model/image/decode.ts) so training and serving see the
  * same pixels; files that are not decodable images are skipped and counted.
  */
@@ -18,12 +19,16 @@ export interface FolderLoad {
 export async function loadImageFolder(
   root: string,
   pre: PreprocessContract,
-  opts: { limit?: number; maxPixels?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { limit?: number; maxPixels?: number; onProgress?: (done: number, total: number) => void; unlabelled?: boolean } = {},
 ): Promise<FolderLoad> {
   const entries = await readdir(root, { withFileTypes: true });
-  const classNames = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  if (classNames.length < 2) throw new Error(`'${root}' must contain one sub-folder per class (ROOT/<class>/<image>); found ${classNames.length}`);
+  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  // `unlabelled`: a flat folder of images (no class sub-folders) is accepted, with no classes.
+  const flat = opts.unlabelled === true && dirs.length < 2;
+  const classNames = flat ? [] : dirs;
+  if (!flat && classNames.length < 2) throw new Error(`'${root}' must contain one sub-folder per class (ROOT/<class>/<image>); found ${classNames.length}`);
   const files: { path: string; label: number }[] = [];
+  if (flat) for (const f of entries.filter((e) => e.isFile()).map((e) => e.name).sort()) files.push({ path: join(root, f), label: 0 });
   for (const [label, name] of classNames.entries()) {
     for (const f of (await readdir(join(root, name), { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort()) {
       files.push({ path: join(root, name, f), label });
