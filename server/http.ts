@@ -66,6 +66,9 @@ export function imageUpload(bodyLimitBytes: number): RequestHandler {
  * MulterError (limits) keeps its own mapping in errors.ts.
  */
 function multipartError(err: unknown): unknown {
+  if (err instanceof multer.MulterError && err.code === 'LIMIT_UNEXPECTED_FILE') {
+    return new BadRequestError(`multipart upload has a file in field '${err.field ?? ''}', expected one file in field 'image'`, 'missing_image');
+  }
   if (!(err instanceof Error) || err.name === 'MulterError' || err instanceof HttpError) return err;
   return new BadRequestError(`malformed multipart/form-data body: ${err.message} (send the image as field 'image' with a boundary in the content type)`, 'bad_multipart');
 }

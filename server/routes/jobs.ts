@@ -12,6 +12,7 @@ function jobBody(body: unknown): { path: string; recursive: boolean } {
   if (typeof body !== 'object' || body === null) throw new BadRequestError(`request body must be JSON like {"path": "/photos", "recursive": true}`);
   const { path, recursive } = body as { path?: unknown; recursive?: unknown };
   if (typeof path !== 'string' || path.length === 0 || path.length > 4096) throw new InvalidParameterError('path', 'a non-empty folder path', path);
+  if (path.includes('\0')) throw new InvalidParameterError('path', 'a folder path without NUL characters', path);
   if (recursive !== undefined && typeof recursive !== 'boolean') throw new InvalidParameterError('recursive', 'true or false', recursive);
   return { path, recursive: recursive ?? true };
 }
