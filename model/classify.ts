@@ -4,6 +4,7 @@
  * ten patches), and average fc7 over the same crops for the embedding.
  */
 import { checkCrops, checkIntOption } from './errors.js';
+import { DEFAULT_OOD, oodVerdict } from './ood.js';
 import type { ImageFormat } from './image/formats.js';
 import { batchLength, makeCrops } from './image/crops.js';
 import type { CropCount } from './image/crops.js';
@@ -85,11 +86,17 @@ export interface Timings {
 
 export interface Classification {
   predictions: Prediction[];
+  /** The image looks like none of the labels: its `ood_score` is over the model's threshold (ood.ts). */
+  unknown: boolean;
+  /** Higher = further from the data the threshold was fitted on. */
+  ood_score: number;
   crops: CropCount;
   /** How many of the `crops` crops have, on their own, the averaged top-1 label as their argmax. */
   agreement: number;
   /** Mean fc7 (after ReLU) over the crops. */
   embedding: Float32Array;
+  /** Mean logits over the crops (what the out-of-distribution statistics read). */
+  meanLogits: Float32Array;
   image: ImageInfo;
   timings_ms: Timings;
 }
@@ -153,7 +160,9 @@ export async function classifyImage(session: ModelSession, bytes: Buffer, opts: 
   let agreement = 0;
   for (let i = 0; i < out.n; i++) if (rowArgmax(out.logits, i, k) === top) agreement++;
   const embedding = meanRows(out.embedding, out.n, embeddingDim);
-  return { predictions, crops: opts.crops, agreement, embedding, image, timings_ms };
+  const meanLogits = meanRows(out.logits, out.n, k);
+  const verdict = oodVerdict(session.contract.ood ?? DEFAULT_OOD, { meanLogits, embedding });
+  return { predictions, ...verdict, crops: opts.crops, agreement, embedding, meanLogits, image, timings_ms };
 }
 
 export async function embedImage(session: ModelSession, bytes: Buffer, opts: ImageOptions): Promise<Embedding> {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ModelError } from './errors.js';
+import { oodSchema } from './ood.js';
 
 export const CONTRACT_KEY = 'sightline.contract';
 export const CONTRACT_VERSION = 1;
@@ -46,6 +47,11 @@ export const contractSchema = z.object({
   metrics: z.record(z.string(), z.number()).default({}),
   /** Where the model came from: 'sightline-train', 'random-init', 'import:torchvision', ... */
   source: z.string().default('unknown'),
+  /**
+   * When a classification is `unknown` (see ood.ts). Absent in the file: the sidecar
+   * `<model>.ood.json` when there is one, else the documented default (max-softmax).
+   */
+  ood: oodSchema.optional(),
 });
 export type ModelContract = z.infer<typeof contractSchema>;
 

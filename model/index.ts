@@ -29,3 +29,6 @@ export {
 export { FALLBACK_PREFIX, fallbackCodes, fallbackCodesName, parseFallbackName } from './codes-fallback.js';
 export type { CodesMeta, CodesSession, CodesSessionOptions, CropPolicy, EncodedCodes } from './codes.js';
 export * from './registry/index.js';
+export { DEFAULT_OOD, fitOod, OOD_STATISTICS, oodSchema, oodScores, oodVerdict } from './ood.js';
+export type { OodContract, OodFeatures, OodStatistic } from './ood.js';
+export { oodSidecarPath, withOod, writeOodSidecar } from './ood-sidecar.js';

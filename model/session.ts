@@ -12,6 +12,7 @@ import type { ModelContract } from './contract.js';
 import { channelCount, ContractError } from './contract.js';
 import { checkIntOption, InvalidOptionError, ModelLoadError } from './errors.js';
 import { readContract } from './onnx/index.js';
+import { withOod } from './ood-sidecar.js';
 import { createWorkerSession } from './worker-session.js';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
@@ -242,7 +243,7 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
   const device = opts.device ?? 'auto';
   if (!DEVICES.includes(device)) throw new InvalidOptionError(`'device' must be one of ${DEVICES.join(', ')}, got '${String(device)}'`);
   await checkFile(modelPath);
-  const contract = await readContract(modelPath);
+  const contract = await withOod(await readContract(modelPath), modelPath, (msg) => opts.logger?.warn({ model: modelPath }, msg));
   const spin = opts.spin ?? true;
   if (opts.worker) return createWorkerSession({ modelPath, device, threads, spin }, opts.logger);
   const base: InferenceSession.SessionOptions = {

@@ -120,12 +120,14 @@ export function componentSchemas(info: ModelInfo): Record<string, Schema> {
     Classification: obj(
       {
         predictions: { type: 'array', items: ref('Prediction') },
+        unknown: { type: 'boolean', description: "The image looks like none of the labels: ood_score is over the model's threshold" },
+        ood_score: { type: 'number', description: 'Distance from the data the threshold was fitted on (higher = further); statistic and threshold in the model contract' },
         crops: { type: 'integer', enum: [1, 10] },
         agreement: { type: 'integer', description: 'Crops whose own top-1 is the averaged top-1' },
         model,
         timings_ms: ref('Timings'),
       },
-      ['predictions', 'crops', 'agreement', 'model'],
+      ['predictions', 'unknown', 'ood_score', 'crops', 'agreement', 'model'],
     ),
     Embedding: obj(
       {

@@ -31,6 +31,10 @@ export interface Timings {
 
 export interface ClassifyResult {
   predictions: Prediction[];
+  /** None of the labels fits: `ood_score` is over the model's threshold (model/ood.ts). */
+  unknown: boolean;
+  /** Higher = further from the images the threshold was fitted on. */
+  ood_score: number;
   crops: 1 | 10;
   /** Fraction of crops whose own top-1 equals the averaged top-1. */
   agreement: number;

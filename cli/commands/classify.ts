@@ -98,12 +98,18 @@ export function reportImageError(file: string, err: unknown, json: boolean): voi
   if (json) process.stdout.write(`${JSON.stringify({ file, error: { code: err.code, status: err.status, message: err.message } })}\n`);
 }
 
+/** "T-shirt/top, Trouser, … (10 labels)": all labels when few, the first ones and the count when many. */
+export function noneOf(labels: readonly string[]): string {
+  return labels.length <= 12 ? labels.join(', ') : `${labels.slice(0, 8).join(', ')}, … (${labels.length} labels)`;
+}
+
 function printTable(file: string, r: Classification, session: ModelSession): void {
   const { name, modelVersion } = session.contract;
   const lines = [
     `${file}  ${r.image.width}×${r.image.height} ${r.image.format}  ${r.crops} crop${r.crops === 1 ? '' : 's'}, agreement ${r.agreement}/${r.crops}  (${name} v${modelVersion}, ${session.provider})`,
     '   #  probability  index  label',
     ...r.predictions.map((p, i) => `${String(i + 1).padStart(4)}  ${p.probability.toFixed(4).padStart(11)}  ${String(p.index).padStart(5)}  ${p.label}`),
+    r.unknown ? `   unknown image: none of ${noneOf(session.contract.labels)} (ood score ${r.ood_score} > ${session.contract.ood?.threshold ?? '?'})` : `   known (ood score ${r.ood_score})`,
   ];
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }
@@ -123,7 +129,7 @@ export function register(program: Command): void {
       .argument('<images...>', 'JPEG, PNG, WebP, GIF, TIFF or AVIF files')
       .option('--crops <n>', '1 (center crop) or 10 (corners + center, and their mirrors)', '10')
       .option('--topk <n>', 'labels to print per image', '5')
-      .option('--json', 'JSON lines: { file, predictions, crops, agreement, model }'),
+      .option('--json', 'JSON lines: { file, predictions, unknown, ood_score, crops, agreement, model }'),
   ).action(async (files: string[], flags: ClassifyFlags) => {
     const crops = cropsFlag(flags.crops);
     const topk = intFlag('--topk', flags.topk, 1, 100);
@@ -139,7 +145,7 @@ export function register(program: Command): void {
           if (!flags.json) printTable(file, r, session);
           else {
             const model = { name: session.contract.name, version: session.contract.modelVersion };
-            process.stdout.write(`${JSON.stringify({ file, predictions: r.predictions, crops: r.crops, agreement: r.agreement, model })}\n`);
+            process.stdout.write(`${JSON.stringify({ file, predictions: r.predictions, unknown: r.unknown, ood_score: r.ood_score, crops: r.crops, agreement: r.agreement, model })}\n`);
           }
         } catch (err) {
           reportImageError(file, err, flags.json === true);

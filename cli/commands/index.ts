@@ -29,6 +29,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'train-codes', args: '', summary: 'train the autoencoder that turns embeddings into binary codes', load: () => import('./train-codes.js') },
   { name: 'eval', args: '', summary: 'measure a model: classification accuracy or retrieval quality', load: () => import('./eval.js') },
   { name: 'models', args: '', summary: 'pretrained models by name: list, pull, path, rm', load: () => import('./models.js') },
+  { name: 'calibrate', args: '', summary: "fit when a classification is 'unknown' (out of distribution) for a model", load: () => import('./calibrate.js') },
 ];
 
 /** The command a command line runs (`sightline help X` asks for X's help): the only module to load. */

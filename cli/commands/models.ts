@@ -4,6 +4,7 @@
  * imported. Also home of `pullIfAsked`, which the commands taking `--model NAME --pull` share.
  */
 import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readContract } from '../../model/index.js';
 import { ModelError } from '../../model/errors.js';
@@ -156,8 +157,15 @@ export function register(program: Command): void {
     .option('--from <file>', 'register a copy fetched elsewhere instead of downloading (checked the same way)')
     .option('--mirror <url-or-dir>', 'base URL or folder holding the files under their own names (env SIGHTLINE_MODEL_MIRROR)')
     .option('--force', 'import again even if an imported model is cached')
-    .action(async (name: string, f: { from?: string; mirror?: string; force?: boolean }) => {
-      process.stdout.write(`${await pullWithProgress(name, f)}\n`);
+    .option('--calibration <dir>', "fit when a classification is 'unknown' on your own in-distribution images (default: max-softmax under 20 %)")
+    .action(async (name: string, f: { from?: string; mirror?: string; force?: boolean; calibration?: string }) => {
+      const path = await pullWithProgress(name, f);
+      if (f.calibration !== undefined) {
+        const { calibrate, DEFAULT_STATISTIC } = await import('./calibrate.js');
+        const r = await calibrate({ modelPath: path, source: resolve(f.calibration), statistic: DEFAULT_STATISTIC, keep: 0.97, limit: 3000, crops: 10 });
+        process.stderr.write(`wrote ${r.path}: ${DEFAULT_STATISTIC} threshold ${r.threshold} keeps 97 % of ${r.images} images known\n`);
+      }
+      process.stdout.write(`${path}\n`);
     });
   models
     .command('path')

@@ -55,11 +55,22 @@ async function refreshStatus() {
   try {
     const info = await api('/v1/info');
     const ready = info.ready ? '' : ` · not ready: ${info.reason}`;
-    $('status').textContent = `model ${info.model.name} ${info.model.version} (${info.model.provider}) · ${info.index.size} images indexed${ready}`;
+    modelLabels = info.model.labels;
+    const knows = modelLabels.length <= 12 ? modelLabels.join(', ') : `${modelLabels.length} labels`;
+    $('status').textContent = `model ${info.model.name} ${info.model.version} (${info.model.provider}), knows: ${knows} · ${info.index.size} images indexed${ready}`;
     $('status').dataset.size = String(info.index.size);
   } catch (err) {
     $('status').textContent = `server unavailable: ${err.message}`;
   }
+}
+
+let modelLabels = [];
+
+/** The answer for an image the model does not know: say which labels it is none of. */
+function unknownNote(cls) {
+  if (!cls.unknown) return '';
+  const names = modelLabels.length <= 12 ? modelLabels.join(', ') : `${modelLabels.slice(0, 8).join(', ')}, … (${modelLabels.length} labels)`;
+  return `Unknown image: none of ${names}. The scores below are the model's guesses anyway. `;
 }
 
 function renderLabels(predictions, meta) {
@@ -137,7 +148,7 @@ async function searchFile(file) {
   const init = () => ({ method: 'POST', headers: { 'content-type': file.type || 'application/octet-stream' }, body: file });
   try {
     const [cls, found] = await Promise.all([api('/v1/classify?topk=5', init()), api(`/v1/search?k=${K}`, init())]);
-    renderLabels(cls.predictions, `${cls.crops} crops, agreement ${cls.agreement}/${cls.crops}, ${cls.timings_ms.total.toFixed(0)} ms`);
+    renderLabels(cls.predictions, `${unknownNote(cls)}${cls.crops} crops, agreement ${cls.agreement}/${cls.crops}, ood score ${cls.ood_score}, ${cls.timings_ms.total.toFixed(0)} ms`);
     renderResults(found.results);
   } catch (err) {
     showError(err.message);

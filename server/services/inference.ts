@@ -2,7 +2,7 @@
  * Classification and embedding on top of model/ (decode, crops, softmax helpers) with every crop
  * going through the dynamic batcher instead of one onnxruntime run per request.
  */
-import { averageSoftmax, batchLength, decodeImage, EMBEDDING_NAME, INPUT_NAME, LOGITS_NAME, makeCrops, meanRows, rowArgmax, topK } from '../../model/index.js';
+import { averageSoftmax, batchLength, decodeImage, DEFAULT_OOD, oodVerdict, EMBEDDING_NAME, INPUT_NAME, LOGITS_NAME, makeCrops, meanRows, rowArgmax, topK } from '../../model/index.js';
 import type { CropCount, ModelSession } from '../../model/index.js';
 import { Batcher } from '../batcher.js';
 import type { BatcherObserver, Priority } from '../batcher.js';
@@ -115,8 +115,10 @@ export class InferenceService implements Inference {
     const top = predictions[0]?.index ?? 0;
     let agreement = 0;
     for (let i = 0; i < r.n; i++) if (rowArgmax(r.logits, i, k) === top) agreement++;
+    const features = { meanLogits: meanRows(r.logits, r.n, k), embedding: meanRows(r.embedding, r.n, this.info.embeddingDim) };
     return {
       predictions,
+      ...oodVerdict(this.session.contract.ood ?? DEFAULT_OOD, features),
       crops: r.n,
       agreement,
       model: { name: this.info.name, version: this.info.version },

@@ -87,7 +87,10 @@ describe('sightline models (CLI)', () => {
     assert.equal(cli(home, 'models', 'path', 'alexnet-imagenet').stdout.trim(), importedPath(home, 'alexnet-imagenet'));
     const c = cli(home, 'classify', join(FIXTURES, 'images', 'dog.jpg'), '--model', 'alexnet-imagenet', '--json', '--crops', '1');
     assert.equal(c.code, 0, c.stderr);
-    assert.equal((JSON.parse(c.stdout) as { predictions: unknown[] }).predictions.length, 5);
+    const line = JSON.parse(c.stdout) as { predictions: unknown[]; unknown: unknown; ood_score: unknown };
+    assert.equal(line.predictions.length, 5);
+    assert.equal(typeof line.unknown, 'boolean');
+    assert.equal(typeof line.ood_score, 'number');
     assert.match(cli(home, 'models', 'rm', 'alexnet-imagenet').stdout, /removed alexnet-imagenet/);
     assert.ok(!existsSync(join(home, 'models', 'alexnet-imagenet')));
   });
