@@ -313,7 +313,7 @@ export class JobManager implements Jobs {
     } catch (err) {
       this.capture(j, l, t0);
       const stopped = l.abort.signal.aborted || this.stopping;
-      j.failure = stopped ? undefined : err instanceof Error ? err.message : String(err);
+      j.failure = stopped ? undefined : publicReason(err);
       this.finish(j, stopped ? l.stopAs : 'failed');
       if (!stopped) log.error({ err }, 'indexing job failed');
     }
@@ -362,6 +362,18 @@ function readJobsFile(path: string): { records: JobRecord[]; problem?: string } 
 function isJobRecord(v: unknown): v is JobRecord {
   const j = v as Partial<JobRecord> | null;
   return j !== null && typeof j === 'object' && typeof j.id === 'string' && typeof j.realPath === 'string' && typeof j.state === 'string' && typeof j.counters === 'object';
+}
+
+/**
+ * A job failure as GET /v1/jobs shows it: node's fs messages carry absolute paths (e.g. the folder
+ * vanished: "ENOENT: no such file or directory, scandir '/srv/…'"), so system errors show their
+ * code and call only; the full error is in the log.
+ */
+function publicReason(err: unknown): string {
+  const e = err as { code?: unknown; syscall?: unknown; status?: unknown };
+  if (typeof e.code === 'string' && typeof e.syscall === 'string') return `${e.code} in ${e.syscall} (details in the server log)`;
+  if (err instanceof Error && typeof e.status === 'number' && e.status < 500) return err.message;
+  return 'internal error (details in the server log)';
 }
 
 function roundOrNull(x: number | null): number | null {

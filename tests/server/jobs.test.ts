@@ -212,6 +212,18 @@ describe('job manager: cancel, checkpoint and resume', () => {
     assert.equal(done.done, 5, 'counted once each across the two runs');
   });
 
+  test('a failed job shows the error code, never the server path node put in the message', async () => {
+    const failing = {
+      run: () => Promise.reject(Object.assign(new Error(`ENOENT: no such file or directory, scandir '${folder}/gone'`), { code: 'ENOENT', syscall: 'scandir' })),
+    };
+    const m = new JobManager(failing, { roots: [dir.path], stateFile: join(dir.path, 'jobs-failing.json'), concurrency: 1, logger });
+    const job = await m.start(folder, true);
+    await m.idle();
+    const view = m.get(job.id);
+    assert.equal(view.state, 'failed');
+    assert.equal(view.failure, 'ENOENT in scandir (details in the server log)');
+  });
+
   test('cancel stops a running job and drops a queued one', async () => {
     const g = gatedIndexing();
     const m = new JobManager(g, { roots: [dir.path], stateFile: join(dir.path, 'jobs2.json'), concurrency: 1, logger });
