@@ -89,14 +89,17 @@ export class Catalog implements SearchContext {
       const lost = lostSinceSave(abs, meta.generation, matrix.size);
       if (lost) warnings.push(lost);
       let report: OpenReport = { rebuilt: false, removedTemps, warnings };
+      let saved = true;
       let hnsw = opts.forceRebuild ? 'rebuild requested' : tryLoadGraph(abs, meta, matrix, fingerprint.toString(), opts.hnsw);
       if (typeof hnsw === 'string') {
         // An empty database has nothing to rebuild; its first graph is written all the same.
         report = { rebuilt: matrix.size > 0, reason: hnsw, removedTemps, warnings };
         hnsw = await buildGraph(matrix, meta.bits, opts.hnsw, opts.onProgress);
-        if (!opts.readOnly) saveGraph(abs, hnsw, meta, fingerprint.toString());
+        if (!opts.readOnly) saved = trySave(() => saveGraph(abs, hnsw as CodeHnsw, meta, fingerprint.toString()), warnings);
       }
-      return new Catalog(abs, store, matrix, labels, fingerprint, hnsw, opts, release, report);
+      const cat = new Catalog(abs, store, matrix, labels, fingerprint, hnsw, opts, release, report);
+      if (!saved) cat.markDirty(); // retried by the background save, flush() and close()
+      return cat;
     } catch (err) {
       store?.close();
       release();
@@ -328,6 +331,18 @@ export class Catalog implements SearchContext {
   private assertWritable(operation: string): void {
     this.assertOpen();
     if (this.opts.readOnly) throw new IndexReadOnlyError(this.dir, operation);
+  }
+}
+
+/** A graph that cannot be saved at open (a full disk) is served from memory; the save is retried later. */
+function trySave(save: () => void, warnings: string[]): boolean {
+  try {
+    save();
+    return true;
+  } catch (err) {
+    if (!isStorageFull(err)) throw err;
+    warnings.push(`the rebuilt HNSW graph could not be saved (${(err as Error).message}); it is served from memory and saved once there is space`);
+    return false;
   }
 }
 
