@@ -1,10 +1,10 @@
 /**
- * `npm run bench -- ood [--model FILE] [--fit N] [--test N] [--crops 1|10] [--statistic S] DIR...`: how well
+ * `npm run bench -- ood [--model FILE] [--fit N] [--test N] [--crops 1|10] [--statistic S] [--shipped] DIR...`: how well
  * candidate "unknown image" statistics separate Fashion-MNIST test images (in distribution) from
  * the photos in DIR... (out of distribution). Class means and thresholds are fitted on the first
  * --fit training images; every image goes through the served pipeline (PNG bytes → decode → crops).
  * Prints AUROC and, at the threshold that keeps 97 % of the fitting images known, the share of
- * test images and photos called unknown.
+ * test images and photos called unknown. --shipped scores with the model's own (sidecar) threshold.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -37,7 +37,7 @@ async function fmnist(session: ModelSession, split: 'train' | 'test', n: number,
 }
 
 function photos(dirs: string[]): string[] {
-  return dirs.flatMap((d) => readdirSync(d).filter((n) => /\.(jpe?g|png|webp)$/i.test(n)).map((n) => join(d, n)));
+  return dirs.filter((d) => !d.startsWith('--')).flatMap((d) => readdirSync(d).filter((n) => /\.(jpe?g|png|webp)$/i.test(n)).map((n) => join(d, n)));
 }
 
 /** Probability that a random out-of-distribution score exceeds a random in-distribution one (ties count half). */
@@ -67,8 +67,10 @@ export async function run(argv: string[]): Promise<void> {
     const secs = ((performance.now() - t0) / 1000).toFixed(0);
     process.stdout.write(`model ${model}, ${crops} crops; fit on ${fit.f.length} train images, test ${test.f.length}, ${out.length} photos (${secs} s)\n\n`);
     process.stdout.write('| statistic | AUROC | threshold | fit images unknown | test images unknown | photos unknown |\n|---|---|---|---|---|---|\n');
-    for (const statistic of OOD_STATISTICS.filter((s) => only === '' || s === only)) {
-      const ood = fitOod(fit.f, fit.labels, { statistic, keep: 0.97 });
+    const shipped = args.includes('--shipped') ? session.contract.ood : undefined;
+    if (shipped) process.stdout.write(`--shipped: the model's own threshold (${shipped.fittedOn}), not refitted\n`);
+    for (const statistic of shipped ? [shipped.statistic] : OOD_STATISTICS.filter((s) => only === '' || s === only)) {
+      const ood = shipped ?? fitOod(fit.f, fit.labels, { statistic, keep: 0.97 });
       const score = (f: OodFeatures): number => oodScores(ood, f);
       const sIn = test.f.map(score);
       const sOut = out.map(score);

@@ -32,10 +32,10 @@ export interface ImportResult {
 
 type ChannelNorm = Pick<PreprocessContract, 'channels' | 'scale' | 'mean' | 'std'>;
 
-/** torchvision: RGB in [0,1] normalized with ImageNet stats; Caffe: BGR 0–255 minus the BGR mean. */
+/** torchvision: RGB in [0,1] normalized with ImageNet stats; Caffe: BGR 0–255 minus the BGR mean of the model zoo's evaluation script. */
 export const IMPORT_PREPROCESS: Record<ImportPreset, ChannelNorm> = {
   torchvision: { channels: 'rgb', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
-  caffe: { channels: 'bgr', scale: 1, mean: [104, 117, 123], std: [1, 1, 1] },
+  caffe: { channels: 'bgr', scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] },
 };
 
 const DEFAULT_INPUT_SIZE = 224;

@@ -92,7 +92,7 @@ describe('importOnnx', () => {
 
     const c = await readContract(res.bytes);
     assert.equal(c.name, 'bvlc');
-    assert.deepEqual(c.preprocess, { inputSize: 32, resizeSize: 37, channels: 'bgr', scale: 1, mean: [104, 117, 123], std: [1, 1, 1], background: [255, 255, 255] });
+    assert.deepEqual(c.preprocess, { inputSize: 32, resizeSize: 37, channels: 'bgr', scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1], background: [255, 255, 255] });
   });
 
   it('rejects a label count that does not match the classifier and a preset it does not know', () => {
