@@ -182,6 +182,9 @@ describe('trainModel: a tiny run on the fixture', () => {
     // The epoch-end checkpoint holds the final state.
     const ckpt = await readCheckpointData(opts.checkpoint as string);
     assert.equal(ckpt.state.epoch, 2);
+    // ... and the run's arguments, so that `--resume DIR` alone can continue it.
+    const { checkpoint: _c, skipEval: _s, ...recorded } = opts;
+    assert.deepEqual(ckpt.args, recorded);
   });
 });
 
