@@ -52,6 +52,21 @@ export const contractSchema = z.object({
    * `<model>.ood.json` when there is one, else the documented default (max-softmax).
    */
   ood: oodSchema.optional(),
+  /** Set by `sightline quantize`: how the int8 graph was made from its fp32 original. */
+  quantization: z
+    .object({
+      /** 'qdq-int8': QuantizeLinear/DequantizeLinear pairs that onnxruntime fuses into int8 kernels. */
+      format: z.literal('qdq-int8'),
+      weights: z.string(),
+      activations: z.string(),
+      /** Calibration set ('fashion-mnist train' or a folder), images and crops run, range method. */
+      calibration: z.object({ set: z.string(), images: z.number().int().positive(), crops: z.number().int().positive(), method: z.string() }),
+      /** Conv/Gemm nodes quantized, and those left in float (with why). */
+      quantizedNodes: z.number().int().nonnegative(),
+      floatNodes: z.array(z.string()).default([]),
+      from: z.object({ name: z.string(), modelVersion: z.string() }),
+    })
+    .optional(),
 });
 export type ModelContract = z.infer<typeof contractSchema>;
 

@@ -11,6 +11,9 @@ export type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLog
 export { averageSoftmax, classifyImage, embedImage, l2Norm, meanRows, rowArgmax, softmax, topK } from './classify.js';
 export type { Classification, Embedding, ImageInfo, ImageOptions, Prediction, Timings } from './classify.js';
 export * from './onnx/index.js';
+// The calibration run needs onnxruntime, so it stays out of onnx/index.ts (which the exporter uses).
+export { calibrate, rangesOf } from './onnx/quantize-calibrate.js';
+export type { CalibrationBatch, CalibrationInput } from './onnx/quantize-calibrate.js';
 export {
   checkCodesFor,
   CODES_INPUT,

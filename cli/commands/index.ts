@@ -18,6 +18,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'classify', args: '<images...>', summary: "classify images (top-k labels, softmax averaged over the paper's 10 crops)", load: () => import('./classify.js') },
   { name: 'embed', args: '<image>', summary: 'print the fc7 embedding of an image and its L2 norm', load: () => import('./embed.js') },
   { name: 'export', args: '', summary: 'write an AlexNet with freshly initialized weights as ONNX', load: () => import('./export.js') },
+  { name: 'quantize', args: '<model>', summary: 'int8 quantization (QDQ) calibrated on real images, for faster CPU inference', load: () => import('./quantize.js') },
   { name: 'import', args: '<src>', summary: 'wrap a torchvision or Caffe AlexNet ONNX into a Sightline model', load: () => import('./import.js') },
   { name: 'stats', args: '', summary: 'number of images, HNSW index size, model hash and code length of an index', load: () => import('./stats.js') },
   { name: 'duplicates', args: '', summary: 'list groups of near-duplicate images', load: () => import('./duplicates.js') },

@@ -13,3 +13,7 @@ export type { OnnxErrorCode } from './errors.js';
 export { readDenseHead, replaceDenseLayers, tensorFloats, withFeatureOutputs } from './head.js';
 export type { DenseHead, HeadLayer } from './head.js';
 export { readPresetWeights } from './read-weights.js';
+export { assertNotQuantized, calibrationModel, planQuantization, quantizeModel, replaceContract } from './quantize.js';
+export type { QuantPlan, QuantTarget, QuantizeInfo } from './quantize.js';
+export { activationParams, CALIBRATION_METHODS, PERCENTILE_TAIL, quantizeBias, quantizePerChannel, TensorRange } from './quantize-math.js';
+export type { ActivationQuant, CalibrationMethod, ChannelQuant } from './quantize-math.js';
