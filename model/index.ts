@@ -13,7 +13,7 @@ export type { Classification, Embedding, ImageInfo, ImageOptions, Prediction, Ti
 export * from './onnx/index.js';
 // The calibration run needs onnxruntime, so it stays out of onnx/index.ts (which the exporter uses).
 export { calibrate, rangesOf } from './onnx/quantize-calibrate.js';
-export type { CalibrationBatch, CalibrationInput } from './onnx/quantize-calibrate.js';
+export type { CalibrationBatch } from './onnx/quantize-calibrate.js';
 export {
   checkCodesFor,
   CODES_INPUT,

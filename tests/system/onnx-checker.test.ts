@@ -4,15 +4,18 @@
  * cases skip and name the package.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { smallPreset } from '../../model/architecture.js';
 import { exportOnnx, importOnnx } from '../../model/onnx/index.js';
 import type { ExportContract } from '../../model/onnx/index.js';
 import { DataType, encodeModel, modelProto, node, valueInfo } from '../../model/onnx/proto.js';
-import { initWeights } from '../../training/network.js';
+import { calibrate, rangesOf } from '../../model/onnx/quantize-calibrate.js';
+import { planQuantization, quantizeModel } from '../../model/onnx/quantize.js';
+import { gaussianFill, initWeights, mulberry32 } from '../../training/network.js';
 import { caffeLike, torchvisionLike } from '../model/import-graphs.js';
 import { checkerMissing, checkModels } from '../model/onnx-checker.js';
-import { groupedTinyPreset, tinyPreprocess } from '../model/tiny-model.js';
+import { buildTinyModel, groupedTinyPreset, TINY_LABELS, tinyPreprocess, tinyPreset } from '../model/tiny-model.js';
 
 const skip = checkerMissing();
 const labels = ['cat', 'dog', 'eagle', 'horse', 'person'];
@@ -55,5 +58,22 @@ describe('onnx.checker full_check', () => {
     const results = checkModels([importOnnx(torchvisionLike().bytes, { preset: 'torchvision', labels }), importOnnx(caffeLike().bytes, { preset: 'caffe', labels })]);
     assert.equal(results.length, 2);
     for (const r of results) assert.ok(r.ok, r.output);
+  });
+
+  it('passes an int8 QDQ model made by the quantizer (fp32 and fp16 sources)', { skip }, async () => {
+    const tiny = buildTinyModel();
+    try {
+      const src = readFileSync(tiny.path);
+      const plan = planQuantization(src);
+      const data = gaussianFill(new Float32Array(4 * 3 * 32 * 32), 1, mulberry32(3));
+      const stats = await calibrate(src, plan, { input: 'images', shape: [3, 32, 32], batches: () => [{ data, n: 4 }] });
+      const calibration = { set: 'random', images: 4, crops: 1, method: 'percentile' };
+      const fp16 = exportOnnx(tinyPreset, tiny.weights, { name: 'tiny16', modelVersion: '1', labels: TINY_LABELS, preprocess: tinyPreprocess }, { fp16: true });
+      const q32 = quantizeModel(src, plan, { ranges: rangesOf(stats, 'percentile'), calibration }).bytes;
+      const q16 = quantizeModel(fp16, planQuantization(fp16), { ranges: rangesOf(stats, 'minmax'), calibration }).bytes;
+      for (const r of checkModels([q32, q16])) assert.ok(r.ok, r.output);
+    } finally {
+      tiny.cleanup();
+    }
   });
 });
