@@ -31,12 +31,15 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     SIGHTLINE_DATA=/data \
+    SIGHTLINE_HOME=/data/sightline-home \
     SIGHTLINE_HOST=0.0.0.0 \
     SIGHTLINE_PORT=8080
 WORKDIR /app
 COPY --from=builder /app/node_modules ./node_modules
 COPY --from=builder /app/dist ./dist
 COPY --from=builder /app/model/default ./model/default
+# Class names that `sightline models pull` imports the ImageNet models with.
+COPY --from=builder /app/model/registry/imagenet-1k.txt ./model/registry/imagenet-1k.txt
 COPY package.json ./
 COPY bin ./bin
 COPY server/public ./server/public
