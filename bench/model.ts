@@ -1,6 +1,8 @@
 /**
- * `npm run bench -- model [--model FILE] [--threads N] [--iters N]`
+ * `npm run bench -- model [--model FILE] [--threads N] [--iters N] [--int8 bundled,alexnet,alexnet-dense|none]`
  *
+ * 0. fp32 vs int8 (model-int8.ts): crops/s at batch 1, 10, 32 of the bundled model and of random-init
+ *    `alexnet` and `alexnet-dense`, each quantized in-process; then grouped vs dense.
  * 1. Inference: crops/s of the full `alexnet` preset in onnxruntime-node at batch 1 and batch 10
  *    (a random-init model exported with our exporter unless --model is given).
  * 2. Preprocessing: ms/image of decodeImage + makeCrops(10) for a 4000×3000 and a 500×375 JPEG.
@@ -19,6 +21,8 @@ import { batchLength, decodeImage, makeCrops } from '../model/preprocess.js';
 import { createSession } from '../model/session.js';
 import type { ModelSession } from '../model/session.js';
 import { initWeights } from '../training/network.js';
+import { INT8_MODELS, int8Rows, int8Table } from './model-int8.js';
+import type { Int8Model } from './model-int8.js';
 
 const MAX_PIXELS = 100_000_000;
 const PHOTO = new URL('../tests/fixtures/images/eagle.jpg', import.meta.url);
@@ -90,14 +94,29 @@ async function preprocessRows(session: ModelSession, iters: number): Promise<{ r
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, threads: { type: 'string', default: '2' }, iters: { type: 'string', default: '10' } } });
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, threads: { type: 'string', default: '2' }, iters: { type: 'string', default: '10' }, int8: { type: 'string', default: INT8_MODELS.join(',') } } });
   const threads = Number(values.threads);
   const iters = Number(values.iters);
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer, got '${values.threads}'`);
   if (!Number.isInteger(iters) || iters < 1) throw new Error(`--iters must be a positive integer, got '${values.iters}'`);
 
+  const int8 = values.int8 === 'none' ? [] : values.int8.split(',');
+  const bad = int8.find((m) => !(INT8_MODELS as readonly string[]).includes(m));
+  if (bad !== undefined) throw new Error(`--int8 takes 'none' or a comma list of ${INT8_MODELS.join(', ')}; got '${bad}'`);
+
   const dir = mkdtempSync(join(tmpdir(), 'sightline-bench-'));
   try {
+    if (int8.length > 0) {
+      console.log(`fp32 vs int8 (QDQ, percentile calibration on the fixture photos), onnxruntime-node cpu, ${threads} threads, sessions alternated; load average ${loadavg()[0]?.toFixed(2)}`);
+      const rows = await int8Rows(int8 as Int8Model[], dir, threads, iters, (s) => console.log(`  ${s}`));
+      const { speed, towers } = int8Table(rows);
+      console.log(table(['model', 'batch', 'fp32 crops/s', 'int8 crops/s', 'int8 / fp32'], speed));
+      if (towers.length > 0) {
+        console.log('\nGrouped (alexnet, two towers) vs dense (alexnet-dense) crops/s');
+        console.log(table(['batch', 'fp32 grouped / dense', 'int8 grouped / dense'], towers));
+      }
+      console.log('');
+    }
     let path = values.model;
     let origin = `--model ${path ?? ''}`;
     if (path === undefined) {
