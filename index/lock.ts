@@ -108,9 +108,11 @@ export function acquireLock(dir: string): () => void {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = parseOwner(readOr(path) ?? '');
+      const stale = readOr(path) ?? '';
+      const owner = parseOwner(stale);
       if (owner !== null && ownerAlive(owner, self)) throw new IndexLockedError(dir, owner.pid);
-      unlinkSync(path);
+      // Only the lock we judged stale: another starter may have replaced it meanwhile.
+      if (readOr(path) === stale) unlinkSync(path);
     }
   }
   throw new IndexLockedError(dir, -1);

@@ -127,6 +127,7 @@ export function register(program: Command): void {
       const started = Date.now();
       const cat = await Catalog.open(flags.db, { create: false, forceRebuild: true, saveDelayMs: null, M, efConstruction, onProgress: bar.update });
       bar.stop();
+      for (const w of cat.openReport.warnings) process.stderr.write(`sightline: warning: ${w}\n`);
       try {
         const s = cat.stats();
         const secs = ((Date.now() - started) / 1000).toFixed(1);
