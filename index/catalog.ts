@@ -239,7 +239,7 @@ export class Catalog implements SearchContext {
 
   duplicates(options: DuplicateOptions = {}): DuplicateGroup[] {
     this.assertOpen();
-    return findDuplicates(this.matrix, (id) => this.store.embeddingHalves(id), options);
+    return findDuplicates(this, options);
   }
 
   stats(): CatalogStats {

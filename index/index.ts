@@ -12,7 +12,7 @@ export {
   unpackBits,
   validateBits,
 } from './codes.js';
-export { defaultRadius, type DuplicateGroup, type DuplicateOptions, type DuplicatePair } from './duplicates.js';
+export { DEFAULT_NEAR_DUP_RELATIVE, type DuplicateGroup, type DuplicateOptions, type DuplicatePair } from './duplicates.js';
 export {
   type HashDifference,
   IndexCorruptError,
@@ -27,7 +27,7 @@ export {
   isStorageFull,
 } from './errors.js';
 export { DEFAULT_HNSW, type HnswParams } from './hnsw.js';
-export { catalogEmbeddings, type CatalogEmbeddings, findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
+export { catalogEmbeddings, type CatalogEmbeddings, type DuplicatesReport, type ExactCopies, findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type LabelScore, type NewImage, sha256Hex } from './records.js';

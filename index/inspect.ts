@@ -10,6 +10,8 @@ import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './du
 import { IndexMissingError } from './errors.js';
 import { decodeHalf } from './float16.js';
 import { loadRows } from './loader.js';
+import type { SearchContext } from './search.js';
+import { SketchProjection } from './sketch.js';
 import { DB_FILE, readSidecar } from './persist.js';
 import { openStore } from './integrity.js';
 import type { ImageStore } from './store.js';
@@ -69,12 +71,34 @@ export interface DuplicateReport extends DuplicateGroup {
   members: DuplicateMember[];
 }
 
-export function findDuplicatesIn(dir: string, options: DuplicateOptions = {}): DuplicateReport[] {
+/** An indexed image and the other paths whose bytes had the same SHA-256 (skipped at index time). */
+export interface ExactCopies {
+  id: number;
+  source: string;
+  copies: string[];
+}
+
+export interface DuplicatesReport {
+  groups: DuplicateReport[];
+  exact: ExactCopies[];
+}
+
+export function findDuplicatesIn(dir: string, options: DuplicateOptions = {}): DuplicatesReport {
   const { store } = openReadOnly(dir);
   try {
-    const { matrix } = loadRows(store);
-    const groups = findDuplicates(matrix, (id) => store.embeddingHalves(id), options);
-    return groups.map((g) => ({ ...g, members: g.ids.map((id) => ({ id, source: store.summary(id)?.source ?? '?' })) }));
+    const meta = store.meta();
+    const { matrix, labels } = loadRows(store);
+    // The exact scan only: a read-only tool never builds the graph.
+    const ctx: SearchContext = {
+      bits: meta.bits, embeddingDim: meta.embeddingDim, matrix, hnsw: undefined, store,
+      sketch: new SketchProjection(meta.embeddingDim, meta.sketchDim, meta.sketchSeed),
+      scanThreshold: Infinity, filterScanFraction: 0, labelIndex: (l) => labels.indexOf(l), labelCount: (i) => labels.count(i),
+    };
+    const groups = findDuplicates(ctx, options).map((g) => ({ ...g, members: g.ids.map((id) => ({ id, source: store.summary(id)?.source ?? '?' })) }));
+    const byImage = new Map<number, string[]>();
+    for (const c of store.allCopies()) byImage.set(c.imageId, [...(byImage.get(c.imageId) ?? []), c.source]);
+    const exact = [...byImage].map(([id, copies]) => ({ id, source: store.summary(id)?.source ?? '?', copies }));
+    return { groups, exact };
   } finally {
     store.close();
   }

@@ -22,6 +22,7 @@ import { type CodeInput, toPackedCode } from './codes.js';
 import { IndexParamError } from './errors.js';
 import { halfView, roundToHalf, squaredDistanceHalf } from './float16.js';
 import type { CodeHnsw } from './hnsw.js';
+import { halfNorm, nearDuplicateTest } from './near-dup.js';
 import { checkEmbedding, type LabelScore } from './records.js';
 import type { CodeMatrix, ScanHits } from './scan.js';
 import type { SketchProjection } from './sketch.js';
@@ -57,6 +58,11 @@ export interface SearchHit {
   distance: number | null;
   hamming: number;
   labels: LabelScore[];
+  /**
+   * The embedding distance is within the near-duplicate threshold (duplicates.ts: relative to the
+   * mean embedding norm, calibrated on edited copies); false when the re-rank was off.
+   */
+  nearDuplicate: boolean;
 }
 
 export type CandidateEngine = 'scan' | 'hnsw' | 'hnsw→scan';
@@ -74,7 +80,8 @@ export interface SearchContext {
   bits: number;
   embeddingDim: number;
   matrix: CodeMatrix;
-  hnsw: CodeHnsw;
+  /** Absent: every search is an exact scan (read-only tools that never build the graph). */
+  hnsw: CodeHnsw | undefined;
   store: ImageStore;
   /** The catalog's embedding projection; the matrix holds each row's sketch. */
   sketch: SketchProjection | undefined;
@@ -138,7 +145,7 @@ export function findCandidates(ctx: SearchContext, code: Uint8Array, want: numbe
   if (need === 0) return { ids: [], hamming: [], engine: 'scan' };
   const selective = label !== undefined && eligible < ctx.filterScanFraction * total;
   const scan = (): ScanHits => (pool ? ctx.matrix.pool(code, Math.max(want, SCAN_POOL_MIN), label) : ctx.matrix.topK(code, want, label));
-  if (total <= ctx.scanThreshold || selective) return { ...scan(), engine: 'scan' };
+  if (total <= ctx.scanThreshold || selective || ctx.hnsw === undefined) return { ...scan(), engine: 'scan' };
   const filter = label === undefined ? undefined : (id: number): boolean => ctx.matrix.labelOf(id) === label;
   const ann = pool ? ctx.hnsw.pool(code, want, filter) : ctx.hnsw.search(code, want, filter);
   // HNSW can come back short (a filter that prunes the graph, many deletions); the scan is exact.
@@ -165,12 +172,15 @@ export function search(ctx: SearchContext, query: SearchQuery, options: SearchOp
   const cand = findCandidates(ctx, code, want, label, q !== undefined);
   const order = q ? rerank(ctx.store, q, cand.ids, narrow(ctx, q, cand, want)) : byHamming(cand.ids, cand.hamming);
   const hits: SearchHit[] = [];
-  for (const { index, distance } of order.slice(0, opts.k)) {
+  const nearDup = nearDuplicateTest();
+  const qNorm = q ? Math.sqrt(q.reduce((acc, v) => acc + v * v, 0)) : 0;
+  for (const { index, distance, norm } of order.slice(0, opts.k)) {
     if (opts.maxDistance !== undefined && distance !== null && distance > opts.maxDistance) break;
     const id = cand.ids[index] as number;
     const row = ctx.store.summary(id);
     if (row === undefined) continue;
-    hits.push({ id, source: row.source, distance, hamming: cand.hamming[index] as number, labels: row.labels });
+    const nearDuplicate = distance !== null && norm !== undefined && nearDup(distance, qNorm, norm);
+    hits.push({ id, source: row.source, distance, hamming: cand.hamming[index] as number, labels: row.labels, nearDuplicate });
   }
   return { hits, engine: cand.engine, candidates: cand.ids.length };
 }
@@ -178,6 +188,8 @@ export function search(ctx: SearchContext, query: SearchQuery, options: SearchOp
 interface Ranked {
   index: number;
   distance: number | null;
+  /** The hit's embedding norm (re-rank only), for the near-duplicate test. */
+  norm?: number;
 }
 
 const MAX_POOL = 2 ** 21;
@@ -217,9 +229,10 @@ function byHamming(ids: number[], hamming: number[]): Ranked[] {
 /** Stage 2: exact Euclidean distance to the stored float16 embedding of `ids[at]` for each `at`, ties by id. */
 function rerank(store: ImageStore, q: Float32Array, ids: number[], at: readonly number[]): Ranked[] {
   const indexOf = new Map(at.map((i) => [ids[i] as number, i]));
-  const order: { index: number; distance: number }[] = [];
+  const order: { index: number; distance: number; norm: number }[] = [];
   for (const [id, blob] of store.embeddings(at.map((i) => ids[i] as number))) {
-    order.push({ index: indexOf.get(id) as number, distance: Math.sqrt(squaredDistanceHalf(q, halfView(blob))) });
+    const halves = halfView(blob);
+    order.push({ index: indexOf.get(id) as number, distance: Math.sqrt(squaredDistanceHalf(q, halves)), norm: halfNorm(halves) });
   }
   return order.sort((a, b) => a.distance - b.distance || (ids[a.index] as number) - (ids[b.index] as number));
 }

@@ -87,6 +87,8 @@ export interface SearchHit {
   distance: number | null;
   hamming: number;
   labels: string[];
+  /** Within the near-duplicate threshold (index/near-dup.ts); false when the re-rank was off. */
+  near_duplicate: boolean;
   thumbnail_url: string;
 }
 

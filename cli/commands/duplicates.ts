@@ -1,14 +1,14 @@
-/** `sightline duplicates`: near-duplicate groups (close codes AND close embeddings), read-only. */
+/** `sightline duplicates`: near-duplicate groups (close full embeddings) and recorded exact copies, read-only. */
 import type { Command } from 'commander';
-import { defaultRadius, findDuplicatesIn, inspectIndex } from '../../index/index.js';
+import { DEFAULT_NEAR_DUP_RELATIVE, findDuplicatesIn } from '../../index/index.js';
 import { CliError } from '../errors.js';
 
 interface DuplicatesFlags {
   db: string;
   json?: boolean;
-  radius?: string;
-  maxRelativeDistance: string;
+  maxRelativeDistance?: string;
   maxDistance?: string;
+  neighbours: string;
 }
 
 function num(flag: string, v: string | undefined, integer: boolean): number | undefined {
@@ -23,30 +23,37 @@ function num(flag: string, v: string | undefined, integer: boolean): number | un
 export function register(program: Command): void {
   program
     .command('duplicates')
-    .description('list groups of near-duplicate images: codes within a Hamming radius and embeddings within a distance')
+    .description('list groups of near-duplicate images (embeddings within a distance calibrated on edited copies) and exact copies skipped at index time')
     .option('--db <dir>', 'index directory', './data')
-    .option('--json', 'one JSON object: { groups: [{ ids, members: [{ id, source }], pairs: [{ a, b, hamming, distance }] }] }')
-    .option('--radius <bits>', 'max Hamming distance (default 3 bits per 128)')
-    .option('--max-relative-distance <x>', 'max embedding distance / mean embedding norm', '0.1')
+    .option('--json', 'one JSON object: { groups: [{ ids, members: [{ id, source }], pairs: [{ a, b, hamming, distance }] }], exact: [{ id, source, copies }] }')
+    .option('--max-relative-distance <x>', `max embedding distance / mean embedding norm of the pair (default ${DEFAULT_NEAR_DUP_RELATIVE}, calibrated on edited copies)`)
     .option('--max-distance <x>', 'absolute Euclidean threshold instead of the relative one')
+    .option('--neighbours <n>', 'nearest images examined per image', '10')
     .action((flags: DuplicatesFlags) => {
-      const radius = num('--radius', flags.radius, true);
-      const groups = findDuplicatesIn(flags.db, {
-        radius,
+      const report = findDuplicatesIn(flags.db, {
         maxRelativeDistance: num('--max-relative-distance', flags.maxRelativeDistance, false),
         maxDistance: num('--max-distance', flags.maxDistance, false),
+        neighbours: num('--neighbours', flags.neighbours, true),
       });
+      const { groups, exact } = report;
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ groups: groups.map(({ ids, members, pairs }) => ({ ids, members, pairs })) })}\n`);
+        process.stdout.write(`${JSON.stringify({ groups: groups.map(({ ids, members, pairs }) => ({ ids, members, pairs })), exact })}\n`);
         return;
       }
-      const bits = inspectIndex(flags.db).bits;
       const images = groups.reduce((n, g) => n + g.ids.length, 0);
-      process.stdout.write(`${groups.length} group${groups.length === 1 ? '' : 's'} of near-duplicates (${images} images; radius ${radius ?? defaultRadius(bits)} of ${bits} bits)\n`);
+      const rule = flags.maxDistance !== undefined ? `distance ≤ ${flags.maxDistance}` : `distance ≤ ${flags.maxRelativeDistance ?? DEFAULT_NEAR_DUP_RELATIVE} × mean norm`;
+      process.stdout.write(`${groups.length} group${groups.length === 1 ? '' : 's'} of near-duplicates (${images} images; ${rule})\n`);
       for (const [i, g] of groups.entries()) {
         const worst = Math.max(...g.pairs.map((p) => p.distance));
         process.stdout.write(`\n#${i + 1}  ${g.ids.length} images, max embedding distance ${worst.toFixed(3)}\n`);
         for (const m of g.members) process.stdout.write(`  ${String(m.id).padStart(8)}  ${m.source}\n`);
+      }
+      if (exact.length > 0) {
+        process.stdout.write(`\n${exact.length} indexed image${exact.length === 1 ? '' : 's'} with exact copies (same SHA-256, not indexed again)\n`);
+        for (const e of exact) {
+          process.stdout.write(`  ${String(e.id).padStart(8)}  ${e.source}\n`);
+          for (const c of e.copies) process.stdout.write(`            = ${c}\n`);
+        }
       }
     });
 }

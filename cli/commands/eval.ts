@@ -96,6 +96,7 @@ function formatNearDup(n: NearDupReport): string[] {
     row('euclidean'), row('hamming'), row('served'), row('served_id_ties'),
     `served / euclidean R@1 ${n.euclidean.recall_at_1 > 0 ? (n.served.recall_at_1 / n.euclidean.recall_at_1).toFixed(3) : '—'}`,
     `near-duplicate threshold (fc7 Euclidean, best F1 on these copies): ${n.threshold.distance.toFixed(4)}, precision ${pct(n.threshold.precision)}, recall ${pct(n.threshold.recall)}`,
+    `  relative to the mean embedding norm: ${n.threshold_relative.distance.toFixed(4)}, precision ${pct(n.threshold_relative.precision)}, recall ${pct(n.threshold_relative.recall)}`,
   ];
 }
 

@@ -26,7 +26,7 @@ export function register(program: Command): void {
       .description('find the indexed images most similar to IMG (Hamming candidates on binary codes, re-ranked by embedding distance)')
       .argument('<image>', 'query image')
       .option('--k <n>', 'results', '10')
-      .option('--json', 'print { "results": [{ id, source, distance, hamming, labels }] }')
+      .option('--json', 'print { "results": [{ id, source, distance, hamming, labels, near_duplicate }] }')
       .option('--label <label>', 'only images whose top label is this')
       .option('--no-rerank', 'order by Hamming distance only')
       .option('--max-distance <d>', 'only hits within this fc7 Euclidean distance (the `distance` column; bundled model: transformed copies ~0.3–1, same-class neighbours ~1–5)'),
@@ -46,7 +46,7 @@ export function register(program: Command): void {
       const hits = await rt.gallery.search(bytes, { k, rerank: flags.rerank, ...(flags.label ? { label: flags.label } : {}), ...(maxDistance === undefined ? {} : { maxDistance }) }).catch((err: unknown) => {
         throw asCliError(err);
       });
-      const results = hits.map(({ id, source, distance, hamming, labels }) => ({ id, source, distance, hamming, labels }));
+      const results = hits.map(({ id, source, distance, hamming, labels, near_duplicate }) => ({ id, source, distance, hamming, labels, near_duplicate }));
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ results })}\n`);
         return;

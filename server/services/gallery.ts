@@ -94,6 +94,7 @@ export class GalleryService implements Gallery {
       distance: h.distance,
       hamming: h.hamming,
       labels: labelNames(h.labels),
+      near_duplicate: h.nearDuplicate,
       thumbnail_url: thumbnailUrl(h.id),
     }));
   }

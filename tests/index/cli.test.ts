@@ -50,8 +50,8 @@ describe('index CLI commands', () => {
       const dup = JSON.parse(await run(['duplicates', '--db', dir, '--json'])) as { groups: { ids: number[]; members: { source: string }[] }[] };
       assert.deepEqual(dup.groups.map((g) => g.ids), [[1, 61]]);
       assert.equal(dup.groups[0]!.members[1]!.source, 'copy.jpg');
-      assert.match(await run(['duplicates', '--db', dir]), /^1 group of near-duplicates \(2 images; radius 3 of 128 bits\)/);
-      await assert.rejects(run(['duplicates', '--db', dir, '--radius', 'x']), { message: "'--radius' must be an integer ≥ 0, got 'x'" });
+      assert.match(await run(['duplicates', '--db', dir]), /^1 group of near-duplicates \(2 images; distance ≤ 0\.\d+ × mean norm\)/);
+      await assert.rejects(run(['duplicates', '--db', dir, '--neighbours', 'x']), { message: "'--neighbours' must be an integer ≥ 0, got 'x'" });
 
       rmSync(join(dir, HNSW_FILE));
       assert.match(await run(['reindex', '--db', dir, '--m', '8']), /^rebuilt the graph of 61 images \(\d+ distinct 128-bit codes\)/);

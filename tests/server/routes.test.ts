@@ -153,11 +153,13 @@ describe('images and search', () => {
     assert.equal(found.body.results[0].id, up.body.id);
     assert.equal(found.body.results[0].distance, 0);
     assert.equal(found.body.results[0].hamming, 0);
+    assert.equal(found.body.results[0].near_duplicate, true, 'the same image is its own near-duplicate');
     assert.equal(found.body.results[0].thumbnail_url, `/v1/images/${up.body.id}/thumbnail`);
     for (let i = 1; i < 3; i++) assert.ok(found.body.results[i].distance >= found.body.results[i - 1].distance);
 
     const byHamming = await request(s.app).post('/v1/search?k=4&rerank=false').set('content-type', 'image/png').send(a);
     assert.equal(byHamming.body.results[0].distance, null);
+    assert.equal(byHamming.body.results[0].near_duplicate, false);
 
     // A relevance cut-off: only the image itself (distance 0) is within 1e-6; "nothing similar" is an answer.
     const within = await request(s.app).post('/v1/search?k=4&max_distance=0.000001').set('content-type', 'image/png').send(a);

@@ -34,6 +34,8 @@ export interface NearDupReport {
   queries: number;
   /** fc7 Euclidean threshold for "near-duplicate" fitted on these copies, with its precision and recall. */
   threshold: Threshold;
+  /** The same for the distance relative to the pair's mean embedding norm (what index/duplicates.ts uses). */
+  threshold_relative: Threshold;
 }
 
 export interface Threshold {

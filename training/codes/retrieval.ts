@@ -272,6 +272,8 @@ async function nearDuplicates(c: Ctx, dbSet: SquareDataset, session: ModelSessio
   };
   const positives: number[] = [];
   const negatives: number[] = [];
+  const relPositives: number[] = [];
+  const relNegatives: number[] = [];
   const per = dbSet.size * dbSet.size * dbSet.channels;
   const samePixels = (a: number, b: number): boolean => Buffer.compare(dbSet.pixels.subarray(a * per, (a + 1) * per), dbSet.pixels.subarray(b * per, (b + 1) * per)) === 0;
   for (let start = 0; start < q.n; start += QUERY_BLOCK) {
@@ -281,13 +283,17 @@ async function nearDuplicates(c: Ctx, dbSet: SquareDataset, session: ModelSessio
       const qi = start + j;
       const o = origin[qi] as number;
       const qEmb = q.embeddings.subarray(qi * q.dim, (qi + 1) * q.dim);
-      euclidRow(dots, j, qEmb.reduce((s, v) => s + v * v, 0), dbNorms, dist);
+      const qNorm = qEmb.reduce((s, v) => s + v * v, 0);
+      euclidRow(dots, j, qNorm, dbNorms, dist);
       tally.euclidean.add(rankOf(dist, o));
+      const meanNorm = (i: number): number => (Math.sqrt(qNorm) + Math.sqrt(dbNorms[i] as number)) / 2;
       positives.push(Math.sqrt(Math.max(0, dist[o] as number)));
+      relPositives.push((positives.at(-1) as number) / meanNorm(o));
       // Nearest other image; byte-identical twins (Fashion-MNIST has some) are the same image.
-      let other = Infinity;
-      for (let i = 0; i < n; i++) if (i !== o && (dist[i] as number) < other && !samePixels(i, o)) other = dist[i] as number;
-      negatives.push(Math.sqrt(Math.max(0, other)));
+      let other = -1;
+      for (let i = 0; i < n; i++) if (i !== o && (other < 0 || (dist[i] as number) < (dist[other] as number)) && !samePixels(i, o)) other = i;
+      negatives.push(other < 0 ? Infinity : Math.sqrt(Math.max(0, dist[other] as number)));
+      relNegatives.push(other < 0 ? Infinity : (negatives.at(-1) as number) / meanNorm(other));
       const qCode = qCodes.subarray(qi * words, (qi + 1) * words);
       tally.hamming.add(rankOf(hammingAll(qCode, c.dbCodes, n, words, ham), o));
       const query = { code: new Uint8Array(qCode.buffer, qCode.byteOffset, bits >>> 3), embedding: qEmb };
@@ -298,6 +304,6 @@ async function nearDuplicates(c: Ctx, dbSet: SquareDataset, session: ModelSessio
   }
   return {
     euclidean: tally.euclidean.result(), hamming: tally.hamming.result(), served: tally.served.result(), served_id_ties: tally.idTies.result(),
-    originals: sample.length, queries: q.n, threshold: calibrateThreshold(positives, negatives),
+    originals: sample.length, queries: q.n, threshold: calibrateThreshold(positives, negatives), threshold_relative: calibrateThreshold(relPositives, relNegatives),
   };
 }
