@@ -76,7 +76,7 @@ function imageSchemas(info: ModelInfo): Record<string, Schema> {
       {
         results: {
           type: 'array',
-          items: obj({ id: int, source: str, distance: num, hamming: int, labels: strings, thumbnail_url: str }, ['id', 'source', 'distance', 'hamming']),
+          items: obj({ id: int, source: str, distance: num, hamming: int, labels: strings, near_duplicate: bool, thumbnail_url: str }, ['id', 'source', 'distance', 'hamming']),
         },
       },
       ['results'],
