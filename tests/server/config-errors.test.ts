@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import multer from 'multer';
-import { IndexModelMismatchError, IndexParamError } from '../../index/index.js';
+import { IndexModelMismatchError, IndexParamError, IndexStorageFullError } from '../../index/index.js';
 import { ImageTooLargeError, UnsupportedMediaError } from '../../model/index.js';
 import { loadConfig } from '../../server/config.js';
 import { ConfigError, describeError, InvalidParameterError, ServiceUnavailableError } from '../../server/errors.js';
@@ -57,6 +57,11 @@ test('describeError maps typed errors by status and code, hides internals', () =
     [new multer.MulterError('LIMIT_FILE_SIZE', 'image'), 413, 'payload_too_large'],
     [Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 }), 413, 'payload_too_large'],
     [Object.assign(new SyntaxError('Unexpected end of JSON input'), { type: 'entity.parse.failed', status: 400 }), 400, 'entity_parse_failed'],
+    // A full disk: the domain kind, and raw fs / SQLite errors that escaped wrapping.
+    [new IndexStorageFullError('store the upload', 'ENOSPC: no space left on device'), 507, 'storage_full'],
+    [Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), 507, 'insufficient_storage'],
+    [Object.assign(new Error('Disk quota exceeded'), { code: 'EDQUOT' }), 507, 'insufficient_storage'],
+    [Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), 507, 'insufficient_storage'],
   ];
   for (const [err, status, code] of cases) {
     const d = describeError(err, 1000);
