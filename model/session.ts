@@ -111,7 +111,10 @@ async function openWithFallback(
     }
     try {
       const session = await create(p === 'cpu' ? ['cpu'] : [p, 'cpu']);
-      if (p !== device && device !== 'auto') logger?.warn({ requested: device, provider: p, skipped }, `execution provider '${device}' unavailable, running on '${p}'`);
+      const why = Object.entries(skipped).map(([k, v]) => `'${k}' not used: ${v}`).join('; ');
+      // The message itself names each provider that was passed over and why, so one log line explains the fallback.
+      if (p !== device && device !== 'auto') logger?.warn({ requested: device, provider: p, skipped }, `execution provider ${why}; running on '${p}'`);
+      else if (why !== '') logger?.info({ requested: device, provider: p, skipped }, `device '${device}': ${why}; running on '${p}'`);
       return { session, provider: p };
     } catch (err) {
       if (p === 'cpu') throw new ModelLoadError(`model '${modelPath}' could not be loaded by onnxruntime: ${firstLine(err)}`);

@@ -31,9 +31,18 @@ function withContract(model: TinyModel, name: string, edit: (c: Record<string, u
   return path;
 }
 
-function recordingLogger(): SessionLogger & { warnings: Array<Record<string, unknown>> } {
+function recordingLogger(): SessionLogger & { warnings: Array<Record<string, unknown>>; messages: string[] } {
   const warnings: Array<Record<string, unknown>> = [];
-  return { warnings, info: () => undefined, warn: (obj) => warnings.push(obj as Record<string, unknown>) };
+  const messages: string[] = [];
+  return {
+    warnings,
+    messages,
+    info: () => undefined,
+    warn: (obj, msg) => {
+      warnings.push(obj as Record<string, unknown>);
+      messages.push(msg);
+    },
+  };
 }
 
 describe('createSession', () => {
@@ -98,6 +107,19 @@ describe('createSession', () => {
       assert.equal(logger.warnings.length, 1);
       assert.equal(logger.warnings[0]?.['requested'], 'cuda');
       assert.equal(logger.warnings[0]?.['provider'], 'cpu');
+      assert.match(logger.messages[0] ?? '', /^execution provider 'cuda' not used: the CUDA provider library is not installed .*; running on 'cpu'$/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('names why WebGPU was not used when it falls back', async () => {
+    const logger = recordingLogger();
+    const s = await createSession(model.path, { device: 'webgpu', threads: 1, logger });
+    try {
+      // A machine with a WebGPU adapter runs on it and logs nothing; without one the line says why.
+      if (s.provider === 'cpu') assert.match(logger.messages[0] ?? '', /^execution provider 'webgpu' not used: \S.*; running on 'cpu'$/);
+      else assert.equal(logger.messages.length, 0);
     } finally {
       await s.close();
     }
