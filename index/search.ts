@@ -45,8 +45,8 @@ export interface SearchOptions {
   label?: string;
   /**
    * Drop hits farther than this Euclidean distance between fc7 embeddings (the `distance` of a hit;
-   * needs the re-rank). The scale is the embedding model's: with the bundled model a transformed
-   * copy of an image lies at ~0.3–1, same-class neighbours at ~1–5 (README, Retrieval). Default: none.
+   * needs the re-rank). The scale is the embedding model's: with the bundled model, 1.82 separated
+   * edited copies from their nearest other image best at 10k images (eval retrieval, README). Default: none.
    */
   maxDistance?: number;
 }
