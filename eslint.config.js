@@ -1,6 +1,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const SURFACES = { regex: '^(\\.\\./)+(model|training|index|server)/(?!index\\.js$).+', message: "import the folder's surface (<folder>/index.js), not a module inside it" };
+const NO_TESTS = { regex: '^(\\.\\./)+tests/', message: 'only tests import tests/ (test models shared with bench/ live in testing/)' };
+const NO_TESTING = { regex: '^(\\.\\./)+testing/', message: 'production code does not import the test models of testing/' };
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'server/public/**', 'data/**', 'bin/**', 'scripts/**', 'eslint.config.js'] },
   js.configs.recommended,
@@ -14,6 +18,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // Each of model/, training/, index/ and server/ exposes its surface in its index.ts: code outside a
+  // folder imports that file, never a module inside (tests/ may: they test the inside). Only tests/
+  // and bench/ use the test models of testing/; nothing imports tests/.
+  { files: ['**/*.ts'], ignores: ['tests/**'], rules: { 'no-restricted-imports': ['error', { patterns: [SURFACES, NO_TESTS] }] } },
+  { files: ['cli/**/*.ts', 'model/**/*.ts', 'training/**/*.ts', 'index/**/*.ts', 'server/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [SURFACES, NO_TESTS, NO_TESTING] }] } },
   { files: ['tests/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   // CommonJS preloads for `node --require` (tests/cli/fixtures).
   {

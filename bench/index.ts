@@ -16,10 +16,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Catalog } from '../index/index.js';
-import { halfView, squaredDistanceHalf } from '../index/float16.js';
-import { CodeHnsw, DEFAULT_HNSW } from '../index/hnsw.js';
-import { CodeMatrix, recallWithTies } from '../index/scan.js';
+import { Catalog, halfView, squaredDistanceHalf, CodeHnsw, DEFAULT_HNSW, CodeMatrix, recallWithTies } from '../index/index.js';
 
 const BITS = 128;
 

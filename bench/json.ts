@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createLogger, loadConfig, startServer } from '../server/index.js';
-import { tempDir, testCodesPath, testModelPath } from '../tests/server/helpers.js';
+import { tempDir, testCodesPath, testModelPath } from '../testing/models.js';
 
 const CLIENT = `
 const { parentPort } = require('node:worker_threads');

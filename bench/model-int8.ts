@@ -7,13 +7,9 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getPreset } from '../model/architecture.js';
-import { calibrate, rangesOf } from '../model/onnx/quantize-calibrate.js';
-import { exportOnnx, planQuantization, quantizeModel, readContractSync } from '../model/onnx/index.js';
-import { batchLength, decodeImage, makeCrops } from '../model/preprocess.js';
-import { createSession } from '../model/session.js';
-import type { ModelSession } from '../model/session.js';
-import { initWeights } from '../training/network.js';
+import { getPreset, calibrate, rangesOf, exportOnnx, planQuantization, quantizeModel, readContractSync, batchLength, decodeImage, makeCrops, createSession } from '../model/index.js';
+import type { ModelSession } from '../model/index.js';
+import { initWeights } from '../training/index.js';
 
 const BUNDLED = new URL('../model/default/sightline-fmnist.onnx', import.meta.url).pathname;
 const FIXTURES = ['dog.jpg', 'eagle.jpg', 'horses.jpg', 'person.jpg'].map((f) => new URL(`../tests/fixtures/images/${f}`, import.meta.url).pathname);

@@ -14,13 +14,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { alexnetPreset, parameterCount } from '../model/architecture.js';
-import { classifyImage } from '../model/classify.js';
-import { exportOnnx } from '../model/onnx/index.js';
-import { batchLength, decodeImage, makeCrops } from '../model/preprocess.js';
-import { createSession } from '../model/session.js';
-import type { ModelSession } from '../model/session.js';
-import { initWeights } from '../training/network.js';
+import { alexnetPreset, parameterCount, classifyImage, exportOnnx, batchLength, decodeImage, makeCrops, createSession } from '../model/index.js';
+import type { ModelSession } from '../model/index.js';
+import { initWeights } from '../training/index.js';
 import { INT8_MODELS, int8Rows, int8Table } from './model-int8.js';
 import type { Int8Model } from './model-int8.js';
 

@@ -9,12 +9,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { classifyImage } from '../model/classify.js';
-import { fitOod, OOD_STATISTICS, oodScores } from '../model/ood.js';
-import type { OodFeatures, OodStatistic } from '../model/ood.js';
-import { createSession } from '../model/session.js';
-import type { ModelSession } from '../model/session.js';
-import { loadFashionMnist } from '../training/data/fashion-mnist.js';
+import { classifyImage, fitOod, OOD_STATISTICS, oodScores, createSession } from '../model/index.js';
+import type { OodFeatures, OodStatistic, ModelSession } from '../model/index.js';
+import { loadFashionMnist } from '../training/index.js';
 
 function flag(args: string[], name: string, def: string): string {
   const i = args.indexOf(name);

@@ -18,10 +18,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Histogram } from 'prom-client';
-import { createLogger, loadConfig, startServer } from '../server/index.js';
+import { createLogger, loadConfig, startServer, packageRoot } from '../server/index.js';
 import type { RunningServer } from '../server/index.js';
-import { packageRoot } from '../server/paths.js';
-import { tempDir, testCodesPath, testModelPath } from '../tests/server/helpers.js';
+import { tempDir, testCodesPath, testModelPath } from '../testing/models.js';
 
 interface Level {
   clients: number;

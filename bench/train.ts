@@ -14,13 +14,9 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { getPreset, parameterCount, type Preset } from '../model/architecture.js';
-import { useBackend } from '../training/backend.js';
-import { loadFashionMnist } from '../training/data/fashion-mnist.js';
-import type { SquareDataset } from '../training/data/dataset.js';
-import { forward, initWeights, mulberry32, paramsFromWeights } from '../training/network.js';
-import { initialState, Trainer } from '../training/trainer.js';
-import type { TrainConfig } from '../training/types.js';
+import { getPreset, parameterCount, type Preset } from '../model/index.js';
+import { useBackend, loadFashionMnist, forward, initWeights, mulberry32, paramsFromWeights, initialState, Trainer } from '../training/index.js';
+import type { SquareDataset, TrainConfig } from '../training/index.js';
 
 const FIXTURE = new URL('../tests/fixtures/fashion-mnist', import.meta.url).pathname;
 /** Re-measured 2026-11-30 (/work/shared/NOTES.md, "Training peer"): batch 128, 2 threads. */

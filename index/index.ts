@@ -3,6 +3,8 @@ export { Catalog, openCatalog, type CatalogOptions, type CatalogStats, type Open
 export {
   type CodeInput,
   codeToHex,
+  codeWords,
+  hammingWords,
   hammingPacked,
   hexToCode,
   packSigns,
@@ -28,6 +30,10 @@ export {
 } from './errors.js';
 export { DEFAULT_HNSW, type HnswParams } from './hnsw.js';
 export { catalogEmbeddings, type CatalogEmbeddings, type DuplicatesReport, type ExactCopies, findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
+/** Engines the benchmarks measure directly (bench/index.ts). */
+export { CodeHnsw } from './hnsw.js';
+export { CodeMatrix, recallWithTies } from './scan.js';
+export { halfView, squaredDistanceHalf } from './float16.js';
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type LabelScore, type NewImage, sha256Hex } from './records.js';

@@ -10,8 +10,11 @@
  * so a catalog made with it reopens with the same code and `reindex --codes FILE` switches it over
  * to a trained codes model (see `fallbackCodesName`, `parseFallbackName`).
  */
-import { packSigns } from '../index/codes.js';
+// The one import of index/ from model/ (a deep one on purpose: the projection must be exactly the
+// catalog's, and index/'s surface would load SQLite and hnswlib into every model/ user).
+// eslint-disable-next-line no-restricted-imports
 import { SketchProjection } from '../index/sketch.js';
+import { packRows } from './codes.js';
 import type { CodesMeta, CodesSession, EncodedCodes } from './codes.js';
 
 export const FALLBACK_PREFIX = 'random-projection:';
@@ -44,7 +47,7 @@ export function fallbackCodes(modelHash: string, embeddingDim: number, bits = FA
     const logits = new Float32Array(n * bits);
     for (let i = 0; i < n; i++) {
       const p = projection.project(embeddings.subarray(i * embeddingDim, (i + 1) * embeddingDim), logits.subarray(i * bits, (i + 1) * bits));
-      packSigns(p, codes.subarray(i * bytes, (i + 1) * bytes));
+      packRows(p, 1, bits, codes.subarray(i * bytes, (i + 1) * bytes));
     }
     return Promise.resolve({ codes, logits });
   };

@@ -8,7 +8,6 @@
 import { stat } from 'node:fs/promises';
 import { InferenceSession, Tensor } from './ort.js';
 import { z } from 'zod';
-import { packSigns } from '../index/codes.js';
 import { checkIntOption, ModelError, ModelLoadError } from './errors.js';
 import type { CropCount } from './image/crops.js';
 import { readHeader } from './onnx/metadata.js';
@@ -180,10 +179,17 @@ class OrtCodesSession implements CodesSession {
   }
 }
 
-/** Packs n rows of B pre-sign values into n codes of B/8 bytes (value > 0 → bit 1). */
+/**
+ * Packs n rows of B pre-sign values into n codes of B/8 bytes: bit j of a row is set when its value
+ * is > 0 (zero counts as negative), least significant bit first within each byte. This is the layout
+ * index/ stores and compares (index/codes.ts packSigns); model/ writes it itself so that it does not
+ * depend on index/ (tests/model/codes.test.ts checks the two agree).
+ */
 export function packRows(values: Float32Array, n: number, bits: number, out = new Uint8Array((n * bits) >>> 3)): Uint8Array {
-  const bytes = bits >>> 3;
-  for (let i = 0; i < n; i++) packSigns(values.subarray(i * bits, (i + 1) * bits), out.subarray(i * bytes, (i + 1) * bytes));
+  out.fill(0, 0, (n * bits) >>> 3);
+  for (let i = 0; i < n * bits; i++) {
+    if ((values[i] as number) > 0) out[i >>> 3] = (out[i >>> 3] as number) | (1 << (i & 7));
+  }
   return out;
 }
 

@@ -35,3 +35,4 @@ export * from './registry/index.js';
 export { DEFAULT_OOD, fitOod, OOD_STATISTICS, oodSchema, oodScores, oodVerdict } from './ood.js';
 export type { OodContract, OodFeatures, OodStatistic } from './ood.js';
 export { oodSidecarPath, withOod, writeOodSidecar } from './ood-sidecar.js';
+export { sha256File } from './embedder.js';

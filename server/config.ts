@@ -5,7 +5,7 @@
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { registryCodesPath, RegistryError, resolveModelArg } from '../model/registry/index.js';
+import { registryCodesPath, RegistryError, resolveModelArg } from '../model/index.js';
 import { ConfigError } from './errors.js';
 import { packageRoot } from './paths.js';
 

@@ -29,6 +29,8 @@ export type { Runtime } from './services/runtime.js';
 export { checkGolden, indexDemoGallery } from './services/startup.js';
 export { walkFiles, checkJobPath } from './services/walk.js';
 export { Progress } from './services/progress.js';
+export { packageRoot } from './paths.js';
+export { reembedWithModel } from './services/reembed.js';
 export type { Outcome } from './services/indexing.js';
 
 export interface RunningServer {

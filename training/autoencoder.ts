@@ -13,7 +13,7 @@
  * own output beats. A balance term keeps every bit close to half on, half off over a batch.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerWeights } from '../model/weights.js';
+import type { LayerWeights } from '../model/index.js';
 import { hashCenters } from './codes/centers.js';
 import { NORM_EPSILON, type EncoderWeights, type Normalization } from './codes/export.js';
 import { gaussianFill, mulberry32 } from './network.js';

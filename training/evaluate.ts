@@ -3,11 +3,8 @@
  * onnxruntime session, with the contract's crops (1 = center, 10 = corners + center + mirrors)
  * and the softmax averaged over crops.
  */
-import { makeCrops, type CropCount } from '../model/image/crops.js';
-import { batchLength } from '../model/image/crops.js';
-import type { DecodedSquare } from '../model/image/decode.js';
-import { averageSoftmax } from '../model/classify.js';
-import type { ModelSession } from '../model/session.js';
+import { makeCrops, type CropCount, batchLength, averageSoftmax } from '../model/index.js';
+import type { DecodedSquare, ModelSession } from '../model/index.js';
 import type { SquareDataset } from './data/dataset.js';
 
 export interface ClassifierMetrics {

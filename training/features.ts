@@ -6,9 +6,8 @@
  * validation images their center crop, as a 1-crop evaluation sees them.
  */
 import * as ort from 'onnxruntime-node';
-import type { ModelContract } from '../model/contract.js';
-import { batchLength, makeCrops, type CropCount } from '../model/image/crops.js';
-import { withFeatureOutputs } from '../model/onnx/index.js';
+import type { ModelContract } from '../model/index.js';
+import { batchLength, makeCrops, type CropCount, withFeatureOutputs } from '../model/index.js';
 import type { SquareDataset } from './data/dataset.js';
 
 export interface FeatureSet {

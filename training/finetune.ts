@@ -11,10 +11,8 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseContract, type ModelContract } from '../model/contract.js';
-import { readContract, readDenseHead, replaceDenseLayers } from '../model/onnx/index.js';
-import { createSession } from '../model/session.js';
-import type { NamedWeights } from '../model/weights.js';
+import { parseContract, type ModelContract, readContract, readDenseHead, replaceDenseLayers, createSession } from '../model/index.js';
+import type { NamedWeights } from '../model/index.js';
 import { useBackend } from './backend.js';
 import { subset } from './data/dataset.js';
 import { loadImageFolder, splitIndices } from './data/image-folder.js';

@@ -5,7 +5,7 @@
  * training. Keeps the weights of the epoch with the best validation accuracy.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerWeights, NamedWeights } from '../model/weights.js';
+import type { LayerWeights, NamedWeights } from '../model/index.js';
 import type { FeatureSet } from './features.js';
 import { mulberry32 } from './network.js';
 import { PAPER_SGD } from './sgd.js';

@@ -7,9 +7,8 @@
  * The exporter converts them to ONNX's NCHW / OIHW (see model/onnx/export.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Preset } from '../model/architecture.js';
-import { groupsOf, kernelShape, layerShapes } from '../model/architecture.js';
-import type { NamedWeights } from '../model/weights.js';
+import type { Preset, NamedWeights } from '../model/index.js';
+import { groupsOf, kernelShape, layerShapes } from '../model/index.js';
 
 export type InitScheme = 'paper' | 'he';
 

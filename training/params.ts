@@ -3,9 +3,8 @@
  * Float32Array (backed by a SharedArrayBuffer during training so that worker threads read the
  * same weights and each update a disjoint slice of them).
  */
-import type { Preset } from '../model/architecture.js';
-import { kernelShape, layerShapes } from '../model/architecture.js';
-import type { NamedWeights } from '../model/weights.js';
+import type { Preset, NamedWeights } from '../model/index.js';
+import { kernelShape, layerShapes } from '../model/index.js';
 
 export interface ParamEntry {
   name: string;

@@ -5,14 +5,9 @@
 import { readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { getPreset, PRESET_NAMES, type Preset } from '../model/architecture.js';
-import type { ModelContract } from '../model/contract.js';
-import type { NamedWeights } from '../model/weights.js';
-import { readContract, readPresetWeights } from '../model/onnx/index.js';
+import { getPreset, PRESET_NAMES, type Preset, readContract, readPresetWeights, exportOnnx, createSession } from '../model/index.js';
+import type { ModelContract, NamedWeights, PreprocessContract } from '../model/index.js';
 import { newLastLayer } from './head-trainer.js';
-import type { PreprocessContract } from '../model/contract.js';
-import { exportOnnx } from '../model/onnx/index.js';
-import { createSession } from '../model/session.js';
 import { channelStats, subset, type SquareDataset } from './data/dataset.js';
 import { FASHION_MNIST_LABELS, loadFashionMnist } from './data/fashion-mnist.js';
 import { loadImageFolder, splitIndices } from './data/image-folder.js';

@@ -3,8 +3,8 @@
  * from a seed (data order, crops, flips and dropout masks all derive from (seed, epoch, step)),
  * so a run resumed from a checkpoint continues exactly as if it had never stopped.
  */
-import { getPreset, type Preset } from '../model/architecture.js';
-import type { NamedWeights } from '../model/weights.js';
+import { getPreset, type Preset } from '../model/index.js';
+import type { NamedWeights } from '../model/index.js';
 import { fillBatch } from './augment.js';
 import { loadCheckpointArrays, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
 import type { SquareDataset } from './data/dataset.js';

@@ -7,7 +7,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { getPreset, type Preset } from '../model/architecture.js';
+import { getPreset, type Preset } from '../model/index.js';
 import { useBackend } from './backend.js';
 import { forward, type Params } from './network.js';
 import { sgdStep } from './sgd.js';

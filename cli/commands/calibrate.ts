@@ -11,7 +11,7 @@ import { Option } from 'commander';
 import sharp from 'sharp';
 import { classifyImage, createSession, fitOod, OOD_STATISTICS, writeOodSidecar } from '../../model/index.js';
 import type { OodFeatures, OodStatistic } from '../../model/index.js';
-import { loadFashionMnist } from '../../training/data/fashion-mnist.js';
+import { loadFashionMnist } from '../../training/index.js';
 import { CliError } from '../errors.js';
 import { cropsFlag, intFlag } from './classify.js';
 import { numFlag } from './train-codes.js';

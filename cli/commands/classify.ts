@@ -6,11 +6,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { classifyImage } from '../../model/classify.js';
-import type { Classification } from '../../model/classify.js';
-import { ModelError } from '../../model/errors.js';
-import { createSession, DEVICES } from '../../model/session.js';
-import type { DeviceRequest, ModelSession } from '../../model/session.js';
+import { classifyImage, ModelError, createSession, DEVICES } from '../../model/index.js';
+import type { Classification, DeviceRequest, ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { modelArgPath } from './models.js';
 

@@ -1,6 +1,6 @@
 /** `sightline embed IMG`: the fc7 embedding (mean over the crops used) and its L2 norm. */
 import type { Command } from 'commander';
-import { embedImage } from '../../model/classify.js';
+import { embedImage } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { addModelFlags, cropsFlag, maxPixelsFlag, openModel, readImages, reportImageError } from './classify.js';
 import type { ModelFlags } from './classify.js';

@@ -6,14 +6,10 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createSession } from '../../model/session.js';
-import { loadFashionMnist } from '../../training/data/fashion-mnist.js';
-import { evaluateClassifier, formatConfusion, matchLabels } from '../../training/evaluate.js';
-import { loadImageFolder } from '../../training/data/image-folder.js';
-import type { SquareDataset } from '../../training/data/dataset.js';
-import type { ModelSession } from '../../model/session.js';
-import { evaluateRetrieval, METHODS, type RetrievalReport } from '../../training/codes/retrieval.js';
-import type { NearDupReport } from '../../training/codes/near-dup.js';
+import { createSession } from '../../model/index.js';
+import { loadFashionMnist, evaluateClassifier, formatConfusion, matchLabels, loadImageFolder, evaluateRetrieval, METHODS, type RetrievalReport } from '../../training/index.js';
+import type { SquareDataset, NearDupReport } from '../../training/index.js';
+import type { ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { cropsFlag, intFlag } from './classify.js';

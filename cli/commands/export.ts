@@ -5,12 +5,10 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { getPreset, parameterCount, PRESET_NAMES } from '../../model/architecture.js';
-import type { Preset, PresetName } from '../../model/architecture.js';
-import type { PreprocessContract } from '../../model/contract.js';
-import { exportOnnx, formatSummary, inspectOnnx } from '../../model/onnx/index.js';
-import { initWeights } from '../../training/network.js';
-import type { InitScheme } from '../../training/network.js';
+import { getPreset, parameterCount, PRESET_NAMES, exportOnnx, formatSummary, inspectOnnx } from '../../model/index.js';
+import type { Preset, PresetName, PreprocessContract } from '../../model/index.js';
+import { initWeights } from '../../training/index.js';
+import type { InitScheme } from '../../training/index.js';
 import { CliError } from '../errors.js';
 import { intFlag } from './classify.js';
 import { asCliError, readLabelsFile, writeModelFile } from './import.js';

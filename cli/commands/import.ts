@@ -6,9 +6,8 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { ModelError } from '../../model/errors.js';
-import { formatSummary, IMPORT_PRESETS, importOnnxDetailed, inspectOnnx } from '../../model/onnx/index.js';
-import type { ImportPreset } from '../../model/onnx/index.js';
+import { ModelError, formatSummary, IMPORT_PRESETS, importOnnxDetailed, inspectOnnx } from '../../model/index.js';
+import type { ImportPreset } from '../../model/index.js';
 import { CliError } from '../errors.js';
 
 /** One label per line (blank lines ignored), or a JSON array of strings. */

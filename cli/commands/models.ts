@@ -6,13 +6,8 @@
 import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { readContract } from '../../model/index.js';
-import { ModelError } from '../../model/errors.js';
-import { codesPathFor, entryModelPath, isPulled, pullModel, REGISTRY, removeModel, requireEntry, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
-import type { Progress, RegistryEntry } from '../../model/registry/index.js';
-import { sha256File } from '../../model/embedder.js';
-import { gaussianFill, mulberry32 } from '../../training/network.js';
-import { exportCodesOnnx, normalizationDescription } from '../../training/codes/export.js';
+import { readContract, ModelError, codesPathFor, entryModelPath, isPulled, pullModel, REGISTRY, removeModel, requireEntry, resolveModelArg, sightlineHome, sha256File } from '../../model/index.js';
+import type { Progress, RegistryEntry } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 
@@ -57,6 +52,9 @@ const LSH_SEED = 20121203;
  * no training, seeded, 128 bits. `sightline train-codes --model NAME` replaces it with a trained one.
  */
 export async function writeLshCodes(modelPath: string, codesPath: string): Promise<void> {
+  // training/ loads TensorFlow.js: only a pull that writes codes pays for it, not every command that
+  // resolves a model name (serve, classify, index, search...).
+  const { exportCodesOnnx, gaussianFill, mulberry32, normalizationDescription } = await import('../../training/index.js');
   const contract = await readContract(modelPath);
   const dim = contract.embeddingDim;
   const w = gaussianFill(new Float32Array(dim * LSH_BITS), 1, mulberry32(LSH_SEED));

@@ -17,12 +17,10 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName } from '../../model/index.js';
+import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName, sha256File, registryCodesPath, sightlineHome } from '../../model/index.js';
 import { Catalog, inspectIndex, reembed } from '../../index/index.js';
 import { CliError } from '../errors.js';
-import { sha256File } from '../../model/embedder.js';
-import { reembedWithModel } from '../../server/services/reembed.js';
-import { registryCodesPath, sightlineHome } from '../../model/registry/index.js';
+import { reembedWithModel } from '../../server/index.js';
 import { packageRoot } from './classify.js';
 import { modelPath } from './train-codes.js';
 import { asCliError } from './serve.js';

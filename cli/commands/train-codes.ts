@@ -5,11 +5,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy } from '../../model/index.js';
-import { RegistryError, resolveModelArg, sightlineHome } from '../../model/registry/index.js';
-import { DEFAULT_AE } from '../../training/autoencoder.js';
-import { useBackend } from '../../training/backend.js';
-import { trainCodes, trainCodesFromDb, type TrainCodesEvents, type TrainCodesOptions } from '../../training/codes/run.js';
+import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy, RegistryError, resolveModelArg, sightlineHome } from '../../model/index.js';
+import { DEFAULT_AE, useBackend, trainCodes, trainCodesFromDb, type TrainCodesEvents, type TrainCodesOptions } from '../../training/index.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { DEFAULT_MODEL, intFlag, packageRoot } from './classify.js';

@@ -5,14 +5,10 @@
  */
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { PRESET_NAMES } from '../../model/architecture.js';
-import { trainModel, type TrainOptions } from '../../training/run.js';
-import { formatConfusion } from '../../training/evaluate.js';
-import { readCheckpointData } from '../../training/checkpoint.js';
-import { resumeArgs, resumeCommand, TRAIN_LAYERS, type RunArgs, type TrainLayers, type ValSpec } from '../../training/options.js';
-import { finetune } from '../../training/finetune.js';
+import { PRESET_NAMES } from '../../model/index.js';
+import { trainModel, type TrainOptions, formatConfusion, readCheckpointData, resumeArgs, resumeCommand, TRAIN_LAYERS, type RunArgs, type TrainLayers, type ValSpec, finetune } from '../../training/index.js';
 import { modelArgPath } from './models.js';
-import type { StepProgress } from '../../training/types.js';
+import type { StepProgress } from '../../training/index.js';
 import { CliError } from '../errors.js';
 import { formatSeconds, makeBar } from '../progress.js';
 import { intFlag } from './classify.js';

@@ -8,6 +8,9 @@ export type { OnnxHeader } from './metadata.js';
 export { inspectOnnx, formatSummary } from './inspect.js';
 export type { OnnxSummary, TensorSummary } from './inspect.js';
 export { float32ToFloat16Bits, float16BitsToFloat32, toFloat16Array, fromFloat16Array } from './fp16.js';
+/** Protobuf builders, for code that writes its own small graphs (the codes models in training/). */
+export { attr, DataType, decodeModel, encodeModel, floatTensor, int64Tensor, modelProto, node, valueInfo } from './proto.js';
+export type { INodeProto, ITensorProto, IValueInfoProto } from './proto.js';
 export { OnnxError } from './errors.js';
 export type { OnnxErrorCode } from './errors.js';
 export { readDenseHead, replaceDenseLayers, tensorFloats, withFeatureOutputs } from './head.js';

@@ -1,6 +1,6 @@
 /** POST /v1/classify and POST /v1/embed: validate, call the inference service, shape the JSON. */
 import { Router } from 'express';
-import { codeToHex } from '../../index/codes.js';
+import { codeToHex } from '../../index/index.js';
 import { cropsParam, enumParam, imageUpload, intParam, uploadOf } from '../http.js';
 import type { Inference } from '../ports.js';
 

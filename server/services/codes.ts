@@ -4,8 +4,7 @@
  * search at once instead of refusing to start. The warning says how to get a trained code.
  */
 import { existsSync } from 'node:fs';
-import { sha256File } from '../../model/embedder.js';
-import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName, parseFallbackName, type CodesSession } from '../../model/index.js';
+import { sha256File, checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName, parseFallbackName, type CodesSession } from '../../model/index.js';
 
 export interface ResolvedCodes {
   codes: CodesSession;

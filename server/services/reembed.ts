@@ -12,9 +12,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { IndexParamError, inspectIndex, reembed, type ReembedReport, type ReembedRow } from '../../index/index.js';
-import { createSession, type DeviceRequest } from '../../model/index.js';
+import { createSession, type DeviceRequest, sha256File } from '../../model/index.js';
 import { resolveCodes } from './codes.js';
-import { sha256File } from '../../model/embedder.js';
 import { topLabels } from './gallery.js';
 import { InferenceService } from './inference.js';
 

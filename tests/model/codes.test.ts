@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { classifyImage } from '../../model/classify.js';
-import { checkCodesFor, CodesMismatchError, createCodesSession, readCodesMeta, type CodesMeta } from '../../model/codes.js';
+import { checkCodesFor, CodesMismatchError, createCodesSession, packRows, readCodesMeta, type CodesMeta } from '../../model/codes.js';
+import { packSigns } from '../../index/codes.js';
 import { createImageEncoder, sha256File } from '../../model/embedder.js';
 import { ModelLoadError } from '../../model/errors.js';
 import { createSession } from '../../model/session.js';
@@ -139,5 +140,17 @@ describe('codes model: export and onnxruntime', () => {
     // The session opened before the check is closed again: a second model load still works.
     const s = await createSession(tiny.path, { threads: 1 });
     await s.close();
+  });
+});
+
+describe('code bit layout', () => {
+  it('packRows (model/) writes the layout index/ reads (packSigns): value > 0 → 1, LSB first', () => {
+    const rand = mulberry32(3);
+    const n = 5;
+    const bits = 64;
+    const values = Float32Array.from({ length: n * bits }, (_, i) => (i % 7 === 0 ? 0 : i % 11 === 0 ? -0 : rand() - 0.5));
+    const packed = packRows(values, n, bits, new Uint8Array(n * 8).fill(0xff));
+    for (let i = 0; i < n; i++) assert.deepEqual(packed.subarray(i * 8, (i + 1) * 8), packSigns(values.subarray(i * bits, (i + 1) * bits)), `row ${i}`);
+    assert.deepEqual([...packRows(Float32Array.from([1, -1, -1, -1, -1, -1, -1, 2]), 1, 8)], [0b1000_0001]);
   });
 });

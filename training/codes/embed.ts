@@ -3,10 +3,8 @@
  * with the same crops and averaging the server applies to one upload (model/classify.ts): mean fc7
  * over the crops, mean softmax over the crops.
  */
-import { averageSoftmax } from '../../model/classify.js';
-import { batchLength, makeCrops, type CropCount } from '../../model/image/crops.js';
-import type { DecodedSquare } from '../../model/image/decode.js';
-import type { ModelSession } from '../../model/session.js';
+import { averageSoftmax, batchLength, makeCrops, type CropCount } from '../../model/index.js';
+import type { DecodedSquare, ModelSession } from '../../model/index.js';
 import type { SquareDataset } from '../data/dataset.js';
 
 export interface DatasetEmbeddings {

@@ -4,10 +4,8 @@
  *
  *   embedding [N, D] → ÷ max(‖x‖₂, ε) → − mean → × scale → (Gemm → Relu)* → Gemm = code_logits [N, B]
  */
-import { CODES_INPUT, CODES_KEY, CODES_OUTPUT, codesMetaSchema, type CodesMeta } from '../../model/index.js';
-import type { LayerWeights } from '../../model/weights.js';
-import type { INodeProto, ITensorProto } from '../../model/onnx/proto.js';
-import { attr, DataType, encodeModel, floatTensor, modelProto, node, valueInfo } from '../../model/onnx/proto.js';
+import { CODES_INPUT, CODES_KEY, CODES_OUTPUT, codesMetaSchema, type CodesMeta, attr, DataType, encodeModel, floatTensor, modelProto, node, valueInfo } from '../../model/index.js';
+import type { LayerWeights, INodeProto, ITensorProto } from '../../model/index.js';
 
 /** Below this norm an embedding is treated as all-zero instead of being blown up to unit length. */
 export const NORM_EPSILON = 1e-6;

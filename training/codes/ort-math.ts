@@ -3,8 +3,7 @@
  * is several times faster than tfjs-wasm's 128-bit SIMD, and exact Euclidean ranking of 10k
  * queries against 60k 4096-d embeddings is 2.5 · 10¹² multiply-adds.
  */
-import { InferenceSession, Tensor } from '../../model/index.js';
-import { DataType, encodeModel, modelProto, node, valueInfo, attr } from '../../model/onnx/proto.js';
+import { InferenceSession, Tensor, DataType, encodeModel, modelProto, node, valueInfo, attr } from '../../model/index.js';
 
 /** A · Bᵀ for row-major A [m, d] and B [n, d]. */
 export interface DotSession {

@@ -13,12 +13,9 @@
  * Instance retrieval (transformed copies of database images must find their original, `near_dup`
  * in the report): training/codes/near-dup.ts.
  */
-import { codeWords, hammingWords } from '../../index/codes.js';
-import { search, type SearchContext } from '../../index/index.js';
-import { checkCodesFor, createCodesSession, type CodesSession } from '../../model/index.js';
-import type { CropCount } from '../../model/image/crops.js';
-import { sha256File } from '../../model/embedder.js';
-import { createSession, type ModelSession } from '../../model/session.js';
+import { codeWords, hammingWords, search, type SearchContext } from '../../index/index.js';
+import { checkCodesFor, createCodesSession, type CodesSession, sha256File, createSession, type ModelSession } from '../../model/index.js';
+import type { CropCount } from '../../model/index.js';
 import { kthSmallestInt, MetricMeans, metricsFromRanks as metricsOf, Ranker, recallWithTies, type RankingMetrics } from '../retrieval-eval.js';
 import { embedDataset, type DatasetEmbeddings } from './embed.js';
 import { columnMean, lshCodes, makeLsh } from './lsh.js';

@@ -5,9 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { policyCrops, type CodesMeta, type CropPolicy } from '../../model/index.js';
-import { sha256File } from '../../model/embedder.js';
-import { createSession, type ModelSession } from '../../model/session.js';
+import { policyCrops, type CodesMeta, type CropPolicy, sha256File, createSession, type ModelSession } from '../../model/index.js';
 import type { AutoencoderOptions } from '../autoencoder.js';
 import type { SquareDataset } from '../data/dataset.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';

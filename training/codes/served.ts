@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCatalog, sha256Hex, type Catalog, type NewImage } from '../../index/index.js';
-import { topK } from '../../model/classify.js';
+import { topK } from '../../model/index.js';
 
 export interface ServedIndex {
   catalog: Catalog;

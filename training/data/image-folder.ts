@@ -6,8 +6,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeImage } from '../../model/image/decode.js';
-import type { PreprocessContract } from '../../model/contract.js';
+import { decodeImage } from '../../model/index.js';
+import type { PreprocessContract } from '../../model/index.js';
 import type { SquareDataset } from './dataset.js';
 import { mulberry32 } from '../network.js';
 
