@@ -78,21 +78,17 @@ export function register(program: Command): void {
     await pullIfAsked(flags);
     // --no-demo only when given: otherwise SIGHTLINE_DEMO (or the default) decides.
     const config = configFromFlags(flags, { port: flags.port, host: flags.host, demo: flags.demo === false ? false : undefined });
-    let running;
-    try {
-      running = await startServer(config);
-    } catch (err) {
-      throw asCliError(err);
-    }
-    const server = running;
+    const starting = startServer(config);
     let signals = 0;
+    // Listening before the server starts: a SIGTERM that arrives while it starts (or right after
+    // "listening") still shuts it down cleanly, instead of killing the process mid-write.
     const stop = (signal: string): void => {
       signals++;
       if (signals > 1) {
         process.stderr.write(`sightline: second ${signal}, exiting without waiting\n`);
         process.exit(1);
       }
-      void server.close().then(
+      void starting.then((server) => server.close()).then(
         () => process.exit(0),
         (err: unknown) => {
           process.stderr.write(`sightline: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -102,5 +98,10 @@ export function register(program: Command): void {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    try {
+      await starting;
+    } catch (err) {
+      throw asCliError(err);
+    }
   });
 }
