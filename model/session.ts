@@ -1,6 +1,8 @@
 /**
- * The onnxruntime-node session behind two calls, `createSession` and `run`, so nothing else in
- * the code base touches the runtime. The model's contract (read from its metadata) decides the
+ * The image model's onnxruntime-node session behind two calls, `createSession` and `run` (in this
+ * thread, or in a worker thread through worker-session.ts). Other onnxruntime users (the codes
+ * model, quantization calibration, training's feature extraction) reach the runtime through ort.ts,
+ * which model/index.ts exports. The model's contract (read from its metadata) decides the
  * input geometry; the graph is checked against it at load, then warmed up with one 10-crop batch.
  */
 import { existsSync } from 'node:fs';
@@ -240,7 +242,7 @@ class OrtModelSession implements ModelSession {
   }
 }
 
-/** Loads, validates and warms up a model. GPU requests fall back to CPU when unavailable (see providers.ts). */
+/** Loads, validates and warms up a model. A provider that is unavailable falls back to the next one, down to CPU (see `candidates`). */
 export async function createSession(modelPath: string, opts: SessionOptions = {}): Promise<ModelSession> {
   const threads = checkIntOption('threads', opts.threads ?? 2, 1, 256);
   const device = opts.device ?? 'auto';

@@ -234,8 +234,9 @@ export class Batcher {
       this.opts.observer?.batch?.(row, this.lastBatchS);
       this.giveBuffer(n, input);
       this.running--;
-      // Not right away: onnxruntime-node runs the graph on the main thread, so decodes that
-      // finished meanwhile are still waiting in the poll phase; setImmediate lets them join.
+      // Not right away: decodes that finished while the batch ran (in the inference worker, or on
+      // this thread when the worker is off) may still be waiting in the poll phase; setImmediate
+      // lets them join the next batch.
       setImmediate(() => this.pump());
     });
   }

@@ -36,7 +36,7 @@ export const configSchema = z.object({
   dataDir: z.string().min(1).default('data'),
   /** onnxruntime execution provider (default auto: CUDA when available, else CPU; env SIGHTLINE_DEVICE; flag --device). */
   device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
-  /** onnxruntime intra-op threads, 0 = onnxruntime's choice (default 0; env SIGHTLINE_THREADS). */
+  /** onnxruntime intra-op threads; 0 (the default) means the session's default, 2 (model/session.ts), not onnxruntime's own choice (env SIGHTLINE_THREADS). */
   threads: int(0, 256).default(0),
   /**
    * Run onnxruntime in a worker thread so the event loop keeps serving during a batch (default true;

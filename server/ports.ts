@@ -36,7 +36,7 @@ export interface ClassifyResult {
   /** Higher = further from the images the threshold was fitted on. */
   ood_score: number;
   crops: 1 | 10;
-  /** Fraction of crops whose own top-1 equals the averaged top-1. */
+  /** How many crops (0..crops) have the averaged top-1 as their own top-1: a count, not a fraction. */
   agreement: number;
   model: { name: string; version: string };
   timings_ms: Timings;
@@ -45,7 +45,7 @@ export interface ClassifyResult {
 export interface EmbedResult {
   /** Mean fc7 embedding over the crops. */
   embedding: Float32Array;
-  /** Binary code, one bit per code dimension, packed MSB first. */
+  /** Binary code, one bit per code dimension, packed least significant bit first (bit i in byte i >> 3, mask 1 << (i & 7)). */
   code: Uint8Array;
   bits: number;
   crops: 1 | 10;

@@ -28,7 +28,7 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option('--codes <file>', "codes model, embedding → binary code (default: a registry model's own, else model/default/codes-128.onnx; env SIGHTLINE_CODES)")
     .option('--db <dir>', 'database folder (default: ./data; env SIGHTLINE_DATA)')
     .option('--device <name>', 'execution provider: auto, cpu, cuda or webgpu (default auto; env SIGHTLINE_DEVICE)')
-    .option('--threads <n>', 'onnxruntime intra-op threads, 0 = its default (env SIGHTLINE_THREADS)');
+    .option('--threads <n>', 'onnxruntime intra-op threads, 0 = the default, 2 (env SIGHTLINE_THREADS)');
 }
 
 /** Flags over environment over defaults; a bad value is a user error, not a crash. */
