@@ -16,55 +16,11 @@ import { checkIntOption, InvalidOptionError, ModelLoadError } from './errors.js'
 import { readContract } from './onnx/index.js';
 import { withOod } from './ood-sidecar.js';
 import { createWorkerSession } from './worker-session.js';
+import { checkRunArgs, cropShape, DEVICES } from './session-types.js';
+import type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLogger, SessionOptions } from './session-types.js';
 
-export const DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
-export type DeviceRequest = (typeof DEVICES)[number];
-export type Provider = 'cpu' | 'cuda' | 'webgpu';
-
-/** The subset of a pino logger the session uses. */
-export interface SessionLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-export interface SessionOptions {
-  device?: DeviceRequest;
-  /** intraOpNumThreads of the runtime (default 2). */
-  threads?: number;
-  /**
-   * Let onnxruntime's pool threads spin while waiting for work (default true, onnxruntime's own
-   * default). Spinning shaves latency off back-to-back runs on an idle machine, but the spinning
-   * threads burn CPU that image decoding and HTTP need when they share a few cores; the server
-   * turns it off by default (config `inferenceSpin`).
-   */
-  spin?: boolean;
-  logger?: SessionLogger;
-  /**
-   * Run the session in a worker thread (default false). onnxruntime-node's `run()` holds its
-   * thread for the whole batch; the server sets this so requests keep flowing meanwhile.
-   */
-  worker?: boolean;
-}
-
-export interface InferenceOutput {
-  /** [n, K] row-major. */
-  logits: Float32Array;
-  /** [n, embeddingDim] row-major: fc7 after ReLU. */
-  embedding: Float32Array;
-  n: number;
-}
-
-export interface ModelSession {
-  readonly contract: ModelContract;
-  readonly modelPath: string;
-  /** The execution provider that actually runs the graph (after any fallback). */
-  readonly provider: Provider;
-  /** [C, H, W] of one crop. */
-  readonly inputShape: readonly [number, number, number];
-  /** `batch` holds at least n·C·H·W floats, NCHW; extra floats are ignored. */
-  run(batch: Float32Array, n: number): Promise<InferenceOutput>;
-  close(): Promise<void>;
-}
+export { DEVICES } from './session-types.js';
+export type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLogger, SessionOptions } from './session-types.js';
 
 const WARMUP_CROPS = 10;
 
@@ -194,20 +150,6 @@ async function checkFile(modelPath: string): Promise<void> {
 function tensorData(value: unknown, name: string, modelPath: string): Float32Array {
   if (value instanceof Tensor && value.data instanceof Float32Array) return value.data;
   throw new ModelLoadError(`model '${modelPath}': output '${name}' is not a float32 tensor`);
-}
-
-/** [C, H, W] of one crop, from the contract's preprocessing. */
-export function cropShape(contract: ModelContract): readonly [number, number, number] {
-  const size = contract.preprocess.inputSize;
-  return [channelCount(contract.preprocess), size, size];
-}
-
-/** Validates run() arguments; returns the floats the n crops occupy. */
-export function checkRunArgs(batch: Float32Array, n: number, shape: readonly [number, number, number]): number {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`'n' must be a positive integer, got ${String(n)}`);
-  const need = n * shape[0] * shape[1] * shape[2];
-  if (batch.length < need) throw new RangeError(`'batch' holds ${batch.length} floats, ${n} crops of ${shape.join('×')} need ${need}`);
-  return need;
 }
 
 class OrtModelSession implements ModelSession {

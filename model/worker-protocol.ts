@@ -1,6 +1,6 @@
 /** Messages between model/worker-session.ts (main thread) and model/session-worker.ts. */
 import type { ModelContract } from './contract.js';
-import type { DeviceRequest, Provider } from './session.js';
+import type { DeviceRequest, Provider } from './session-types.js';
 
 export interface SessionWorkerData {
   modelPath: string;

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ModelContract } from './contract.js';
 import { ModelError, ModelLoadError } from './errors.js';
-import { checkRunArgs, cropShape, type InferenceOutput, type ModelSession, type Provider, type SessionLogger } from './session.js';
+import { checkRunArgs, cropShape, type InferenceOutput, type ModelSession, type Provider, type SessionLogger } from './session-types.js';
 import type { FromSessionWorker, SessionWorkerData, ToSessionWorker, WorkerErrorInfo } from './worker-protocol.js';
 
 /** An error raised inside the worker, keeping its code and HTTP status (ContractError → 503, …). */
