@@ -1,18 +1,22 @@
 /**
- * Typed errors of the retrieval index. Each carries a stable `code` (for API clients) and an HTTP
- * `status`, so the server maps them to responses in one place and the CLI prints the message as is.
+ * Typed errors of the retrieval index. Each carries a `kind` (what went wrong for the caller;
+ * server/errors.ts alone turns kinds into HTTP statuses) and a stable, specific `code`; the CLI
+ * prints the message as is.
  */
 
+/** The kinds of index/ errors (a subset of server/errors.ts's ErrorKind, checked there). */
+export type IndexErrorKind = 'invalid_argument' | 'not_found' | 'conflict' | 'internal' | 'insufficient_storage';
+
 export abstract class IndexError extends Error {
+  abstract readonly kind: IndexErrorKind;
   abstract readonly code: string;
-  abstract readonly status: number;
 }
 
 /** A caller-supplied argument is out of range or malformed; the message names it and its value. */
 export class IndexParamError extends IndexError {
   override readonly name = 'IndexParamError';
-  readonly code = 'invalid_param';
-  readonly status = 400;
+  readonly kind = 'invalid_argument';
+  readonly code = 'invalid_argument';
   constructor(
     readonly param: string,
     readonly value: unknown,
@@ -34,8 +38,8 @@ export interface HashDifference {
  */
 export class IndexModelMismatchError extends IndexError {
   override readonly name = 'IndexModelMismatchError';
+  readonly kind = 'conflict';
   readonly code = 'index_model_mismatch';
-  readonly status = 409;
   constructor(
     readonly dir: string,
     readonly differences: readonly HashDifference[],
@@ -51,8 +55,8 @@ export class IndexModelMismatchError extends IndexError {
 /** Another live process holds the database directory for writing. */
 export class IndexLockedError extends IndexError {
   override readonly name = 'IndexLockedError';
+  readonly kind = 'conflict';
   readonly code = 'index_locked';
-  readonly status = 409;
   constructor(
     readonly dir: string,
     readonly pid: number,
@@ -64,8 +68,8 @@ export class IndexLockedError extends IndexError {
 /** A write on a catalog opened with `readOnly: true`. */
 export class IndexReadOnlyError extends IndexError {
   override readonly name = 'IndexReadOnlyError';
+  readonly kind = 'conflict';
   readonly code = 'index_read_only';
-  readonly status = 409;
   constructor(
     readonly dir: string,
     readonly operation: string,
@@ -77,8 +81,8 @@ export class IndexReadOnlyError extends IndexError {
 /** A read-only command pointed at a directory that holds no database. */
 export class IndexMissingError extends IndexError {
   override readonly name = 'IndexMissingError';
+  readonly kind = 'not_found';
   readonly code = 'index_missing';
-  readonly status = 404;
   constructor(readonly dir: string) {
     super(`no index database in '${dir}' (expected '${dir}/sightline.db'); pass --db DIR or add images first`);
   }
@@ -87,8 +91,8 @@ export class IndexMissingError extends IndexError {
 /** The stored database is not something this code can use (unknown schema version, bad meta). */
 export class IndexSchemaError extends IndexError {
   override readonly name = 'IndexSchemaError';
+  readonly kind = 'internal';
   readonly code = 'index_schema';
-  readonly status = 500;
 }
 
 /**
@@ -97,8 +101,8 @@ export class IndexSchemaError extends IndexError {
  */
 export class IndexCorruptError extends IndexError {
   override readonly name = 'IndexCorruptError';
+  readonly kind = 'internal';
   readonly code = 'index_corrupt';
-  readonly status = 500;
   constructor(
     readonly dbPath: string,
     readonly problems: readonly string[],
@@ -115,8 +119,8 @@ export class IndexCorruptError extends IndexError {
 /** The disk (or quota) is full: the write was not done, and nothing half-written was kept. */
 export class IndexStorageFullError extends IndexError {
   override readonly name = 'IndexStorageFullError';
+  readonly kind = 'insufficient_storage';
   readonly code = 'storage_full';
-  readonly status = 507;
   constructor(
     readonly operation: string,
     readonly reason: string,

@@ -19,6 +19,7 @@ export {
   type HashDifference,
   IndexCorruptError,
   IndexError,
+  type IndexErrorKind,
   IndexLockedError,
   IndexMissingError,
   IndexReadOnlyError,

@@ -54,8 +54,8 @@ export type CodesMeta = z.infer<typeof codesMetaSchema>;
 /** The codes model does not belong to the loaded image model (other file hash or embedding width). */
 export class CodesMismatchError extends ModelError {
   override readonly name = 'CodesMismatchError';
+  readonly kind = 'unavailable';
   readonly code = 'codes_model_mismatch';
-  readonly status = 503;
 }
 
 export function parseCodesMeta(json: string | undefined, path: string): CodesMeta {

@@ -70,11 +70,11 @@ export const contractSchema = z.object({
 });
 export type ModelContract = z.infer<typeof contractSchema>;
 
-/** The model file does not carry or does not fit our contract: the server cannot serve it (503). */
+/** The model file does not carry or does not fit our contract: the server cannot serve it (unavailable). */
 export class ContractError extends ModelError {
   override readonly name = 'ContractError';
+  readonly kind = 'unavailable';
   readonly code = 'model_contract';
-  readonly status = 503;
 }
 
 /** Parses the contract JSON found in a model's metadata; the message names what is wrong. */

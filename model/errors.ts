@@ -1,19 +1,22 @@
 /**
- * Typed errors raised by preprocessing, the session and classification. Each carries a stable
- * `code` (for API clients) and an HTTP `status`, so the server maps them to responses in one place
- * and the CLI prints their message as is.
+ * Typed errors raised by preprocessing, the session and classification. Each carries a `kind`
+ * (what went wrong for the caller; server/errors.ts alone turns kinds into HTTP statuses) and a
+ * stable, specific `code`; the CLI prints their message as is.
  */
 
+/** The kinds of model/ errors (a subset of server/errors.ts's ErrorKind, checked there). */
+export type ModelErrorKind = 'invalid_argument' | 'too_large' | 'unsupported' | 'unavailable' | 'internal';
+
 export abstract class ModelError extends Error {
+  abstract readonly kind: ModelErrorKind;
   abstract readonly code: string;
-  abstract readonly status: number;
 }
 
 /** The image has more pixels than the configured limit (decompression-bomb guard). */
 export class ImageTooLargeError extends ModelError {
   override readonly name = 'ImageTooLargeError';
+  readonly kind = 'too_large';
   readonly code = 'image_too_large';
-  readonly status = 413;
   constructor(
     readonly width: number,
     readonly height: number,
@@ -27,8 +30,8 @@ export class ImageTooLargeError extends ModelError {
 /** The bytes look like a format we accept (or like nothing known) but cannot be decoded. */
 export class UndecodableImageError extends ModelError {
   override readonly name = 'UndecodableImageError';
+  readonly kind = 'invalid_argument';
   readonly code = 'undecodable_image';
-  readonly status = 400;
   constructor(
     readonly detectedType: string,
     reason: string,
@@ -40,8 +43,8 @@ export class UndecodableImageError extends ModelError {
 /** A recognised format that this build cannot or will not decode (HEIC, PDF, BMP, ...). */
 export class UnsupportedMediaError extends ModelError {
   override readonly name = 'UnsupportedMediaError';
+  readonly kind = 'unsupported';
   readonly code = 'unsupported_media_type';
-  readonly status = 415;
   constructor(
     readonly detectedType: string,
     reason: string,
@@ -53,15 +56,15 @@ export class UnsupportedMediaError extends ModelError {
 /** A caller-supplied option is out of range; the message names the option and the value. */
 export class InvalidOptionError extends ModelError {
   override readonly name = 'InvalidOptionError';
-  readonly code = 'invalid_option';
-  readonly status = 400;
+  readonly kind = 'invalid_argument';
+  readonly code = 'invalid_argument';
 }
 
 /** The model file is missing or unreadable. */
 export class ModelLoadError extends ModelError {
   override readonly name = 'ModelLoadError';
+  readonly kind = 'unavailable';
   readonly code = 'model_unavailable';
-  readonly status = 503;
 }
 
 /** Validates an integer option; used by classification and the CLI so messages read the same. */

@@ -4,13 +4,15 @@
  * running it here leaves the main thread free to parse requests, decode and cut crops meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { ModelError } from './errors.js';
 import { createSession, type ModelSession } from './session.js';
 import type { FromSessionWorker, SessionWorkerData, ToSessionWorker, WorkerErrorInfo } from './worker-protocol.js';
 
 function info(err: unknown): WorkerErrorInfo {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
-  const e = err as Error & { code?: unknown; status?: unknown };
-  return { name: e.name, message: e.message, ...(typeof e.code === 'string' ? { code: e.code } : {}), ...(typeof e.status === 'number' ? { status: e.status } : {}) };
+  const kind = err instanceof ModelError ? err.kind : undefined;
+  const code = (err as Error & { code?: unknown }).code;
+  return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}), ...(kind ? { kind } : {}) };
 }
 
 /**

@@ -8,13 +8,14 @@ export interface SessionWorkerData {
   threads: number;
   spin: boolean;
 }
+import type { ModelErrorKind } from './errors.js';
 
-/** An error thrown in the worker, with the typed fields (code, status) the HTTP mapping reads. */
+/** An error thrown in the worker, with the typed fields (kind, code) the HTTP mapping reads. */
 export interface WorkerErrorInfo {
   name: string;
   message: string;
   code?: string;
-  status?: number;
+  kind?: ModelErrorKind;
 }
 
 export type ToSessionWorker = { type: 'run'; id: number; batch: Float32Array; n: number } | { type: 'close' };

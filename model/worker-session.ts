@@ -7,20 +7,20 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ModelContract } from './contract.js';
-import { ModelError, ModelLoadError } from './errors.js';
+import { ModelError, ModelLoadError, type ModelErrorKind } from './errors.js';
 import { checkRunArgs, cropShape, type InferenceOutput, type ModelSession, type Provider, type SessionLogger } from './session-types.js';
 import type { FromSessionWorker, SessionWorkerData, ToSessionWorker, WorkerErrorInfo } from './worker-protocol.js';
 
-/** An error raised inside the worker, keeping its code and HTTP status (ContractError → 503, …). */
+/** An error raised inside the worker, keeping its kind and code (ContractError → unavailable, …). */
 export class WorkerModelError extends ModelError {
   override readonly name: string;
+  readonly kind: ModelErrorKind;
   readonly code: string;
-  readonly status: number;
   constructor(e: WorkerErrorInfo) {
     super(e.message);
     this.name = e.name;
+    this.kind = e.kind ?? 'internal';
     this.code = e.code ?? 'model_error';
-    this.status = e.status ?? 500;
   }
 }
 

@@ -17,6 +17,7 @@ import type { Gallery, Inference, Jobs, Readiness } from './ports.js';
 import { imageRoutes } from './routes/images.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobRoutes } from './routes/jobs.js';
+import { routeSchemas } from './schemas.js';
 
 export interface AppServices {
   logger: Logger;
@@ -61,9 +62,10 @@ export function createApp(services: AppServices, config: AppConfig): Express {
     res.json({ model: inference.info, index: { size: gallery.size() }, ready: r.ready, reason: r.reason });
   });
 
-  app.use(inferenceRoutes(inference, { bodyLimitBytes: config.bodyLimitBytes }));
-  app.use(imageRoutes(gallery, { bodyLimitBytes: config.bodyLimitBytes, apiToken: config.apiToken, labels: inference.info.labels }));
-  app.use(jobRoutes(jobs, { apiToken: config.apiToken }));
+  const schemas = routeSchemas({ labels: inference.info.labels, embedCrops: inference.embedCrops });
+  app.use(inferenceRoutes(inference, schemas, { bodyLimitBytes: config.bodyLimitBytes }));
+  app.use(imageRoutes(gallery, schemas, { bodyLimitBytes: config.bodyLimitBytes, apiToken: config.apiToken }));
+  app.use(jobRoutes(jobs, schemas, { apiToken: config.apiToken }));
   app.use(oipRouter(inference, services.readiness, { maxItems: Math.max(1, config.maxQueue), maxJsonBytes: config.maxJsonBytes }));
   if (config.protect !== 'all') app.use(express.static(publicDir(), { index: 'index.html', maxAge: '1h' }));
 

@@ -1,7 +1,7 @@
 /**
  * Request plumbing shared by the routes: reading an uploaded image (multipart field `image` or a
- * raw body with an image content type), query parameter parsing with messages that name the
- * parameter and value, and the optional bearer token on write routes.
+ * raw body with an image content type) and the optional bearer token on write routes. Parameters
+ * are validated by the routes' schemas (schemas.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
@@ -88,49 +88,6 @@ export function uploadOf(req: Request): UploadedImage {
   const u = uploads.get(req);
   if (!u) throw new BadRequestError('no image in the request', 'missing_image');
   return u;
-}
-
-function queryValue(req: Request, name: string): string | undefined {
-  const v: unknown = req.query[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new InvalidParameterError(name, 'a single value', v);
-  return v;
-}
-
-/** Integer query parameter in [min, max]; absent → fallback. */
-export function intParam(req: Request, name: string, fallback: number, min: number, max: number): number {
-  const raw = queryValue(req, name);
-  if (raw === undefined) return fallback;
-  const n = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidParameterError(name, `an integer in [${min}, ${max}]`, raw);
-  return n;
-}
-
-export function cropsParam(req: Request, fallback: 1 | 10): 1 | 10 {
-  const raw = queryValue(req, 'crops');
-  if (raw === undefined) return fallback;
-  if (raw !== '1' && raw !== '10') throw new InvalidParameterError('crops', '1 or 10', raw);
-  return raw === '1' ? 1 : 10;
-}
-
-export function boolParam(req: Request, name: string, fallback: boolean): boolean {
-  const raw = queryValue(req, name);
-  if (raw === undefined) return fallback;
-  if (['1', 'true', 'yes'].includes(raw)) return true;
-  if (['0', 'false', 'no'].includes(raw)) return false;
-  throw new InvalidParameterError(name, 'true or false', raw);
-}
-
-export function enumParam<T extends string>(req: Request, name: string, values: readonly T[], fallback: T): T {
-  const raw = queryValue(req, name);
-  if (raw === undefined) return fallback;
-  if (!(values as readonly string[]).includes(raw)) throw new InvalidParameterError(name, `one of ${values.join(', ')}`, raw);
-  return raw as T;
-}
-
-export function stringParam(req: Request, name: string): string | undefined {
-  const raw = queryValue(req, name);
-  return raw === undefined || raw === '' ? undefined : raw;
 }
 
 function digest(s: string): Buffer {

@@ -3,6 +3,7 @@
  * tests/server/openapi.test.ts validates real answers against these with objects closed, so a field
  * added to a view without being added here fails the test.
  */
+import { KIND_STATUS } from './errors.js';
 import type { ModelInfo } from './ports.js';
 
 type Schema = Record<string, unknown>;
@@ -113,7 +114,19 @@ export function componentSchemas(info: ModelInfo): Record<string, Schema> {
   const model = obj({ name: str, version: str }, ['name', 'version']);
   const timings = obj({ decode: num, infer: num, total: num });
   return {
-    Error: obj({ error: obj({ code: str, message: str }, ['code', 'message']) }, ['error']),
+    Error: obj(
+      {
+        error: obj(
+          {
+            code: { type: 'string', enum: Object.keys(KIND_STATUS), description: 'The kind of error: one code per kind, each with one HTTP status' },
+            reason: { type: 'string', description: 'The specific reason, when more specific than the kind (e.g. undecodable_image, overloaded)' },
+            message: str,
+          },
+          ['code', 'message'],
+        ),
+      },
+      ['error'],
+    ),
     Status: obj({ status: str }, ['status']),
     Prediction: obj({ label: { type: 'string', enum: [...info.labels] }, index: int, probability: num }, ['label', 'index', 'probability']),
     Timings: timings,

@@ -92,7 +92,7 @@ export async function openModel(flags: ModelFlags): Promise<ModelSession> {
 export function reportImageError(file: string, err: unknown, json: boolean): void {
   if (!(err instanceof ModelError)) throw err;
   process.stderr.write(`sightline: ${file}: ${err.message}\n`);
-  if (json) process.stdout.write(`${JSON.stringify({ file, error: { code: err.code, status: err.status, message: err.message } })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ file, error: { code: err.kind, reason: err.code, message: err.message } })}\n`);
 }
 
 /** "T-shirt/top, Trouser, … (10 labels)": all labels when few, the first ones and the count when many. */

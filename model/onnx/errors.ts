@@ -1,24 +1,24 @@
-/** Typed errors of the ONNX exporter/importer, in the model/ error family (stable `code`, HTTP `status`). */
-import { ModelError } from '../errors.js';
+/** Typed errors of the ONNX exporter/importer, in the model/ error family (a `kind` and a stable `code`). */
+import { ModelError, type ModelErrorKind } from '../errors.js';
 
 export type OnnxErrorCode = 'onnx_invalid_weights' | 'onnx_invalid_contract' | 'onnx_invalid_argument' | 'onnx_malformed' | 'onnx_unsupported_graph';
 
-const STATUS: Record<OnnxErrorCode, number> = {
-  onnx_invalid_weights: 400,
-  onnx_invalid_contract: 400,
-  onnx_invalid_argument: 400,
-  onnx_malformed: 422,
-  onnx_unsupported_graph: 422,
+const KIND: Record<OnnxErrorCode, ModelErrorKind> = {
+  onnx_invalid_weights: 'invalid_argument',
+  onnx_invalid_contract: 'invalid_argument',
+  onnx_invalid_argument: 'invalid_argument',
+  onnx_malformed: 'invalid_argument',
+  onnx_unsupported_graph: 'unsupported',
 };
 
 export class OnnxError extends ModelError {
   override readonly name = 'OnnxError';
-  readonly status: number;
+  readonly kind: ModelErrorKind;
   constructor(
     readonly code: OnnxErrorCode,
     message: string,
   ) {
     super(message);
-    this.status = STATUS[code];
+    this.kind = KIND[code];
   }
 }

@@ -1,5 +1,5 @@
-/** Typed errors of the model registry, in the model/ error family (stable `code`, HTTP `status`). */
-import { ModelError } from '../errors.js';
+/** Typed errors of the model registry, in the model/ error family (a `kind` and a stable `code`). */
+import { ModelError, type ModelErrorKind } from '../errors.js';
 
 export type RegistryErrorCode =
   /** No registry entry has that name. */
@@ -11,21 +11,23 @@ export type RegistryErrorCode =
   /** The fetched bytes do not have the registry's size or SHA-256. */
   | 'registry_checksum_mismatch';
 
-const STATUS: Record<RegistryErrorCode, number> = {
-  registry_unknown_model: 400,
-  registry_not_pulled: 503,
-  registry_download_failed: 502,
-  registry_checksum_mismatch: 502,
+// A failed or corrupted download is the source's state, not the caller's mistake: retrying (or
+// another mirror) may help, hence unavailable.
+const KIND: Record<RegistryErrorCode, ModelErrorKind> = {
+  registry_unknown_model: 'invalid_argument',
+  registry_not_pulled: 'unavailable',
+  registry_download_failed: 'unavailable',
+  registry_checksum_mismatch: 'unavailable',
 };
 
 export class RegistryError extends ModelError {
   override readonly name = 'RegistryError';
-  readonly status: number;
+  readonly kind: ModelErrorKind;
   constructor(
     readonly code: RegistryErrorCode,
     message: string,
   ) {
     super(message);
-    this.status = STATUS[code];
+    this.kind = KIND[code];
   }
 }

@@ -1,25 +1,22 @@
 /** POST /v1/classify and POST /v1/embed: validate, call the inference service, shape the JSON. */
 import { Router } from 'express';
 import { codeToHex } from '../../index/index.js';
-import { cropsParam, enumParam, imageUpload, intParam, uploadOf } from '../http.js';
+import { imageUpload, uploadOf } from '../http.js';
 import type { Inference } from '../ports.js';
+import { parseRoute, type RouteSchemas } from '../schemas.js';
 
-export const TOPK_MAX = 100;
-
-export function inferenceRoutes(inference: Inference, opts: { bodyLimitBytes: number }): Router {
+export function inferenceRoutes(inference: Inference, schemas: RouteSchemas, opts: { bodyLimitBytes: number }): Router {
   const router = Router();
   const upload = imageUpload(opts.bodyLimitBytes);
 
   router.post('/v1/classify', upload, async (req, res) => {
-    const topk = intParam(req, 'topk', 5, 1, TOPK_MAX);
-    const crops = cropsParam(req, 10);
+    const { topk, crops } = parseRoute(schemas.classify, req).query;
     const { bytes } = uploadOf(req);
     res.json(await inference.classify(bytes, { topk, crops }));
   });
 
   router.post('/v1/embed', upload, async (req, res) => {
-    const format = enumParam(req, 'format', ['json', 'base64'] as const, 'json');
-    const crops = cropsParam(req, inference.embedCrops);
+    const { format, crops } = parseRoute(schemas.embed, req).query;
     const { bytes } = uploadOf(req);
     const e = await inference.embed(bytes, { crops });
     const embedding =

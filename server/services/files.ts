@@ -17,7 +17,7 @@ export type FileRefusal = 'outside_roots' | 'not_a_file' | 'changed' | 'unreadab
 export class FileRefusedError extends Error {
   override readonly name = 'FileRefusedError';
   readonly code = 'file_refused';
-  readonly status = 403;
+  readonly kind = 'forbidden';
   constructor(
     readonly reason: FileRefusal,
     message: string,

@@ -97,9 +97,9 @@ export class IndexingService {
       // Two identical files in one run: the second add finds the first one's row.
       return res.existed ? { kind: 'duplicate', id: res.id, sameSource: false } : { kind: 'added', id: res.id };
     } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      // 503s (shutdown, overload) and a full disk (507) are not the file's fault: let the caller stop or retry.
-      if (status === 503 || status === 507) throw err;
+      // Unavailability (shutdown, overload) and a full disk are not the file's fault: let the caller stop or retry.
+      const kind = (err as { kind?: unknown }).kind;
+      if (kind === 'unavailable' || kind === 'insufficient_storage') throw err;
       return { kind: 'failed', message: message(err) };
     }
   }

@@ -33,7 +33,7 @@ export async function resolveRoots(roots: readonly string[]): Promise<{ roots: s
  */
 export async function checkJobPath(requested: string, roots: readonly string[]): Promise<string> {
   if (roots.length === 0) throw new ForbiddenError('server-side indexing is disabled: no allowed roots are configured (SIGHTLINE_INDEX_ROOTS)');
-  if (!isAbsolute(requested)) throw new BadRequestError(`'path' must be an absolute folder path, got '${requested}'`, 'invalid_parameter');
+  if (!isAbsolute(requested)) throw new BadRequestError(`'path' must be an absolute folder path, got '${requested}'`);
   const lexical = resolve(requested);
   const refuse = () => new ForbiddenError(`'${requested}' is outside the allowed roots (SIGHTLINE_INDEX_ROOTS)`);
   if (!roots.some((r) => isInside(r, lexical)) && !roots.some((r) => isInside(resolve(r), lexical))) throw refuse();

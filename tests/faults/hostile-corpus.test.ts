@@ -2,7 +2,7 @@
  * A generated hostile corpus over every upload route: POST /v1/classify, /v1/embed, /v1/search and
  * /v1/images (each kind as a raw body and as multipart), the Open Inference Protocol infer route,
  * and job creation (POST /v1/jobs/index, plus one job over a folder holding every hostile file).
- * Every answer must be a 4xx with `{error: {code, message}}` (OIP: `{error}`) naming the problem,
+ * Every answer must be a 4xx with `{error: {code, reason?, message}}` (OIP: `{error}`) naming the problem,
  * no 5xx, no stack trace in the body or the log, no server path in the message, and nothing
  * written (catalog rows, uploaded files) for a request that failed.
  */
@@ -89,7 +89,9 @@ async function check(kind: string, label: string, send: () => request.Test, expe
   }
   const body = res.body as { error?: unknown };
   const message = oip ? body.error : (body.error as { message?: unknown } | undefined)?.message;
-  const code = oip ? undefined : (body.error as { code?: unknown } | undefined)?.code;
+  // The most specific code: `reason` when the error names one, else `code` (the kind).
+  const err = body.error as { code?: unknown; reason?: unknown } | undefined;
+  const code = oip ? undefined : (err?.reason ?? err?.code);
   assert.equal(typeof message, 'string', `error message: ${where}`);
   assert.ok((message as string).length > 10, `a message that says something: ${where}`);
   assert.doesNotMatch(res.text, /\n\s+at /, `no stack trace: ${where}`);
@@ -139,7 +141,7 @@ test('malformed multipart, content types and parameters', async () => {
       name: "multipart control character in filename*",
       type: mpType,
       body: multipart(B, [{ head: `Content-Disposition: form-data; name="image"; filename*=UTF-8''a%0D%0Ab.png\r\nContent-Type: image/png`, data: png }]),
-      expect: { status: 400, code: 'invalid_parameter' },
+      expect: { status: 400, code: 'invalid_argument' },
     },
     { name: 'multipart wrong field name', type: mpType, body: multipart(B, [{ head: fileHead('a.png', 'picture'), data: png }]), expect: { status: 400, code: 'missing_image' } },
     { name: 'multipart two files', type: mpType, body: multipart(B, [{ head: fileHead('a.png'), data: png }, { head: fileHead('b.png'), data: png }]), expect: { status: 400, code: 'bad_multipart' } },
@@ -173,7 +175,7 @@ test('malformed multipart, content types and parameters', async () => {
     ['/v1/search?rerank=maybe', "'rerank'"],
   ];
   for (const [route, named] of params) {
-    const res = await check(`bad parameter ${route.split('?')[1] ?? ''}`, route, () => request(app).post(route).set('content-type', 'image/png').send(png), { status: 400, code: 'invalid_parameter' });
+    const res = await check(`bad parameter ${route.split('?')[1] ?? ''}`, route, () => request(app).post(route).set('content-type', 'image/png').send(png), { status: 400, code: 'invalid_argument' });
     assert.match(res.body.error.message, new RegExp(named));
   }
 });
@@ -230,17 +232,17 @@ test('Open Inference Protocol: hostile JSON bodies and tensors', async () => {
 test('job creation: hostile bodies and paths, then one job over a folder of every hostile file', async () => {
   const kinds: { name: string; body: string; expect: Expect }[] = [
     { name: 'job body not JSON', body: 'path=/photos', expect: { status: 400, code: 'invalid_json' } },
-    { name: 'job empty object', body: '{}', expect: { status: 400, code: 'invalid_parameter' } },
-    { name: 'job path a number', body: '{"path": 123}', expect: { status: 400, code: 'invalid_parameter' } },
-    { name: 'job relative path', body: '{"path": "photos"}', expect: { status: 400, code: 'invalid_parameter' } },
+    { name: 'job empty object', body: '{}', expect: { status: 400, code: 'invalid_argument' } },
+    { name: 'job path a number', body: '{"path": 123}', expect: { status: 400, code: 'invalid_argument' } },
+    { name: 'job relative path', body: '{"path": "photos"}', expect: { status: 400, code: 'invalid_argument' } },
     { name: 'job path with ..', body: JSON.stringify({ path: join(root, '..', 'outside') }), expect: { status: 403, code: 'forbidden' } },
     { name: 'job path outside the roots', body: '{"path": "/etc"}', expect: { status: 403, code: 'forbidden' } },
     { name: 'job symlinked folder out of the roots', body: JSON.stringify({ path: join(root, 'escape') }), expect: { status: 403, code: 'forbidden' } },
     { name: 'job path is a file', body: JSON.stringify({ path: join(root, 'a-file.png') }), expect: { status: 400, code: 'not_a_folder' } },
     { name: 'job path does not exist', body: JSON.stringify({ path: join(root, 'nope') }), expect: { status: 404, code: 'not_found' } },
-    { name: 'job path with NUL', body: JSON.stringify({ path: `${root}/a\u0000b` }), expect: { status: 400, code: 'invalid_parameter' } },
-    { name: 'job path of 5,000 characters', body: JSON.stringify({ path: `/${'a'.repeat(5000)}` }), expect: { status: 400, code: 'invalid_parameter' } },
-    { name: 'job recursive not boolean', body: JSON.stringify({ path: root, recursive: 'yes' }), expect: { status: 400, code: 'invalid_parameter' } },
+    { name: 'job path with NUL', body: JSON.stringify({ path: `${root}/a\u0000b` }), expect: { status: 400, code: 'invalid_argument' } },
+    { name: 'job path of 5,000 characters', body: JSON.stringify({ path: `/${'a'.repeat(5000)}` }), expect: { status: 400, code: 'invalid_argument' } },
+    { name: 'job recursive not boolean', body: JSON.stringify({ path: root, recursive: 'yes' }), expect: { status: 400, code: 'invalid_argument' } },
     { name: 'job body over 64 KiB', body: JSON.stringify({ path: root, pad: 'x'.repeat(70_000) }), expect: { status: 413, code: 'payload_too_large' } },
   ];
   for (const k of kinds) await check(k.name, '/v1/jobs/index', () => request(app).post('/v1/jobs/index').set('content-type', 'application/json').send(k.body), k.expect);

@@ -103,7 +103,7 @@ test('an indexed file swapped after indexing: its thumbnail is 410, never the ou
     assert.equal(res.status, 410, `${kind}: ${JSON.stringify(res.body)}`);
     assert.match(res.body.error.message, pattern);
     assert.doesNotMatch(res.body.error.message, new RegExp(work.path), 'no server path in the message');
-    report.add({ kind: `thumbnail source ${kind}`, outcome: `410 ${String(res.body.error.code)}`, lost: 0 });
+    report.add({ kind: `thumbnail source ${kind}`, outcome: `410 ${String(res.body.error.reason)}`, lost: 0 });
   }
   const ok = await request(s.app).get(`/v1/images/${d}/thumbnail`);
   assert.equal(ok.status, 200);

@@ -80,7 +80,7 @@ describe('catalog: rows', () => {
   it('search parameters are validated with typed errors naming them', () => {
     const q = { code: items[0]!.code, embedding: items[0]!.embedding };
     const check = (fn: () => unknown, message: string): void =>
-      assert.throws(fn, (e: unknown) => e instanceof IndexParamError && e.code === 'invalid_param' && e.status === 400 && e.message === message);
+      assert.throws(fn, (e: unknown) => e instanceof IndexParamError && e.code === 'invalid_argument' && e.kind === 'invalid_argument' && e.message === message);
     check(() => cat.search(q, { k: 0 }), "'k' must be an integer in [1, 100], got 0");
     check(() => cat.search(q, { k: 101 }), "'k' must be an integer in [1, 100], got 101");
     check(() => cat.search(q, { k: 2.5 }), "'k' must be an integer in [1, 100], got 2.5");
@@ -92,7 +92,7 @@ describe('catalog: rows', () => {
   });
 
   it('a second writer is refused while the first holds the directory', async () => {
-    await assert.rejects(openTest(dir), (e: unknown) => e instanceof IndexLockedError && e.status === 409 && e.pid === process.pid);
+    await assert.rejects(openTest(dir), (e: unknown) => e instanceof IndexLockedError && e.kind === 'conflict' && e.pid === process.pid);
   });
 
   it('a reader opens beside the writer, sees its unsaved rows, and writes nothing', async () => {
@@ -108,7 +108,7 @@ describe('catalog: rows', () => {
         reader.search({ code: q.code, embedding: q.embedding }, { k: 5 }).hits.map((h) => h.id),
         cat.search({ code: q.code, embedding: q.embedding }, { k: 5 }).hits.map((h) => h.id),
       );
-      const isReadOnly = (op: string) => (e: unknown) => e instanceof IndexReadOnlyError && e.status === 409 && e.message.includes(`cannot ${op}`);
+      const isReadOnly = (op: string) => (e: unknown) => e instanceof IndexReadOnlyError && e.kind === 'conflict' && e.message.includes(`cannot ${op}`);
       assert.throws(() => reader.add(dataset({ n: 1, seed: 23, offset: 20_000 })[0]!.image), isReadOnly('add images'));
       assert.throws(() => reader.remove(1), isReadOnly('delete images'));
       await assert.rejects(reader.rebuild(), isReadOnly('rebuild the graph'));
@@ -140,7 +140,7 @@ describe('catalog: model hashes', () => {
       await assert.rejects(openTest(dir, { modelHash: 'model-cccc' }), (e: unknown) => {
         assert.ok(e instanceof IndexModelMismatchError);
         assert.equal(e.code, 'index_model_mismatch');
-        assert.equal(e.status, 409);
+        assert.equal(e.kind, 'conflict');
         assert.deepEqual(e.differences, [{ field: 'model', stored: 'model-aaaa', loaded: 'model-cccc' }]);
         assert.match(e.message, /model differs \(stored 'model-aaaa', loaded 'model-cccc'\)/);
         assert.match(e.message, /npx sightline reindex/);

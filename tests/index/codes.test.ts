@@ -37,7 +37,7 @@ describe('codes: packing', () => {
     const copy = toPackedCode(packed, 128);
     assert.deepEqual(copy, packed);
     assert.notEqual(copy, packed, 'a copy, not the caller buffer');
-    assert.throws(() => toPackedCode(new Uint8Array(15), 128), (e: unknown) => e instanceof IndexParamError && e.status === 400 && /'code' must be a packed code of 16 bytes/.test(e.message));
+    assert.throws(() => toPackedCode(new Uint8Array(15), 128), (e: unknown) => e instanceof IndexParamError && e.kind === 'invalid_argument' && /'code' must be a packed code of 16 bytes/.test(e.message));
     assert.throws(() => toPackedCode(new Float32Array(64), 128), /'code' must be 128 sign values/);
     assert.throws(() => toPackedCode([...new Array<number>(127).fill(1), Number.NaN], 128), /'code\[127\]' must be a number, not NaN, got NaN/);
   });

@@ -166,7 +166,7 @@ describe('classifyImage on real photos', () => {
     const bytes = photo('dog.jpg');
     await assert.rejects(classifyImage(session, bytes, { ...OPTS, topk: 0 }), (err: unknown) => {
       assert.ok(err instanceof InvalidOptionError);
-      assert.equal(err.status, 400);
+      assert.equal(err.kind, 'invalid_argument');
       assert.equal(err.message, "'topk' must be an integer in [1, 100], got 0");
       return true;
     });

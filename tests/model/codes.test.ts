@@ -103,7 +103,7 @@ describe('codes model: export and onnxruntime', () => {
   it('checkCodesFor refuses a codes model trained for another image model', () => {
     const codes = { path: 'c.onnx', modelHash: 'b'.repeat(64), embeddingDim: DIM };
     assert.doesNotThrow(() => checkCodesFor(codes, 'b'.repeat(64), DIM));
-    assert.throws(() => checkCodesFor(codes, 'c'.repeat(64), DIM), (e: unknown) => e instanceof CodesMismatchError && e.status === 503 && /train-codes/.test(e.message));
+    assert.throws(() => checkCodesFor(codes, 'c'.repeat(64), DIM), (e: unknown) => e instanceof CodesMismatchError && e.kind === 'unavailable' && /train-codes/.test(e.message));
     assert.throws(() => checkCodesFor(codes, 'b'.repeat(64), 4096), /takes 64-d embeddings, the image model gives 4096/);
   });
 

@@ -107,7 +107,7 @@ describe('decodeImage', () => {
     const png = await sharp({ create: { width: 100, height: 80, channels: 3, background: '#888' } }).png().toBuffer();
     await assert.rejects(decodeImage(png, RAW, { maxPixels: 5000 }), (err: unknown) => {
       assert.ok(err instanceof ImageTooLargeError);
-      assert.equal(err.status, 413);
+      assert.equal(err.kind, 'too_large');
       assert.equal(err.code, 'image_too_large');
       assert.match(err.message, /100×80 = 8000 pixels/);
       assert.match(err.message, /limit of 5000/);
@@ -118,7 +118,7 @@ describe('decodeImage', () => {
   it('reports undecodable bytes with a 400 naming the detected type', async () => {
     await assert.rejects(decodeImage(Buffer.from('definitely not an image'), RAW, LIMITS), (err: unknown) => {
       assert.ok(err instanceof UndecodableImageError);
-      assert.equal(err.status, 400);
+      assert.equal(err.kind, 'invalid_argument');
       assert.equal(err.code, 'undecodable_image');
       assert.match(err.message, /unrecognised/);
       return true;
@@ -161,7 +161,7 @@ describe('decodeImage', () => {
   it('refuses HEIC with a 415 that says why and what to do', async () => {
     await assert.rejects(decodeImage(heicBytes('heic', ['mif1', 'heic']), RAW, LIMITS), (err: unknown) => {
       assert.ok(err instanceof UnsupportedMediaError);
-      assert.equal(err.status, 415);
+      assert.equal(err.kind, 'unsupported');
       assert.equal(err.code, 'unsupported_media_type');
       assert.match(err.message, /^HEIC images are not supported: .*cannot decode HEIC.*convert to JPEG or PNG/);
       return true;

@@ -47,25 +47,26 @@ test('a bad value names the setting, its variable and the value', () => {
   assert.throws(() => loadConfig({ device: 'tpu' }, {}), /'device'.*got "tpu"/);
 });
 
-test('describeError maps typed errors by status and code, hides internals', () => {
-  const cases: [unknown, number, string][] = [
-    [new InvalidParameterError('k', 'an integer in [1, 100]', '0'), 400, 'invalid_parameter'],
-    [new ImageTooLargeError(30000, 30000, 50_000_000), 413, 'image_too_large'],
-    [new UnsupportedMediaError('HEIC', 'no decoder'), 415, 'unsupported_media_type'],
-    [new IndexParamError('k', 0, 'an integer in [1, 100]'), 400, 'invalid_param'],
-    [new IndexModelMismatchError('/data', [{ field: 'model', stored: 'a', loaded: 'b' }]), 409, 'index_model_mismatch'],
-    [new multer.MulterError('LIMIT_FILE_SIZE', 'image'), 413, 'payload_too_large'],
-    [Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 }), 413, 'payload_too_large'],
-    [Object.assign(new SyntaxError('Unexpected end of JSON input'), { type: 'entity.parse.failed', status: 400 }), 400, 'entity_parse_failed'],
+test('describeError maps typed errors by kind, keeps their specific code, hides internals', () => {
+  const cases: [unknown, number, string, string][] = [
+    [new InvalidParameterError('k', 'an integer in [1, 100]', '0'), 400, 'invalid_argument', 'invalid_argument'],
+    [new ImageTooLargeError(30000, 30000, 50_000_000), 413, 'too_large', 'image_too_large'],
+    [new UnsupportedMediaError('HEIC', 'no decoder'), 415, 'unsupported', 'unsupported_media_type'],
+    [new IndexParamError('k', 0, 'an integer in [1, 100]'), 400, 'invalid_argument', 'invalid_argument'],
+    [new IndexModelMismatchError('/data', [{ field: 'model', stored: 'a', loaded: 'b' }]), 409, 'conflict', 'index_model_mismatch'],
+    [new multer.MulterError('LIMIT_FILE_SIZE', 'image'), 413, 'too_large', 'payload_too_large'],
+    [Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 }), 413, 'too_large', 'payload_too_large'],
+    [Object.assign(new SyntaxError('Unexpected end of JSON input'), { type: 'entity.parse.failed', status: 400 }), 400, 'invalid_argument', 'entity_parse_failed'],
     // A full disk: the domain kind, and raw fs / SQLite errors that escaped wrapping.
-    [new IndexStorageFullError('store the upload', 'ENOSPC: no space left on device'), 507, 'storage_full'],
-    [Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), 507, 'insufficient_storage'],
-    [Object.assign(new Error('Disk quota exceeded'), { code: 'EDQUOT' }), 507, 'insufficient_storage'],
-    [Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), 507, 'insufficient_storage'],
+    [new IndexStorageFullError('store the upload', 'ENOSPC: no space left on device'), 507, 'insufficient_storage', 'storage_full'],
+    [Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), 507, 'insufficient_storage', 'storage_full'],
+    [Object.assign(new Error('Disk quota exceeded'), { code: 'EDQUOT' }), 507, 'insufficient_storage', 'storage_full'],
+    [Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), 507, 'insufficient_storage', 'storage_full'],
   ];
-  for (const [err, status, code] of cases) {
+  for (const [err, status, kind, code] of cases) {
     const d = describeError(err, 1000);
     assert.equal(d.status, status, String(err));
+    assert.equal(d.kind, kind);
     assert.equal(d.code, code);
     assert.equal(d.expose, true);
   }

@@ -21,7 +21,8 @@ test('overload: a full queue answers 503 with Retry-After, everything else succe
       `statuses: ${JSON.stringify([...byStatus])}`,
     );
     for (const r of burst.filter((x) => x.status === 503)) {
-      assert.equal(r.body.error.code, 'overloaded');
+      assert.equal(r.body.error.code, 'unavailable');
+      assert.equal(r.body.error.reason, 'overloaded');
       assert.match(r.headers['retry-after'] ?? '', /^[1-9]\d*$/);
     }
     for (const r of burst.filter((x) => x.status === 200)) assert.equal(r.body.predictions.length, 5);
@@ -42,7 +43,8 @@ test('a request that waits past its deadline gets 503 with Retry-After', async (
   try {
     const res = await request(s.app).post('/v1/classify?crops=1').set('content-type', 'image/png').send(demoImage('pullover/01.png'));
     assert.equal(res.status, 503);
-    assert.equal(res.body.error.code, 'timeout');
+    assert.equal(res.body.error.code, 'unavailable');
+    assert.equal(res.body.error.reason, 'timeout');
     assert.match(res.body.error.message, /within 1 ms/);
     assert.match(res.headers['retry-after'] ?? '', /^[1-9]\d*$/);
   } finally {

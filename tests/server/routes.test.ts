@@ -21,9 +21,12 @@ after(async () => {
   await s.close();
 });
 
-function assertError(res: request.Response, status: number, code: string, pattern?: RegExp): void {
+/** `expected` is the kind (`error.code`), or `kind/reason` when the error also names a specific reason. */
+function assertError(res: request.Response, status: number, expected: string, pattern?: RegExp): void {
   assert.equal(res.status, status, JSON.stringify(res.body));
+  const [code, reason] = expected.split('/');
   assert.equal(res.body.error.code, code);
+  assert.equal(res.body.error.reason, reason);
   assert.equal(typeof res.body.error.message, 'string');
   if (pattern) assert.match(res.body.error.message, pattern);
   assert.equal(JSON.stringify(res.body).includes('    at '), false, 'no stack trace');
@@ -82,25 +85,25 @@ describe('POST /v1/classify', () => {
 
   test('parameter errors name the parameter and the value', async () => {
     const png = demoImage('bag/00.png');
-    assertError(await request(s.app).post('/v1/classify?topk=0').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'topk' must be an integer in \[1, 100\], got "0"/);
-    assertError(await request(s.app).post('/v1/classify?topk=abc').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'topk'.*"abc"/);
-    assertError(await request(s.app).post('/v1/classify?crops=5').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'crops' must be 1 or 10, got "5"/);
+    assertError(await request(s.app).post('/v1/classify?topk=0').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'topk' must be an integer in \[1, 100\], got "0"/);
+    assertError(await request(s.app).post('/v1/classify?topk=abc').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'topk'.*"abc"/);
+    assertError(await request(s.app).post('/v1/classify?crops=5').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'crops' must be 1 or 10, got "5"/);
   });
 
   test('media errors: 415 for other content types and HEIC, 400 for undecodable bytes, empty bodies and missing fields', async () => {
-    assertError(await request(s.app).post('/v1/classify').set('content-type', 'text/plain').send('hello'), 415, 'unsupported_media_type', /text\/plain/);
-    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/heic').send(heicHeader()), 415, 'unsupported_media_type', /HEIC.*prebuilt sharp/);
-    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/jpeg').send(brokenJpeg()), 400, 'undecodable_image', /JPEG/);
-    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/png').send(Buffer.from('not an image at all')), 400, 'undecodable_image', /not JPEG, PNG/);
-    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/png').send(Buffer.alloc(0)), 400, 'missing_image');
-    assertError(await request(s.app).post('/v1/classify').field('picture', 'x'), 400, 'missing_image', /'image'/);
+    assertError(await request(s.app).post('/v1/classify').set('content-type', 'text/plain').send('hello'), 415, 'unsupported/unsupported_media_type', /text\/plain/);
+    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/heic').send(heicHeader()), 415, 'unsupported/unsupported_media_type', /HEIC.*prebuilt sharp/);
+    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/jpeg').send(brokenJpeg()), 400, 'invalid_argument/undecodable_image', /JPEG/);
+    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/png').send(Buffer.from('not an image at all')), 400, 'invalid_argument/undecodable_image', /not JPEG, PNG/);
+    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/png').send(Buffer.alloc(0)), 400, 'invalid_argument/missing_image');
+    assertError(await request(s.app).post('/v1/classify').field('picture', 'x'), 400, 'invalid_argument/missing_image', /'image'/);
   });
 
   test('size limits: 413 for a body over the limit and for a decompression bomb', async () => {
     const small = createApp(services, { ...s.rt.config, bodyLimitBytes: 4096 });
-    assertError(await request(small).post('/v1/classify').set('content-type', 'image/jpeg').send(image('dog.jpg')), 413, 'payload_too_large', /4096 bytes/);
-    assertError(await request(small).post('/v1/classify').attach('image', image('dog.jpg'), 'dog.jpg'), 413, 'payload_too_large');
-    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/png').send(hugePngHeader(30000, 30000)), 413, 'image_too_large', /30000×30000/);
+    assertError(await request(small).post('/v1/classify').set('content-type', 'image/jpeg').send(image('dog.jpg')), 413, 'too_large/payload_too_large', /4096 bytes/);
+    assertError(await request(small).post('/v1/classify').attach('image', image('dog.jpg'), 'dog.jpg'), 413, 'too_large/payload_too_large');
+    assertError(await request(s.app).post('/v1/classify').set('content-type', 'image/png').send(hugePngHeader(30000, 30000)), 413, 'too_large/image_too_large', /30000×30000/);
   });
 });
 
@@ -121,7 +124,7 @@ describe('POST /v1/embed', () => {
     const floats = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
     assert.deepEqual(Array.from(floats), res.body.embedding);
     assert.equal(b64.body.code, res.body.code);
-    assertError(await request(s.app).post('/v1/embed?format=xml').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'format'/);
+    assertError(await request(s.app).post('/v1/embed?format=xml').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'format'/);
   });
 });
 
@@ -204,14 +207,14 @@ describe('images and search', () => {
 
   test('search parameter errors', async () => {
     const png = demoImage('bag/01.png');
-    assertError(await request(s.app).post('/v1/search?k=0').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'k' must be an integer in \[1, 100\], got "0"/);
-    assertError(await request(s.app).post('/v1/search?k=101').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /"101"/);
-    assertError(await request(s.app).post('/v1/search?rerank=maybe').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'rerank'/);
-    assertError(await request(s.app).post('/v1/search?max_distance=-1').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'max_distance'.*"-1"/);
-    assertError(await request(s.app).post('/v1/search?max_distance=abc').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'max_distance'/);
-    assertError(await request(s.app).post('/v1/search?max_distance=1&rerank=false').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'max_distance'.*rerank/);
-    assertError(await request(s.app).post('/v1/search?label=Hat').set('content-type', 'image/png').send(png), 400, 'invalid_parameter', /'label'.*"Hat"/);
-    assertError(await request(s.app).get('/v1/images/abc'), 400, 'invalid_parameter', /'id'/);
+    assertError(await request(s.app).post('/v1/search?k=0').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'k' must be an integer in \[1, 100\], got "0"/);
+    assertError(await request(s.app).post('/v1/search?k=101').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /"101"/);
+    assertError(await request(s.app).post('/v1/search?rerank=maybe').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'rerank'/);
+    assertError(await request(s.app).post('/v1/search?max_distance=-1').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'max_distance'.*"-1"/);
+    assertError(await request(s.app).post('/v1/search?max_distance=abc').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'max_distance'/);
+    assertError(await request(s.app).post('/v1/search?max_distance=1&rerank=false').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'max_distance'.*rerank/);
+    assertError(await request(s.app).post('/v1/search?label=Hat').set('content-type', 'image/png').send(png), 400, 'invalid_argument', /'label'.*"Hat"/);
+    assertError(await request(s.app).get('/v1/images/abc'), 400, 'invalid_argument', /'id'/);
     assertError(await request(s.app).get('/v1/images/999999/similar'), 404, 'not_found');
   });
 });
