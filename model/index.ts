@@ -8,8 +8,10 @@ export { createSession, DEVICES } from './session.js';
 /** onnxruntime-node with its telemetry off (see ort.ts): the only way other folders reach it. */
 export { InferenceSession, Tensor } from './ort.js';
 export type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLogger, SessionOptions } from './session.js';
-export { averageSoftmax, classifyImage, embedImage, l2Norm, meanRows, rowArgmax, softmax, topK } from './classify.js';
-export type { Classification, Embedding, ImageInfo, ImageOptions, Prediction, Timings } from './classify.js';
+export { averageSoftmax, l2Norm, meanRows, rowArgmax, softmax, topK } from './classify.js';
+export type { Prediction } from './classify.js';
+export { classifyImage, embedImage, ImagePipeline, sessionPipeline } from './pipeline.js';
+export type { Classification, EncodedImage, EncodeRequest, Embedding, ImageInfo, ImageOptions, ImagePipelineOptions, RunCrops, RunPriority, Timings } from './pipeline.js';
 export * from './onnx/index.js';
 // The calibration run needs onnxruntime, so it stays out of onnx/index.ts (which the exporter uses).
 export { calibrate, rangesOf } from './onnx/quantize-calibrate.js';
@@ -30,9 +32,9 @@ export {
   readCodesMeta,
 } from './codes.js';
 export { FALLBACK_PREFIX, fallbackCodes, fallbackCodesName, parseFallbackName } from './codes-fallback.js';
+export { sha256File } from './hash.js';
 export type { CodesMeta, CodesSession, CodesSessionOptions, CropPolicy, EncodedCodes } from './codes.js';
 export * from './registry/index.js';
 export { DEFAULT_OOD, fitOod, OOD_STATISTICS, oodSchema, oodScores, oodVerdict } from './ood.js';
 export type { OodContract, OodFeatures, OodStatistic } from './ood.js';
 export { oodSidecarPath, withOod, writeOodSidecar } from './ood-sidecar.js';
-export { sha256File } from './embedder.js';

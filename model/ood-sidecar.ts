@@ -7,7 +7,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { ModelContract } from './contract.js';
 import { ContractError } from './contract.js';
-import { sha256File } from './embedder.js';
+import { sha256File } from './hash.js';
 import { DEFAULT_OOD, oodSchema } from './ood.js';
 import type { OodContract } from './ood.js';
 

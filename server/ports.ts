@@ -49,8 +49,6 @@ export interface EmbedResult {
   code: Uint8Array;
   bits: number;
   crops: 1 | 10;
-  /** Averaged softmax, one value per label (used for the stored labels). */
-  probabilities: Float32Array;
   timings_ms: Timings;
 }
 
@@ -63,6 +61,31 @@ export interface Inference {
   infer(input: Float32Array, n: number, priority?: Priority): Promise<{ logits: Float32Array; embedding: Float32Array }>;
   classify(bytes: Buffer, opts: { topk: number; crops: 1 | 10 }): Promise<ClassifyResult>;
   embed(bytes: Buffer, opts: { crops: 1 | 10; priority?: Priority }): Promise<EmbedResult>;
+}
+
+/** A label and its averaged probability, as an image's labels are stored. */
+export interface LabelScore {
+  label: string;
+  probability: number;
+}
+
+/** What the index stores for an image, from its bytes. */
+export interface EncodedImage {
+  /** Mean fc7 over the codes model's crops. */
+  embedding: Float32Array;
+  code: Uint8Array;
+  /** Top labels, most probable first (only when asked). */
+  labels?: LabelScore[];
+  width: number;
+  height: number;
+}
+
+/**
+ * The image pipeline as the collection services see it: bytes → embedding, code and labels with
+ * the codes model's crop policy, crops going through the dynamic batcher.
+ */
+export interface ImageEncoder {
+  encode(bytes: Buffer, opts?: { labels?: number; priority?: Priority }): Promise<EncodedImage>;
 }
 
 export interface ImageRecord {
@@ -111,6 +134,14 @@ export interface Gallery {
   remove(id: number): Promise<void>;
   /** WebP thumbnail bytes (generated once, then cached). */
   thumbnail(id: number): Promise<Buffer>;
+}
+
+/** What batch indexing needs from the collection: lookup by content hash and adding a file's bytes. */
+export interface IndexTarget {
+  /** The indexed image with these bytes' SHA-256, if any (`createdAt` lets a resumed job recognise its own rows). */
+  findBySha256(sha256: string): { id: number; source: string; createdAt: string } | undefined;
+  /** Indexes `bytes` found at `source`; `existed` when the same bytes were added meanwhile. */
+  add(bytes: Buffer, at: { source: string; sha256: string; priority: Priority }): Promise<{ id: number; existed: boolean }>;
 }
 
 export interface JobView {

@@ -6,8 +6,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { classifyImage, ModelError, createSession, DEVICES } from '../../model/index.js';
-import type { Classification, DeviceRequest, ModelSession } from '../../model/index.js';
+import { createSession, DEVICES, ModelError, sessionPipeline } from '../../model/index.js';
+import type { DeviceRequest, EncodedImage, ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { modelArgPath } from './models.js';
 
@@ -100,12 +100,12 @@ export function noneOf(labels: readonly string[]): string {
   return labels.length <= 12 ? labels.join(', ') : `${labels.slice(0, 8).join(', ')}, … (${labels.length} labels)`;
 }
 
-function printTable(file: string, r: Classification, session: ModelSession): void {
+function printTable(file: string, r: EncodedImage, session: ModelSession): void {
   const { name, modelVersion } = session.contract;
   const lines = [
-    `${file}  ${r.image.width}×${r.image.height} ${r.image.format}  ${r.crops} crop${r.crops === 1 ? '' : 's'}, agreement ${r.agreement}/${r.crops}  (${name} v${modelVersion}, ${session.provider})`,
+    `${file}  ${r.image.width}×${r.image.height} ${r.image.format}  ${r.crops} crop${r.crops === 1 ? '' : 's'}, agreement ${r.agreement ?? 0}/${r.crops}  (${name} v${modelVersion}, ${session.provider})`,
     '   #  probability  index  label',
-    ...r.predictions.map((p, i) => `${String(i + 1).padStart(4)}  ${p.probability.toFixed(4).padStart(11)}  ${String(p.index).padStart(5)}  ${p.label}`),
+    ...(r.labels ?? []).map((p, i) => `${String(i + 1).padStart(4)}  ${p.probability.toFixed(4).padStart(11)}  ${String(p.index).padStart(5)}  ${p.label}`),
     r.unknown ? `   unknown image: none of ${noneOf(session.contract.labels)} (ood score ${r.ood_score} > ${session.contract.ood?.threshold ?? '?'})` : `   known (ood score ${r.ood_score})`,
   ];
   process.stdout.write(`${lines.join('\n')}\n\n`);
@@ -133,16 +133,17 @@ export function register(program: Command): void {
     const maxPixels = maxPixelsFlag(flags.maxPixels);
     const images = readImages(files);
     const session = await openModel(flags);
+    const pipeline = sessionPipeline(session, { maxPixels });
     let failed = 0;
     try {
       for (const [i, bytes] of images.entries()) {
         const file = files[i] ?? '';
         try {
-          const r = await classifyImage(session, bytes, { crops, topk, maxPixels });
+          const r = await pipeline.encode(bytes, { crops, labels: topk, ood: true, code: false });
           if (!flags.json) printTable(file, r, session);
           else {
             const model = { name: session.contract.name, version: session.contract.modelVersion };
-            process.stdout.write(`${JSON.stringify({ file, predictions: r.predictions, unknown: r.unknown, ood_score: r.ood_score, crops: r.crops, agreement: r.agreement, model })}\n`);
+            process.stdout.write(`${JSON.stringify({ file, predictions: r.labels, unknown: r.unknown, ood_score: r.ood_score, crops: r.crops, agreement: r.agreement, model })}\n`);
           }
         } catch (err) {
           reportImageError(file, err, flags.json === true);

@@ -1,6 +1,6 @@
 /** `sightline embed IMG`: the fc7 embedding (mean over the crops used) and its L2 norm. */
 import type { Command } from 'commander';
-import { embedImage } from '../../model/index.js';
+import { l2Norm, sessionPipeline } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { addModelFlags, cropsFlag, maxPixelsFlag, openModel, readImages, reportImageError } from './classify.js';
 import type { ModelFlags } from './classify.js';
@@ -36,13 +36,14 @@ export function register(program: Command): void {
     const [bytes] = readImages([file]);
     const session = await openModel(flags);
     try {
-      const e = await embedImage(session, bytes ?? Buffer.alloc(0), { crops, maxPixels });
+      const e = await sessionPipeline(session, { maxPixels }).encode(bytes ?? Buffer.alloc(0), { crops, code: false });
+      const norm = l2Norm(e.embedding);
       const model = { name: session.contract.name, version: session.contract.modelVersion };
       if (flags.json) {
-        const doc = { file, dim: e.embedding.length, norm: e.norm, crops: e.crops, model, embedding: Array.from(e.embedding) };
+        const doc = { file, dim: e.embedding.length, norm, crops: e.crops, model, embedding: Array.from(e.embedding) };
         process.stdout.write(`${JSON.stringify(doc)}\n`);
       } else {
-        process.stdout.write(`${file}: ${e.embedding.length}-d fc7 embedding, L2 norm ${e.norm.toFixed(6)}, mean of ${e.crops} crop${e.crops === 1 ? '' : 's'} (${model.name} v${model.version})\n`);
+        process.stdout.write(`${file}: ${e.embedding.length}-d fc7 embedding, L2 norm ${norm.toFixed(6)}, mean of ${e.crops} crop${e.crops === 1 ? '' : 's'} (${model.name} v${model.version})\n`);
         process.stdout.write(`${formatValues(e.embedding)}\n`);
       }
     } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { createReadStream, existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { sha256File } from '../embedder.js';
+import { sha256File } from '../hash.js';
 
 export interface Progress {
   /** Bytes in the part file so far (resumed bytes included). */

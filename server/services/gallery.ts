@@ -9,11 +9,11 @@ import sharp from 'sharp';
 import type { Catalog, ImageRecord as StoredImage, LabelScore, SearchHit as IndexHit } from '../../index/index.js';
 import { sha256Hex } from '../../index/index.js';
 import { sniffFormat } from '../../model/index.js';
+import type { Priority } from '../batcher.js';
 import { GoneError, NotFoundError } from '../errors.js';
 import { demoDir } from '../paths.js';
-import type { Gallery, ImageRecord, SearchHit, SearchOptions } from '../ports.js';
+import type { Gallery, ImageEncoder, ImageRecord, IndexTarget, SearchHit, SearchOptions } from '../ports.js';
 import { FileRefusedError, readInsideRoots } from './files.js';
-import type { InferenceService } from './inference.js';
 import { storageError, storing, writeAtomically } from './storage.js';
 import { isInside } from './walk.js';
 
@@ -33,25 +33,23 @@ export function thumbnailUrl(id: number): string {
   return `/v1/images/${id}/thumbnail`;
 }
 
-/** Top-n labels of an averaged softmax, as index/ stores them. */
-export function topLabels(probabilities: ArrayLike<number>, labels: readonly string[], n: number): LabelScore[] {
-  return Array.from({ length: probabilities.length }, (_, i) => ({ label: labels[i] ?? String(i), probability: Math.min(1, Math.max(0, probabilities[i] ?? 0)) }))
-    .sort((a, b) => b.probability - a.probability)
-    .slice(0, n);
+function extensionOf(bytes: Buffer): string {
+  const sniffed = sniffFormat(bytes);
+  return sniffed.kind === 'supported' ? sniffed.format : 'bin';
 }
 
 function labelNames(labels: readonly LabelScore[]): string[] {
   return labels.map((l) => l.label);
 }
 
-export class GalleryService implements Gallery {
+export class GalleryService implements Gallery, IndexTarget {
   private readonly uploadsDir: string;
   private readonly thumbsDir: string;
   private readonly pendingThumbs = new Map<number, Promise<Buffer>>();
 
   constructor(
-    readonly catalog: Catalog,
-    private readonly inference: InferenceService,
+    private readonly catalog: Catalog,
+    private readonly encoder: ImageEncoder,
     private readonly opts: GalleryOptions,
   ) {
     this.uploadsDir = join(opts.dataDir, 'uploads');
@@ -62,9 +60,31 @@ export class GalleryService implements Gallery {
     return this.catalog.stats().images;
   }
 
-  /** Id of the image with these bytes' hash, if indexed. */
-  findBySha256(sha: string): number | undefined {
-    return this.catalog.findBySha256(sha);
+  findBySha256(sha: string): { id: number; source: string; createdAt: string } | undefined {
+    const id = this.catalog.findBySha256(sha);
+    const r = id === undefined ? undefined : this.catalog.get(id);
+    return r ? { id: r.id, source: r.source, createdAt: r.createdAt } : undefined;
+  }
+
+  /**
+   * Encodes `bytes` (refusing what does not decode before anything is written) and adds them to the
+   * catalog. `source` is a path, or for uploads a function that stores the bytes and returns where:
+   * file first, row second, so a crash in between leaves an orphan file that the next start removes
+   * (reconcile.ts), never a row without its file; a failed insert removes the stored file again.
+   */
+  async add(bytes: Buffer, at: { source: string | ((ext: string) => Promise<string>); sha256: string; priority: Priority }): Promise<{ id: number; existed: boolean }> {
+    const e = await this.encoder.encode(bytes, { labels: this.opts.storedLabels ?? 5, priority: at.priority });
+    const stored = typeof at.source === 'string' ? undefined : await at.source(extensionOf(bytes));
+    const source = stored ?? (at.source as string);
+    try {
+      const res = this.catalog.add({ source, sha256: at.sha256, width: e.width, height: e.height, labels: e.labels ?? [], code: e.code, embedding: e.embedding });
+      return { id: res.id, existed: res.existed };
+    } catch (err) {
+      if (stored === undefined) throw err;
+      // The same bytes may have been stored meanwhile by a concurrent upload: that row keeps the file.
+      if (this.catalog.findBySha256(at.sha256) === undefined) await rm(stored, { force: true });
+      throw storageError('store the upload', err);
+    }
   }
 
   private record(r: StoredImage): ImageRecord {
@@ -100,7 +120,7 @@ export class GalleryService implements Gallery {
   }
 
   async search(bytes: Buffer, opts: SearchOptions): Promise<SearchHit[]> {
-    const e = await this.inference.embed(bytes, { crops: this.inference.embedCrops });
+    const e = await this.encoder.encode(bytes);
     return this.hits(this.catalog.search({ code: e.code, embedding: e.embedding }, opts).hits);
   }
 
@@ -118,35 +138,18 @@ export class GalleryService implements Gallery {
 
   async upload(bytes: Buffer, filename: string | undefined): Promise<{ record: ImageRecord; created: boolean }> {
     const sha = sha256Hex(bytes);
-    const existing = this.findBySha256(sha);
+    const existing = this.catalog.findBySha256(sha);
     if (existing !== undefined) return { record: this.get(existing), created: false };
-    // Embedding first: bytes that do not decode are refused before anything is written.
-    const e = await this.inference.embedImage(bytes, { crops: this.inference.embedCrops });
-    const code = await this.inference.codes.encode(e.embedding);
-    const sniffed = sniffFormat(bytes);
-    const ext = sniffed.kind === 'supported' ? sniffed.format : 'bin';
-    const path = join(this.uploadsDir, `${sha}.${ext}`);
-    // File first, row second: a crash in between leaves an orphan file that the next start removes
-    // (reconcile.ts), never a row without its file. A failed write or insert removes what it left.
-    await storing('store the upload', () => writeAtomically(path, bytes));
-    let res;
-    try {
-      res = this.catalog.add({
-        source: path,
-        sha256: sha,
-        width: e.width,
-        height: e.height,
-        labels: topLabels(e.probabilities, this.inference.info.labels, this.opts.storedLabels ?? 5),
-        code,
-        embedding: e.embedding,
-      });
-    } catch (err) {
-      // The same bytes may have been stored meanwhile by a concurrent upload: that row keeps the file.
-      if (this.findBySha256(sha) === undefined) await rm(path, { force: true });
-      throw storageError('store the upload', err);
-    }
+    // The bytes are stored under DATA/uploads only once they encoded: undecodable uploads leave nothing.
+    const res = await this.add(bytes, { sha256: sha, priority: 'interactive', source: (ext) => this.store(bytes, sha, ext) });
     const record = this.get(res.id);
     return { record: filename ? { ...record, filename } : record, created: !res.existed };
+  }
+
+  private async store(bytes: Buffer, sha: string, ext: string): Promise<string> {
+    const path = join(this.uploadsDir, `${sha}.${ext}`);
+    await storing('store the upload', () => writeAtomically(path, bytes));
+    return path;
   }
 
   async remove(id: number): Promise<void> {

@@ -9,9 +9,7 @@
 import type { Priority } from '../batcher.js';
 import { sha256Hex } from '../../index/index.js';
 import { sniffFormat } from '../../model/index.js';
-import type { GalleryService } from './gallery.js';
-import { topLabels } from './gallery.js';
-import type { InferenceService } from './inference.js';
+import type { IndexTarget } from '../ports.js';
 import { FileRefusedError, openInsideRoots } from './files.js';
 import type { WalkEntry } from './walk.js';
 
@@ -48,9 +46,8 @@ function message(err: unknown): string {
 
 export class IndexingService {
   constructor(
-    private readonly gallery: GalleryService,
-    private readonly inference: InferenceService,
-    private readonly opts: { maxFileBytes: number; storedLabels?: number },
+    private readonly target: IndexTarget,
+    private readonly opts: { maxFileBytes: number },
   ) {}
 
   /**
@@ -77,23 +74,10 @@ export class IndexingService {
       return { kind: 'failed', message: err instanceof FileRefusedError ? `not read: ${err.message}` : `cannot read the file (${errCode(err)})` };
     }
     const sha = sha256Hex(bytes);
-    const known = this.gallery.findBySha256(sha);
-    if (known !== undefined) {
-      const row = this.gallery.catalog.get(known);
-      return { kind: 'duplicate', id: known, sameSource: row?.source === path, ...(row ? { createdAt: row.createdAt } : {}) };
-    }
+    const known = this.target.findBySha256(sha);
+    if (known !== undefined) return { kind: 'duplicate', id: known.id, sameSource: known.source === path, createdAt: known.createdAt };
     try {
-      const e = await this.inference.embedImage(bytes, { crops: this.inference.embedCrops, priority });
-      const code = await this.inference.codes.encode(e.embedding);
-      const res = this.gallery.catalog.add({
-        source: path,
-        sha256: sha,
-        width: e.width,
-        height: e.height,
-        labels: topLabels(e.probabilities, this.inference.info.labels, this.opts.storedLabels ?? 5),
-        code,
-        embedding: e.embedding,
-      });
+      const res = await this.target.add(bytes, { source: path, sha256: sha, priority });
       // Two identical files in one run: the second add finds the first one's row.
       return res.existed ? { kind: 'duplicate', id: res.id, sameSource: false } : { kind: 'added', id: res.id };
     } catch (err) {

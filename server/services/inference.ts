@@ -1,13 +1,14 @@
 /**
- * Classification and embedding on top of model/ (decode, crops, softmax helpers) with every crop
- * going through the dynamic batcher instead of one onnxruntime run per request.
+ * Classification and embedding: model/'s image pipeline with every crop going through the dynamic
+ * batcher instead of one onnxruntime run per request. Implements the Inference port (routes) and
+ * the ImageEncoder port (gallery, indexing, re-embedding), so that there is one way from image
+ * bytes to embedding, code and labels.
  */
-import { averageSoftmax, batchLength, decodeImage, DEFAULT_OOD, oodVerdict, EMBEDDING_NAME, INPUT_NAME, LOGITS_NAME, makeCrops, meanRows, rowArgmax, topK } from '../../model/index.js';
-import type { CropCount, ModelSession } from '../../model/index.js';
+import { EMBEDDING_NAME, ImagePipeline, INPUT_NAME, LOGITS_NAME } from '../../model/index.js';
+import type { CodesSession, CropCount, ModelSession } from '../../model/index.js';
 import { Batcher } from '../batcher.js';
 import type { BatcherObserver, Priority } from '../batcher.js';
-import type { ClassifyResult, EmbedResult, Inference, ModelInfo, Timings } from '../ports.js';
-import type { CodesSession } from '../../model/index.js';
+import type { ClassifyResult, EmbedResult, EncodedImage, ImageEncoder, Inference, LabelScore, ModelInfo, Timings } from '../ports.js';
 
 export interface InferenceOptions {
   maxBatch: number;
@@ -18,35 +19,14 @@ export interface InferenceOptions {
   observer?: BatcherObserver;
 }
 
-interface Ran {
-  logits: Float32Array;
-  embedding: Float32Array;
-  n: CropCount;
-  timings: Timings;
-}
-
-export interface EmbedOutput {
-  embedding: Float32Array;
-  /** Averaged softmax over the crops, one value per label. */
-  probabilities: Float64Array;
-  crops: CropCount;
-  width: number;
-  height: number;
-  timings_ms: Timings;
-}
-
-const POOL_MAX = 64;
-
-export class InferenceService implements Inference {
+export class InferenceService implements Inference, ImageEncoder {
   readonly info: ModelInfo;
   readonly batcher: Batcher;
-  /** Request-side crop buffers (10-crop sized), recycled: the batcher copies out of them. */
-  private readonly pool: Float32Array[] = [];
-  private readonly bufferLength: number;
+  private readonly pipeline: ImagePipeline;
 
   constructor(
     readonly session: ModelSession,
-    readonly codes: CodesSession,
+    private readonly codes: CodesSession,
     private readonly opts: InferenceOptions,
   ) {
     const c = session.contract;
@@ -60,7 +40,6 @@ export class InferenceService implements Inference {
       provider: session.provider,
     });
     const [ch, h, w] = session.inputShape;
-    this.bufferLength = batchLength(c.preprocess, 10);
     this.batcher = new Batcher({
       itemSize: ch * h * w,
       outputSizes: [c.labels.length, c.embeddingDim],
@@ -74,6 +53,7 @@ export class InferenceService implements Inference {
       timeoutMs: opts.requestTimeoutMs,
       observer: opts.observer,
     });
+    this.pipeline = new ImagePipeline({ contract: c, codes, maxPixels: opts.maxPixels, run: (batch, n, priority) => this.infer(batch, n, priority) });
   }
 
   /** The codes model was trained on embeddings of this many crops; indexing and search must match. */
@@ -92,57 +72,30 @@ export class InferenceService implements Inference {
     return { logits: logits as Float32Array, embedding: embedding as Float32Array };
   }
 
-  private async run(bytes: Buffer, crops: CropCount, priority: Priority): Promise<Ran & { width: number; height: number }> {
-    const pre = this.session.contract.preprocess;
-    const t0 = performance.now();
-    const square = await decodeImage(bytes, pre, { maxPixels: this.opts.maxPixels });
-    const buf = this.pool.pop() ?? new Float32Array(this.bufferLength);
-    try {
-      const batch = makeCrops(square, pre, crops, buf);
-      const t1 = performance.now();
-      const out = await this.infer(batch, crops, priority);
-      const t2 = performance.now();
-      return { ...out, n: crops, width: square.width, height: square.height, timings: { decode: t1 - t0, infer: t2 - t1, total: t2 - t0 } };
-    } finally {
-      if (this.pool.length < POOL_MAX) this.pool.push(buf);
-    }
-  }
-
   async classify(bytes: Buffer, opts: { topk: number; crops: CropCount }): Promise<ClassifyResult> {
-    const r = await this.run(bytes, opts.crops, 'interactive');
-    const k = this.info.labels.length;
-    const predictions = topK(averageSoftmax(r.logits, r.n, k), opts.topk, this.info.labels);
-    const top = predictions[0]?.index ?? 0;
-    let agreement = 0;
-    for (let i = 0; i < r.n; i++) if (rowArgmax(r.logits, i, k) === top) agreement++;
-    const features = { meanLogits: meanRows(r.logits, r.n, k), embedding: meanRows(r.embedding, r.n, this.info.embeddingDim) };
+    const r = await this.pipeline.encode(bytes, { crops: opts.crops, labels: opts.topk, ood: true, code: false });
     return {
-      predictions,
-      ...oodVerdict(this.session.contract.ood ?? DEFAULT_OOD, features),
-      crops: r.n,
-      agreement,
+      predictions: r.labels ?? [],
+      unknown: r.unknown ?? false,
+      ood_score: r.ood_score ?? 0,
+      crops: r.crops,
+      agreement: r.agreement ?? 0,
       model: { name: this.info.name, version: this.info.version },
-      timings_ms: roundTimings(r.timings),
-    };
-  }
-
-  /** Mean fc7 over the crops plus the averaged class probabilities (stored as an image's labels). */
-  async embedImage(bytes: Buffer, opts: { crops: CropCount; priority?: Priority }): Promise<EmbedOutput> {
-    const r = await this.run(bytes, opts.crops, opts.priority ?? 'interactive');
-    return {
-      embedding: meanRows(r.embedding, r.n, this.info.embeddingDim),
-      probabilities: averageSoftmax(r.logits, r.n, this.info.labels.length),
-      crops: r.n,
-      width: r.width,
-      height: r.height,
-      timings_ms: roundTimings(r.timings),
+      timings_ms: roundTimings(r.timings_ms),
     };
   }
 
   async embed(bytes: Buffer, opts: { crops: CropCount; priority?: Priority }): Promise<EmbedResult> {
-    const e = await this.embedImage(bytes, opts);
-    const code = await this.codes.encode(e.embedding);
-    return { embedding: e.embedding, code, bits: this.codes.bits, crops: e.crops, probabilities: Float32Array.from(e.probabilities), timings_ms: e.timings_ms };
+    const r = await this.pipeline.encode(bytes, { crops: opts.crops, ...(opts.priority ? { priority: opts.priority } : {}) });
+    return { embedding: r.embedding, code: codeOf(r.code), bits: this.codes.bits, crops: r.crops, timings_ms: roundTimings(r.timings_ms) };
+  }
+
+  /** What the index stores for an image: the codes model's crop policy, and its top labels when asked. */
+  async encode(bytes: Buffer, opts: { labels?: number; priority?: Priority } = {}): Promise<EncodedImage> {
+    const r = await this.pipeline.encode(bytes, { crops: this.embedCrops, ...opts });
+    const e: EncodedImage = { embedding: r.embedding, code: codeOf(r.code), width: r.image.width, height: r.image.height };
+    if (r.labels) e.labels = r.labels.map((l): LabelScore => ({ label: l.label, probability: Math.min(1, Math.max(0, l.probability)) }));
+    return e;
   }
 
   async close(): Promise<void> {
@@ -151,6 +104,11 @@ export class InferenceService implements Inference {
     await this.codes.close();
     await this.session.close();
   }
+}
+
+function codeOf(code: Uint8Array | undefined): Uint8Array {
+  if (!code) throw new Error('the image pipeline returned no code although a codes model is loaded');
+  return code;
 }
 
 function roundTimings(t: Timings): Timings {

@@ -2,8 +2,8 @@
  * Re-embedding an index with a new image model (`sightline reindex --model`). The index keeps each
  * image's `source` (a path: indexed files, or DATA/uploads for uploads) and its SHA-256, not its
  * bytes, so every source is read again and pushed through the same pipeline the server uses at
- * upload (InferenceService.embedImage with the codes model's crop policy), which keeps stored
- * vectors identical to what a fresh index would hold.
+ * upload (InferenceService.encode: the codes model's crop policy, the stored number of labels),
+ * which keeps stored vectors identical to what a fresh index would hold.
  *
  * A source that is gone or whose bytes changed cannot be re-embedded: its row keeps the old vectors
  * (and the index keeps refusing the new model) unless `dropUnavailable` deletes it. Resumable: rows
@@ -14,7 +14,6 @@ import { readFile } from 'node:fs/promises';
 import { IndexParamError, inspectIndex, reembed, type ReembedReport, type ReembedRow } from '../../index/index.js';
 import { createSession, type DeviceRequest, sha256File } from '../../model/index.js';
 import { resolveCodes } from './codes.js';
-import { topLabels } from './gallery.js';
 import { InferenceService } from './inference.js';
 
 export interface ReembedModelOptions {
@@ -55,12 +54,8 @@ export async function reembedWithModel(dataDir: string, o: ReembedModelOptions):
     const compute = async (row: ReembedRow) => {
       const bytes = await readFile(row.source).catch(() => undefined);
       if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== row.sha256) return null;
-      const e = await inference.embedImage(bytes, { crops: inference.embedCrops, priority: 'background' });
-      return {
-        embedding: e.embedding,
-        code: await codes.encode(e.embedding),
-        labels: topLabels(e.probabilities, inference.info.labels, o.storedLabels ?? 5),
-      };
+      const e = await inference.encode(bytes, { labels: o.storedLabels ?? 5, priority: 'background' });
+      return { embedding: e.embedding, code: e.code, labels: e.labels ?? [] };
     };
     const report = await reembed(dataDir, { modelHash, codesHash, bits: codes.bits, compute, dropUnavailable: o.dropUnavailable ?? false, onProgress: o.onProgress });
     return { ...report, modelHash, codesHash, bits: codes.bits };

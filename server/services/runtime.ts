@@ -88,7 +88,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       const fixed = await reconcileFiles(config.dataDir, (sha) => catalog.findBySha256(sha) !== undefined);
       if (fixed.temps + fixed.orphanUploads > 0) logger.warn(fixed, 'removed partial files and uploads without a database row (an interrupted write)');
     }
-    const indexing = new IndexingService(gallery, inference, { maxFileBytes: MAX_INDEX_FILE_BYTES });
+    const indexing = new IndexingService(gallery, { maxFileBytes: MAX_INDEX_FILE_BYTES });
     const { roots, missing } = await resolveRoots(config.indexRoots);
     if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');
     const jobs = new JobManager(indexing, { roots, stateFile: join(config.dataDir, 'jobs.json'), concurrency: config.jobConcurrency, logger, onFile: (o) => metrics.jobFile(o) });

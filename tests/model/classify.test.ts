@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { averageSoftmax, classifyImage, embedImage, l2Norm, softmax, topK } from '../../model/classify.js';
+import { averageSoftmax, classifyImage, embedImage, l2Norm, softmax, topK } from '../../model/index.js';
 import { InvalidOptionError, UnsupportedMediaError } from '../../model/errors.js';
 import { decodeImage, makeCrops } from '../../model/preprocess.js';
 import { createSession } from '../../model/session.js';

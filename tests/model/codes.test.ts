@@ -3,10 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { classifyImage } from '../../model/classify.js';
 import { checkCodesFor, CodesMismatchError, createCodesSession, packRows, readCodesMeta, type CodesMeta } from '../../model/codes.js';
 import { packSigns } from '../../index/codes.js';
-import { createImageEncoder, sha256File } from '../../model/embedder.js';
+import { classifyImage, sessionPipeline, sha256File } from '../../model/index.js';
 import { ModelLoadError } from '../../model/errors.js';
 import { createSession } from '../../model/session.js';
 import { Autoencoder, DEFAULT_AE, normalizationStats } from '../../training/autoencoder.js';
@@ -107,7 +106,7 @@ describe('codes model: export and onnxruntime', () => {
     assert.throws(() => checkCodesFor(codes, 'b'.repeat(64), 4096), /takes 64-d embeddings, the image model gives 4096/);
   });
 
-  it('ImageEncoder: bytes → embedding (crop policy), its code and labels; refuses a foreign codes model', async () => {
+  it('the image pipeline with a codes model: bytes → embedding (crop policy), its code and labels; a foreign codes model is refused', async () => {
     const rand = mulberry32(9);
     const w: EncoderWeights = {
       norm: { mean: new Float32Array(DIM).fill(0.1), scale: 3 },
@@ -115,31 +114,39 @@ describe('codes model: export and onnxruntime', () => {
     };
     const hash = await sha256File(tiny.path);
     const bytes = readFileSync('tests/fixtures/images/dog.jpg');
-    for (const cropPolicy of ['center', 'mean10'] as const) {
-      const path = join(dir, `enc-${cropPolicy}.onnx`);
-      writeFileSync(path, exportCodesOnnx(w, meta({ modelHash: hash, cropPolicy, hidden: [] })));
-      const encoder = await createImageEncoder(tiny.path, path, { threads: 1 });
-      try {
-        const e = await encoder.encode(bytes, { topk: 3 });
-        const crops = cropPolicy === 'center' ? 1 : 10;
-        const ref = await classifyImage(encoder.model, bytes, { crops, maxPixels: 1e8, topk: 3 });
-        assert.equal(e.crops, crops);
-        assert.deepEqual(e.embedding, ref.embedding);
-        assert.deepEqual(e.labels, ref.predictions);
-        assert.deepEqual(e.code, await encoder.codes.encode(ref.embedding, 1));
-        assert.equal(e.code.length, BITS / 8);
-        assert.equal(e.width, 768);
-        assert.equal(e.height, 576);
-      } finally {
-        await encoder.close();
+    const session = await createSession(tiny.path, { threads: 1 });
+    try {
+      for (const cropPolicy of ['center', 'mean10'] as const) {
+        const path = join(dir, `enc-${cropPolicy}.onnx`);
+        writeFileSync(path, exportCodesOnnx(w, meta({ modelHash: hash, cropPolicy, hidden: [] })));
+        const codes = await createCodesSession(path, { threads: 1 });
+        try {
+          checkCodesFor(codes, hash, session.contract.embeddingDim);
+          const e = await sessionPipeline(session, { maxPixels: 1e8, codes }).encode(bytes, { labels: 3 });
+          const crops = cropPolicy === 'center' ? 1 : 10;
+          const ref = await classifyImage(session, bytes, { crops, maxPixels: 1e8, topk: 3 });
+          assert.equal(e.crops, crops);
+          assert.deepEqual(e.embedding, ref.embedding);
+          assert.deepEqual(e.labels, ref.predictions);
+          assert.deepEqual(e.code, await codes.encode(ref.embedding, 1));
+          assert.equal(e.code?.length, BITS / 8);
+          assert.equal(e.image.width, 768);
+          assert.equal(e.image.height, 576);
+        } finally {
+          await codes.close();
+        }
       }
+      const foreign = join(dir, 'foreign.onnx');
+      writeFileSync(foreign, exportCodesOnnx(w, meta()));
+      const codes = await createCodesSession(foreign, { threads: 1 });
+      try {
+        assert.throws(() => checkCodesFor(codes, hash, session.contract.embeddingDim), CodesMismatchError);
+      } finally {
+        await codes.close();
+      }
+    } finally {
+      await session.close();
     }
-    const foreign = join(dir, 'foreign.onnx');
-    writeFileSync(foreign, exportCodesOnnx(w, meta()));
-    await assert.rejects(createImageEncoder(tiny.path, foreign, { threads: 1 }), CodesMismatchError);
-    // The session opened before the check is closed again: a second model load still works.
-    const s = await createSession(tiny.path, { threads: 1 });
-    await s.close();
   });
 });
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { classifyImage } from '../../model/classify.js';
+import { classifyImage } from '../../model/index.js';
 import { DEFAULT_OOD, fitOod, oodScores, oodVerdict } from '../../model/ood.js';
 import type { OodFeatures } from '../../model/ood.js';
 import { oodSidecarPath, writeOodSidecar } from '../../model/ood-sidecar.js';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { parseTrainCodesFlags, register as registerTrainCodes } from '../../cli/commands/train-codes.js';
 import { createCodesSession } from '../../model/codes.js';
-import { sha256File } from '../../model/embedder.js';
+import { sha256File } from '../../model/index.js';
 import { createSession } from '../../model/session.js';
 import { DEFAULT_AE, normalizationStats, type AutoencoderOptions, type EmbeddingSet } from '../../training/autoencoder.js';
 import { useBackend } from '../../training/backend.js';

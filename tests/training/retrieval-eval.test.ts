@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hammingPacked } from '../../index/codes.js';
 import { createCodesSession, type CodesMeta } from '../../model/codes.js';
-import { sha256File } from '../../model/embedder.js';
+import { sha256File } from '../../model/index.js';
 import { createSession } from '../../model/session.js';
 import { embedDataset } from '../../training/codes/embed.js';
 import { exportCodesOnnx, type EncoderWeights } from '../../training/codes/export.js';
