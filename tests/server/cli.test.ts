@@ -57,7 +57,7 @@ test('search --json: results with id, source (the indexed path), distance, hammi
   assert.equal(body.results[0]?.source, join(photos, 'horses.jpg'));
   assert.equal(body.results[0]?.distance, 0);
   assert.equal(body.results[0]?.hamming, 0);
-  assert.deepEqual(Object.keys(body.results[0] ?? {}).sort(), ['distance', 'hamming', 'id', 'labels', 'source']);
+  assert.deepEqual(Object.keys(body.results[0] ?? {}).sort(), ['distance', 'hamming', 'id', 'labels', 'near_duplicate', 'source']);
   assert.ok((body.results[1]?.distance ?? 0) > 0);
 });
 
