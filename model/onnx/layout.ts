@@ -30,20 +30,12 @@ export function hwioToOihw(w: Float32Array, kh: number, kw: number, cin: number,
  * exactly what tfjs computes. Dense kernels stay [in, out], so Gemm uses transB = 0.
  */
 export function nhwcRowsToNchw(w: Float32Array, c: number, h: number, wd: number, units: number): Float32Array {
-  if (w.length !== c * h * wd * units) {
-    throw new RangeError(`dense kernel has ${w.length} values, expected ${c}·${h}·${wd} rows × ${units}`);
-  }
-  const out = new Float32Array(w.length);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < wd; x++) {
-      for (let ch = 0; ch < c; ch++) {
-        const from = ((y * wd + x) * c + ch) * units;
-        const to = (ch * h * wd + y * wd + x) * units;
-        out.set(w.subarray(from, from + units), to);
-      }
-    }
-  }
-  return out;
+  return moveFlattenRows(w, c, h, wd, units, true);
+}
+
+/** Inverse of nhwcRowsToNchw: the first dense kernel's rows from ONNX Flatten (c, h, w) order to tfjs (h, w, c). */
+export function nchwRowsToNhwc(w: Float32Array, c: number, h: number, wd: number, units: number): Float32Array {
+  return moveFlattenRows(w, c, h, wd, units, false);
 }
 
 /**
@@ -70,8 +62,8 @@ export function oihwToHwio(w: Float32Array, kh: number, kw: number, cin: number,
   return out;
 }
 
-/** Inverse of nhwcRowsToNchw: the first dense kernel's rows from ONNX Flatten (c, h, w) order to tfjs (h, w, c). */
-export function nchwRowsToNhwc(w: Float32Array, c: number, h: number, wd: number, units: number): Float32Array {
+/** Moves each `units`-wide row between NHWC and NCHW flatten order (`toNchw` picks the direction). */
+function moveFlattenRows(w: Float32Array, c: number, h: number, wd: number, units: number, toNchw: boolean): Float32Array {
   if (w.length !== c * h * wd * units) {
     throw new RangeError(`dense kernel has ${w.length} values, expected ${c}·${h}·${wd} rows × ${units}`);
   }
@@ -79,8 +71,9 @@ export function nchwRowsToNhwc(w: Float32Array, c: number, h: number, wd: number
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < wd; x++) {
       for (let ch = 0; ch < c; ch++) {
-        const to = ((y * wd + x) * c + ch) * units;
-        const from = (ch * h * wd + y * wd + x) * units;
+        const nhwc = ((y * wd + x) * c + ch) * units;
+        const nchw = (ch * h * wd + y * wd + x) * units;
+        const [from, to] = toNchw ? [nhwc, nchw] : [nchw, nhwc];
         out.set(w.subarray(from, from + units), to);
       }
     }

@@ -15,8 +15,8 @@
 import type { ModelContract } from '../contract.js';
 import { CONTRACT_KEY, parseContract } from '../contract.js';
 import { OnnxError } from './errors.js';
-import { fromFloat16Array } from './fp16.js';
 import { constantTensor, consumersOf, isGraphOutput, nodesOf } from './graph.js';
+import { tensorFloats } from './head.js';
 import { contractMetadata } from './metadata.js';
 import type { IGraphProto, IModelProto, INodeProto, ITensorProto } from './proto.js';
 import { attr, DataType, decodeModel, encodeModel, getAttr, intAttr, metadataEntry, node, tensorDims, toNumber } from './proto.js';
@@ -42,17 +42,9 @@ export interface QuantPlan {
   skipped: string[];
 }
 
+/** A float or float16 initializer's values; undefined for any other type (integer weights are not quantized here). */
 function floatData(t: ITensorProto): Float32Array | undefined {
-  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
-  if (t.dataType === DataType.FLOAT) {
-    if (raw) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-    return Float32Array.from(t.floatData ?? []);
-  }
-  if (t.dataType === DataType.FLOAT16) {
-    if (raw) return fromFloat16Array(new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)));
-    return fromFloat16Array(Uint16Array.from(t.int32Data ?? []));
-  }
-  return undefined;
+  return t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16 ? tensorFloats(t) : undefined;
 }
 
 /** Throws when the model already holds quantization operators or integer-typed weights of a Conv/Gemm. */
