@@ -132,7 +132,7 @@ export function openApiDocument(info: ModelInfo): Schema {
         get: {
           summary: 'WebP thumbnail',
           parameters: [idParam],
-          responses: { '200': { description: 'WebP', content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } } }, '404': error('Unknown id'), '410': error('Source file gone, changed since indexing or no longer decodable') },
+          responses: { '200': { description: 'WebP', content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } } }, '400': error('id is not a positive integer'), '404': error('Unknown id'), '410': error('Source file gone, changed since indexing or no longer decodable') },
         },
       },
       '/v1/jobs/index': {
