@@ -139,16 +139,26 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Conf
 /**
  * Flags (already parsed, undefined = not given) override the environment, which overrides defaults.
  * Paths are made absolute against the working directory so later chdirs cannot change them.
+ * `flagNames` (e.g. { port: '--port' }) names a bad value as the user gave it: the flag when it
+ * came from one, else the environment variable.
  */
-export function loadConfig(flags: Partial<Record<keyof ConfigInput, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  flags: Partial<Record<keyof ConfigInput, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+  flagNames: Partial<Record<keyof ConfigInput, string>> = {},
+): Config {
+  const source = (key: string): string | undefined => {
+    const flag = flags[key as keyof ConfigInput] !== undefined ? flagNames[key as keyof ConfigInput] : undefined;
+    return flag ?? Object.entries(ENV).find(([, k]) => k === key)?.[0];
+  };
   const merged: Record<string, unknown> = { ...configFromEnv(env) };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const key = String(issue?.path[0] ?? '?');
-    const envName = Object.entries(ENV).find(([, k]) => k === key)?.[0];
-    throw new ConfigError(`config '${key}'${envName ? ` (${envName})` : ''} ${issue?.message ?? 'is invalid'}, got ${JSON.stringify(merged[key])}`);
+    const named = source(key);
+    throw new ConfigError(`config '${key}'${named ? ` (${named})` : ''} ${issue?.message ?? 'is invalid'}, got ${JSON.stringify(merged[key])}`);
   }
   const c = parsed.data;
   if (c.protect === 'all' && c.apiToken === undefined) {
@@ -162,7 +172,7 @@ export function loadConfig(flags: Partial<Record<keyof ConfigInput, unknown>> = 
   try {
     modelPath = resolveModelArg(c.modelPath, home);
   } catch (err) {
-    if (err instanceof RegistryError) throw new ConfigError(`config 'modelPath' (SIGHTLINE_MODEL): ${err.message}`);
+    if (err instanceof RegistryError) throw new ConfigError(`config 'modelPath' (${source('modelPath') ?? 'SIGHTLINE_MODEL'}): ${err.message}`, { cause: err });
     throw err;
   }
   const codesPath = merged['codesPath'] === undefined ? (registryCodesPath(c.modelPath, home) ?? c.codesPath) : c.codesPath;

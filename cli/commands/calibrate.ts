@@ -62,7 +62,7 @@ export async function calibrate(o: CalibrateOptions): Promise<{ path: string; th
       fittedOn = `fashion-mnist train[0:${ds.n}], true labels, ${o.crops} crops`;
     } else {
       const files = imageFiles(o.source).slice(0, o.limit);
-      if (files.length === 0) throw new CliError(`calibration folder '${o.source}' holds no images`);
+      if (files.length === 0) throw CliError.failure(`calibration folder '${o.source}' holds no images`);
       for (const f of files) await add(readFileSync(f));
       fittedOn = `${files.length} images of ${o.source}, predicted labels, ${o.crops} crops`;
     }
@@ -97,8 +97,9 @@ export function register(program: Command): void {
     .option('--limit <n>', 'at most this many images', '3000')
     .option('--crops <n>', '1 or 10 crops per image (as classify)', '10')
     .action(async (f: CalibrateFlags) => {
-      if ((f.dataset === undefined) === (f.dir === undefined)) throw new CliError('give exactly one of --dataset fashion-mnist or --dir FOLDER');
-      if (f.dataset !== undefined && f.dataset !== 'fashion-mnist') throw new CliError(`--dataset must be 'fashion-mnist', got '${f.dataset}'`);
+      if ((f.dataset === undefined) === (f.dir === undefined)) throw CliError.usage('give exactly one of --dataset fashion-mnist or --dir FOLDER');
+      if (f.dataset !== undefined && f.dataset !== 'fashion-mnist') throw CliError.usage(`--dataset must be 'fashion-mnist', got '${f.dataset}'`);
+      if (f.dir !== undefined && statSync(f.dir, { throwIfNoEntry: false })?.isDirectory() !== true) throw CliError.failure(`--dir folder '${f.dir}' does not exist`);
       const r = await calibrate({
         modelPath: await modelArgPath(f.model ?? '', false),
         source: f.dataset ?? resolve(f.dir ?? ''),

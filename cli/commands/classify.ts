@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { createSession, DEVICES, ModelError, sessionPipeline } from '../../model/index.js';
 import type { DeviceRequest, EncodedImage, ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
+import { expandImageArgs } from '../paths.js';
 import { modelArgPath } from './models.js';
 
 export const DEFAULT_MODEL = 'model/default/sightline-fmnist.onnx';
@@ -19,7 +20,7 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new CliError('cannot locate the sightline package root (no package.json above the CLI)');
+    if (up === dir) throw CliError.failure('cannot locate the sightline package root (no package.json above the CLI)');
     dir = up;
   }
   return dir;
@@ -27,26 +28,26 @@ export function packageRoot(): string {
 
 export function intFlag(flag: string, raw: string, min: number, max: number): number {
   const v = Number(raw);
-  if (!/^-?\d+$/.test(raw.trim()) || v < min || v > max) throw new CliError(`${flag} must be an integer in [${min}, ${max}], got '${raw}'`);
+  if (!/^-?\d+$/.test(raw.trim()) || v < min || v > max) throw CliError.usage(`${flag} must be an integer in [${min}, ${max}], got '${raw}'`);
   return v;
 }
 
 export function cropsFlag(raw: string): 1 | 10 {
-  if (raw !== '1' && raw !== '10') throw new CliError(`--crops must be 1 or 10, got '${raw}'`);
+  if (raw !== '1' && raw !== '10') throw CliError.usage(`--crops must be 1 or 10, got '${raw}'`);
   return raw === '1' ? 1 : 10;
 }
 
 function deviceFlag(raw: string): DeviceRequest {
   const d = DEVICES.find((x) => x === raw);
-  if (!d) throw new CliError(`--device must be one of ${DEVICES.join(', ')}, got '${raw}'`);
+  if (!d) throw CliError.usage(`--device must be one of ${DEVICES.join(', ')}, got '${raw}'`);
   return d;
 }
 
-/** Reads every image up front so a typo fails before a model loads. */
+/** Reads every image up front (after expandImageArgs) so a typo fails before a model loads. */
 export function readImages(files: readonly string[]): Buffer[] {
   return files.map((f) => {
-    if (!existsSync(f)) throw new CliError(`image file '${f}' does not exist`);
-    if (!statSync(f).isFile()) throw new CliError(`image path '${f}' is not a file`);
+    if (!existsSync(f)) throw CliError.failure(`image file '${f}' does not exist`);
+    if (!statSync(f).isFile()) throw CliError.usage(`image path '${f}' is not a file`);
     return readFileSync(f);
   });
 }
@@ -77,14 +78,14 @@ export async function openModel(flags: ModelFlags): Promise<ModelSession> {
   const path = flags.model !== undefined ? await modelArgPath(flags.model, flags.pull === true) : join(packageRoot(), DEFAULT_MODEL);
   if (!existsSync(path)) {
     const hint = flags.model !== undefined ? '' : ' (the default model is produced by training; or pass --model FILE)';
-    throw new CliError(`model file '${path}' does not exist${hint}`);
+    throw CliError.failure(`model file '${path}' does not exist${hint}`);
   }
   const logger = { info: () => undefined, warn: (_obj: object, msg: string) => void process.stderr.write(`sightline: ${msg}\n`) };
   try {
     return await createSession(path, { device, threads, logger });
   } catch (err) {
     // Contract, ONNX and load errors all mean "this file cannot be served": say so without a stack.
-    throw new CliError(err instanceof Error ? err.message : String(err));
+    throw CliError.failure(err instanceof Error ? err.message : String(err));
   }
 }
 
@@ -112,6 +113,7 @@ function printTable(file: string, r: EncodedImage, session: ModelSession): void 
 }
 
 interface ClassifyFlags extends ModelFlags {
+  recursive?: boolean;
   crops: string;
   topk: string;
   json?: boolean;
@@ -123,14 +125,16 @@ export function register(program: Command): void {
     program
       .command('classify')
       .description('classify images (top-k labels, softmax averaged over the paper\'s 10 crops); --json prints one JSON object per line')
-      .argument('<images...>', 'JPEG, PNG, WebP, GIF, TIFF or AVIF files')
+      .argument('<images...>', 'JPEG, PNG, WebP, GIF, TIFF or AVIF files, or folders of them')
+      .option('--recursive', 'a folder stands for the images of its sub-folders too (default: its top level only)')
       .option('--crops <n>', '1 (center crop) or 10 (corners + center, and their mirrors)', '10')
       .option('--topk <n>', 'labels to print per image', '5')
       .option('--json', 'JSON lines: { file, predictions, unknown, ood_score, crops, agreement, model }'),
-  ).action(async (files: string[], flags: ClassifyFlags) => {
+  ).action(async (args: string[], flags: ClassifyFlags) => {
     const crops = cropsFlag(flags.crops);
     const topk = intFlag('--topk', flags.topk, 1, 100);
     const maxPixels = maxPixelsFlag(flags.maxPixels);
+    const files = expandImageArgs(args, { recursive: flags.recursive === true });
     const images = readImages(files);
     const session = await openModel(flags);
     const pipeline = sessionPipeline(session, { maxPixels });
@@ -153,6 +157,6 @@ export function register(program: Command): void {
     } finally {
       await session.close();
     }
-    if (failed > 0) throw new CliError(`${failed} of ${images.length} image${images.length === 1 ? '' : 's'} could not be classified`, 1);
+    if (failed > 0) throw CliError.failure(`${failed} of ${images.length} image${images.length === 1 ? '' : 's'} could not be classified`);
   });
 }

@@ -15,7 +15,7 @@ function num(flag: string, v: string | undefined, integer: boolean): number | un
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
-    throw new CliError(`'${flag}' must be ${integer ? 'an integer' : 'a number'} ≥ 0, got '${v}'`);
+    throw CliError.usage(`'${flag}' must be ${integer ? 'an integer' : 'a number'} ≥ 0, got '${v}'`);
   }
   return n;
 }

@@ -33,15 +33,15 @@ async function classifySet(f: ClassifyFlags, session: ModelSession, limit: numbe
     return { ds, what: 'Fashion-MNIST test images' };
   }
   const root = resolve(f.dataset);
-  if (!existsSync(root)) throw new CliError(`--dataset must be 'fashion-mnist' or an image folder ROOT/<class>/<image>; '${root}' does not exist`);
+  if (!existsSync(root)) throw CliError.failure(`--dataset must be 'fashion-mnist' or an image folder ROOT/<class>/<image>; '${root}' does not exist`);
   const { dataset, skipped } = await loadImageFolder(root, pre, { limit });
   if (skipped.length > 0) process.stderr.write(`skipped ${skipped.length} file(s) that are not decodable images, e.g. ${skipped[0]}\n`);
-  if (dataset.n === 0) throw new CliError(`--dataset '${root}' holds no decodable images`);
+  if (dataset.n === 0) throw CliError.failure(`--dataset '${root}' holds no decodable images`);
   return { ds: dataset, what: `images of ${root}` };
 }
 
 function checkDataset(raw: string): 'fashion-mnist' {
-  if (raw !== 'fashion-mnist') throw new CliError(`--dataset must be 'fashion-mnist', got '${raw}'`);
+  if (raw !== 'fashion-mnist') throw CliError.usage(`--dataset must be 'fashion-mnist', got '${raw}'`);
   return raw;
 }
 
@@ -120,7 +120,7 @@ export function register(program: Command): void {
         try {
           matched = matchLabels(raw, session.contract.labels);
         } catch (err) {
-          throw new CliError(`model '${session.modelPath}': ${(err as Error).message}`);
+          throw CliError.failure(`model '${session.modelPath}': ${(err as Error).message}`);
         }
         const { dataset: ds, missing } = matched;
         if (missing.length > 0 && !f.json) process.stderr.write(`no images for the model's label(s) ${missing.map((l) => `'${l}'`).join(', ')}\n`);

@@ -53,7 +53,7 @@ function resolveLabels(flags: ExportFlags): string[] {
   const fromFile = flags.labels === undefined ? undefined : readLabelsFile(flags.labels);
   const classes = flags.classes === undefined ? undefined : intFlag('--classes', flags.classes, 2, 100_000);
   if (fromFile && classes !== undefined && fromFile.length !== classes) {
-    throw new CliError(`--classes is ${classes} but --labels file '${flags.labels}' holds ${fromFile.length} labels`);
+    throw CliError.usage(`--classes is ${classes} but --labels file '${flags.labels}' holds ${fromFile.length} labels`);
   }
   if (fromFile) return fromFile;
   const n = classes ?? (flags.preset === 'alexnet-small' ? 10 : 1000);

@@ -12,7 +12,7 @@ import { CliError } from '../errors.js';
 
 /** One label per line (blank lines ignored), or a JSON array of strings. */
 export function readLabelsFile(path: string): string[] {
-  if (!existsSync(path)) throw new CliError(`--labels file '${path}' does not exist`);
+  if (!existsSync(path)) throw CliError.failure(`--labels file '${path}' does not exist`);
   const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   let labels: string[];
   if (text.trimStart().startsWith('[')) {
@@ -20,10 +20,10 @@ export function readLabelsFile(path: string): string[] {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new CliError(`--labels file '${path}' looks like JSON but does not parse: ${(err as Error).message}`);
+      throw CliError.failure(`--labels file '${path}' looks like JSON but does not parse: ${(err as Error).message}`);
     }
     if (!Array.isArray(parsed) || !parsed.every((l): l is string => typeof l === 'string')) {
-      throw new CliError(`--labels file '${path}' must hold a JSON array of strings`);
+      throw CliError.failure(`--labels file '${path}' must hold a JSON array of strings`);
     }
     labels = parsed;
   } else {
@@ -32,7 +32,7 @@ export function readLabelsFile(path: string): string[] {
       .map((l) => l.trim())
       .filter((l) => l.length > 0);
   }
-  if (labels.length === 0) throw new CliError(`--labels file '${path}' holds no labels`);
+  if (labels.length === 0) throw CliError.failure(`--labels file '${path}' holds no labels`);
   return labels;
 }
 
@@ -46,7 +46,7 @@ export function writeModelFile(path: string, bytes: Uint8Array): void {
 /** Turns model-layer errors (wrong label count, unsupported graph, ...) into terminal errors. */
 export function asCliError(err: unknown, context?: string): unknown {
   if (!(err instanceof ModelError)) return err;
-  return new CliError(context ? `${context}: ${err.message}` : err.message);
+  return CliError.failure(context ? `${context}: ${err.message}` : err.message);
 }
 
 interface ImportFlags {
@@ -58,7 +58,7 @@ interface ImportFlags {
 }
 
 function runImport(src: string, flags: ImportFlags): void {
-  if (!existsSync(src) || !statSync(src).isFile()) throw new CliError(`source model '${src}' does not exist or is not a file`);
+  if (!existsSync(src) || !statSync(src).isFile()) throw CliError.failure(`source model '${src}' does not exist or is not a file`);
   const labels = readLabelsFile(flags.labels);
   const bytes = readFileSync(src);
   let result;

@@ -22,9 +22,9 @@ interface IndexFlags extends RuntimeFlags {
 
 async function folder(dir: string): Promise<string> {
   const real = await realpath(dir).catch(() => {
-    throw new CliError(`folder '${dir}' does not exist`);
+    throw CliError.failure(`folder '${dir}' does not exist`);
   });
-  if (!(await stat(real)).isDirectory()) throw new CliError(`'${dir}' is not a folder`);
+  if (!(await stat(real)).isDirectory()) throw CliError.usage(`'${dir}' is not a folder`);
   return real;
 }
 
@@ -52,7 +52,8 @@ export function register(program: Command): void {
       .command('index')
       .description('index the images of a folder into the local database (skips non-images and files already indexed; resumable)')
       .argument('<dir>', 'folder of photos')
-      .option('--recursive', 'walk subfolders too')
+      .option('--recursive', 'walk sub-folders too (the default; kept for scripts written when it was not)')
+      .option('--no-recursive', 'only the top level of the folder (default: its sub-folders too, like the server\'s jobs)')
       .option('--concurrency <n>', 'images in flight at once (decoding overlaps inference)', '8')
       .option('--verbose', 'list skipped and failed files'),
   ).action(async (dir: string, flags: IndexFlags) => {
@@ -60,7 +61,7 @@ export function register(program: Command): void {
     const root = await folder(dir);
     await pullIfAsked(flags);
     const config = configFromFlags(flags, { demo: false, jobConcurrency: concurrency });
-    const entries = await walkFiles(root, { recursive: flags.recursive === true });
+    const entries = await walkFiles(root, { recursive: flags.recursive !== false });
     const rt = await openRuntime(config, terminalLogger(flags.verbose === true));
     const progress = new Progress(entries.length);
     const abort = new AbortController();

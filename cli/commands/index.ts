@@ -15,8 +15,8 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'classify', args: '<images...>', summary: "classify images (top-k labels, softmax averaged over the paper's 10 crops)", load: () => import('./classify.js') },
-  { name: 'embed', args: '<image>', summary: 'print the fc7 embedding of an image and its L2 norm', load: () => import('./embed.js') },
+  { name: 'classify', args: '<images...>', summary: "classify images, files or folders (top-k labels, softmax averaged over the paper's 10 crops)", load: () => import('./classify.js') },
+  { name: 'embed', args: '<images...>', summary: 'print the fc7 embedding of images (files or folders) and their L2 norm', load: () => import('./embed.js') },
   { name: 'export', args: '', summary: 'write an AlexNet with freshly initialized weights as ONNX', load: () => import('./export.js') },
   { name: 'quantize', args: '<model>', summary: 'int8 quantization (QDQ) calibrated on real images, for faster CPU inference', load: () => import('./quantize.js') },
   { name: 'import', args: '<src>', summary: 'wrap a torchvision or Caffe AlexNet ONNX into a Sightline model', load: () => import('./import.js') },
@@ -26,7 +26,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'train', args: '', summary: 'train an AlexNet preset with TensorFlow.js and export ONNX', load: () => import('./train.js') },
   { name: 'serve', args: '', summary: 'start the HTTP server (/v1, /v2 Open Inference Protocol, /metrics, web page)', load: () => import('./serve.js') },
   { name: 'index', args: '<dir>', summary: 'index the images of a folder into the local database', load: () => import('./index-dir.js') },
-  { name: 'search', args: '<image>', summary: 'find the indexed images most similar to an image', load: () => import('./search.js') },
+  { name: 'search', args: '<images...>', summary: 'find the indexed images most similar to an image', load: () => import('./search.js') },
   { name: 'train-codes', args: '', summary: 'train the autoencoder that turns embeddings into binary codes', load: () => import('./train-codes.js') },
   { name: 'eval', args: '', summary: 'measure a model: classification accuracy or retrieval quality', load: () => import('./eval.js') },
   { name: 'models', args: '', summary: 'pretrained models by name: list, pull, path, rm', load: () => import('./models.js') },

@@ -17,8 +17,10 @@ function mirrorOf(flag: string | undefined): string | undefined {
   return flag ?? (process.env['SIGHTLINE_MODEL_MIRROR'] || undefined);
 }
 
+/** An unknown registry name is a wrong argument (exit 2); a failed download or file is a failure (exit 1). */
 function asCli(err: unknown): unknown {
-  return err instanceof ModelError ? new CliError(err.message) : err;
+  if (!(err instanceof ModelError)) return err;
+  return err.code === 'registry_unknown_model' ? CliError.usage(err.message) : CliError.failure(err.message);
 }
 
 /** A bar with bytes, rate and time left; the rate counts only this run's bytes, not resumed ones. */
@@ -137,7 +139,7 @@ async function runList(json: boolean): Promise<void> {
 function runPath(name: string): void {
   const entry = requireEntry(name);
   const path = entryModelPath(entry, sightlineHome());
-  if (!existsSync(path)) throw new CliError(`model '${name}' is not pulled yet: run 'sightline models pull ${name}'`);
+  if (!existsSync(path)) throw CliError.failure(`model '${name}' is not pulled yet: run 'sightline models pull ${name}'`);
   process.stdout.write(`${path}\n`);
 }
 

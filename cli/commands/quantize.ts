@@ -55,7 +55,7 @@ async function calibrationSquares(f: QuantizeFlags, c: ModelContract, n: number)
     return { squares, set: 'fashion-mnist train' };
   }
   const dir = resolve(f.calibration);
-  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) throw new CliError(`--calibration must be 'fashion-mnist' or a folder of images; '${f.calibration}' is neither`);
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) throw CliError.usage(`--calibration must be 'fashion-mnist' or a folder of images; '${f.calibration}' is neither`);
   const squares: DecodedSquare[] = [];
   for (const file of imageFiles(dir, n * 2)) {
     if (squares.length >= n) break;
@@ -65,7 +65,7 @@ async function calibrationSquares(f: QuantizeFlags, c: ModelContract, n: number)
       // Unreadable files are skipped: the set is a sample, and the count printed says how many were used.
     }
   }
-  if (squares.length === 0) throw new CliError(`--calibration folder '${dir}' holds no decodable images`);
+  if (squares.length === 0) throw CliError.failure(`--calibration folder '${dir}' holds no decodable images`);
   return { squares, set: dir };
 }
 
@@ -96,14 +96,14 @@ async function runQuantize(modelArg: string, f: QuantizeFlags): Promise<void> {
   const images = intFlag('--images', f.images, 1, 1_000_000);
   const evalN = intFlag('--eval', f.eval, 0, 10_000);
   const threads = intFlag('--threads', f.threads, 1, 256);
-  if (!(CALIBRATION_METHODS as readonly string[]).includes(f.method)) throw new CliError(`--method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${f.method}'`);
+  if (!(CALIBRATION_METHODS as readonly string[]).includes(f.method)) throw CliError.usage(`--method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${f.method}'`);
   const method = f.method as CalibrationMethod;
   const path = resolve(modelArg);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new CliError(`MODEL '${modelArg}' cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw CliError.failure(`MODEL '${modelArg}' cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const started = performance.now();
   try {

@@ -37,7 +37,7 @@ interface ReindexFlags {
 function intFlag(flag: string, v: string | undefined, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`'${flag}' must be an integer in [${min}, ${max}], got '${v}'`);
+  if (!Number.isInteger(n) || n < min || n > max) throw CliError.usage(`'${flag}' must be an integer in [${min}, ${max}], got '${v}'`);
   return n;
 }
 
@@ -94,7 +94,7 @@ async function reembedModel(flags: ReindexFlags, modelPath: string): Promise<voi
     bar.stop();
     process.stdout.write(`re-embedded ${r.updated} images with '${modelPath}' and '${codesPath}' (${r.bits} bits)` + (r.removed ? `, removed ${r.removed} whose source is gone` : '') + '\n');
     if (!r.complete) {
-      throw new CliError(
+      throw CliError.failure(
         `${r.unavailable.length} images could not be re-embedded (source gone or changed; first ids ${r.unavailable.slice(0, 5).join(', ')}); ` +
           'they keep the old vectors, so the index still belongs to the old model. Restore the files and rerun, or pass --drop-unavailable to delete them.',
       );

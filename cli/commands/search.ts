@@ -1,11 +1,13 @@
 /** `sightline search IMG`: the most similar images of the local database, as a table or JSON. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
+import { expandImageArgs } from '../paths.js';
 import { intFlag } from './classify.js';
 import { pullIfAsked } from './models.js';
 import { addRuntimeFlags, asCliError, configFromFlags, openRuntime, terminalLogger } from './serve.js';
 import type { RuntimeFlags } from './serve.js';
+import type { Runtime } from '../../server/index.js';
 
 interface SearchFlags extends RuntimeFlags {
   k: string;
@@ -13,6 +15,7 @@ interface SearchFlags extends RuntimeFlags {
   label?: string;
   rerank: boolean;
   maxDistance?: string;
+  recursive?: boolean;
 }
 
 function fmt(d: number | null): string {
@@ -24,40 +27,57 @@ export function register(program: Command): void {
     program
       .command('search')
       .description('find the indexed images most similar to IMG (Hamming candidates on binary codes, re-ranked by embedding distance)')
-      .argument('<image>', 'query image')
+      .argument('<images...>', 'query image files, or folders of them (one search per image)')
+      .option('--recursive', 'a folder stands for the images of its sub-folders too (default: its top level only)')
       .option('--k <n>', 'results', '10')
-      .option('--json', 'print { "results": [{ id, source, distance, hamming, labels, near_duplicate }] }')
+      .option('--json', 'one line per query: { "query": FILE, "results": [{ id, source, distance, hamming, labels, near_duplicate }] }')
       .option('--label <label>', 'only images whose top label is this')
       .option('--no-rerank', 'order by Hamming distance only')
       .option('--max-distance <d>', 'only hits within this fc7 Euclidean distance (the `distance` column; bundled model: 1.82 best separated edited copies from other images, README Retrieval)'),
-  ).action(async (file: string, flags: SearchFlags) => {
+  ).action(async (args: string[], flags: SearchFlags) => {
     const k = intFlag('--k', flags.k, 1, 100);
     const maxDistance = flags.maxDistance === undefined ? undefined : Number(flags.maxDistance);
     if (maxDistance !== undefined && !(Number.isFinite(maxDistance) && maxDistance >= 0 && flags.maxDistance?.trim() !== '')) {
-      throw new CliError(`--max-distance must be a finite number ≥ 0, got '${flags.maxDistance}'`);
+      throw CliError.usage(`--max-distance must be a finite number ≥ 0, got '${flags.maxDistance}'`);
     }
-    if (maxDistance !== undefined && !flags.rerank) throw new CliError('--max-distance needs the re-rank (it bounds the embedding distance): drop --no-rerank');
-    if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`image file '${file}' does not exist`);
-    const bytes = readFileSync(file);
+    if (maxDistance !== undefined && !flags.rerank) throw CliError.usage('--max-distance needs the re-rank (it bounds the embedding distance): drop --no-rerank');
+    const files = expandImageArgs(args, { recursive: flags.recursive === true });
     await pullIfAsked(flags);
     const config = configFromFlags(flags, { demo: false });
     const rt = await openRuntime(config, terminalLogger(false), { readOnly: true });
     try {
-      const hits = await rt.gallery.search(bytes, { k, rerank: flags.rerank, ...(flags.label ? { label: flags.label } : {}), ...(maxDistance === undefined ? {} : { maxDistance }) }).catch((err: unknown) => {
-        throw asCliError(err);
-      });
-      const results = hits.map(({ id, source, distance, hamming, labels, near_duplicate }) => ({ id, source, distance, hamming, labels, near_duplicate }));
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ results })}\n`);
-        return;
-      }
-      const rows = results.map((r, i) => `${String(i + 1).padStart(3)}  ${String(r.id).padStart(6)}  ${fmt(r.distance).padStart(8)}  ${String(r.hamming).padStart(7)}  ${(r.labels[0] ?? '').padEnd(12)}  ${r.source}`);
-      process.stdout.write(`${['  #      id  distance  hamming  label         source', ...rows].join('\n')}\n`);
-      if (results.length === 0) {
-        process.stdout.write(maxDistance !== undefined ? `(nothing within distance ${maxDistance})\n` : '(the index is empty: add images with `sightline index DIR`)\n');
+      for (const file of files) {
+        if (!flags.json && files.length > 1) process.stdout.write(`${file}\n`);
+        await searchOne(rt, file, readFileSync(file), { k, json: flags.json === true, label: flags.label, rerank: flags.rerank, maxDistance });
       }
     } finally {
       await rt.close();
     }
   });
+}
+
+interface SearchOptions {
+  k: number;
+  json: boolean;
+  label: string | undefined;
+  rerank: boolean;
+  maxDistance: number | undefined;
+}
+
+/** One query: the table, or one JSON line naming the query file. */
+async function searchOne(rt: Runtime, query: string, bytes: Buffer, o: SearchOptions): Promise<void> {
+  const { k, label, maxDistance } = o;
+  const hits = await rt.gallery.search(bytes, { k, rerank: o.rerank, ...(label ? { label } : {}), ...(maxDistance === undefined ? {} : { maxDistance }) }).catch((err: unknown) => {
+    throw asCliError(err);
+  });
+  const results = hits.map(({ id, source, distance, hamming, labels, near_duplicate }) => ({ id, source, distance, hamming, labels, near_duplicate }));
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ query, results })}\n`);
+    return;
+  }
+  const rows = results.map((r, i) => `${String(i + 1).padStart(3)}  ${String(r.id).padStart(6)}  ${fmt(r.distance).padStart(8)}  ${String(r.hamming).padStart(7)}  ${(r.labels[0] ?? '').padEnd(12)}  ${r.source}`);
+  process.stdout.write(`${['  #      id  distance  hamming  label         source', ...rows].join('\n')}\n`);
+  if (results.length === 0) {
+    process.stdout.write(maxDistance !== undefined ? `(nothing within distance ${maxDistance})\n` : '(the index is empty: add images with `sightline index DIR`)\n');
+  }
 }

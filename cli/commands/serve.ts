@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { IndexError } from '../../index/index.js';
-import { ModelError } from '../../model/index.js';
+import { ModelError, RegistryError } from '../../model/index.js';
 import { ConfigError, createRuntime, loadConfig, startServer } from '../../server/index.js';
 import type { Config, ConfigInput, Runtime } from '../../server/index.js';
 import { CliError } from '../errors.js';
@@ -31,19 +31,35 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option('--threads <n>', 'onnxruntime intra-op threads, 0 = the default, 2 (env SIGHTLINE_THREADS)');
 }
 
-/** Flags over environment over defaults; a bad value is a user error, not a crash. */
+/** The flag of each config field a command sets, so a bad value is named as the user typed it. */
+const FLAG_NAMES: Partial<Record<keyof ConfigInput, string>> = {
+  modelPath: '--model',
+  codesPath: '--codes',
+  dataDir: '--db',
+  device: '--device',
+  threads: '--threads',
+  port: '--port',
+  host: '--host',
+  jobConcurrency: '--concurrency',
+};
+
+/** Flags over environment over defaults; a bad value is a usage error (exit 2), not a crash. */
 export function configFromFlags(flags: RuntimeFlags, extra: Partial<Record<keyof ConfigInput, unknown>> = {}): Config {
   try {
-    return loadConfig({ modelPath: flags.model, codesPath: flags.codes, dataDir: flags.db, device: flags.device, threads: flags.threads, ...extra });
+    return loadConfig({ modelPath: flags.model, codesPath: flags.codes, dataDir: flags.db, device: flags.device, threads: flags.threads, ...extra }, process.env, FLAG_NAMES);
   } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message);
+    if (err instanceof ConfigError) {
+      // A registry name that exists but is not pulled (or fails to load) is a failure, not a typo.
+      const failed = err.cause instanceof RegistryError && err.cause.code !== 'registry_unknown_model';
+      throw failed ? CliError.failure(err.message) : CliError.usage(err.message);
+    }
     throw err;
   }
 }
 
 /** Model, codes and index errors at start-up are the user's to fix: print them without a stack. */
 export function asCliError(err: unknown): unknown {
-  if (err instanceof ModelError || err instanceof IndexError || err instanceof ConfigError) return new CliError(err.message);
+  if (err instanceof ModelError || err instanceof IndexError || err instanceof ConfigError) return CliError.failure(err.message);
   return err;
 }
 
@@ -55,9 +71,22 @@ export async function openRuntime(config: Config, logger: Logger, opts: { readOn
   }
 }
 
-/** Warnings and errors as plain lines on stderr, for the batch commands. */
+/** Warnings and errors as plain lines on stderr (`sightline: warning: …`), for the batch commands: never JSON, never stdout. */
 export function terminalLogger(verbose: boolean): Logger {
-  return pino({ level: verbose ? 'info' : 'warn', base: undefined, timestamp: false }, pino.destination(2));
+  const line = { write: (json: string): void => void process.stderr.write(plainLogLine(json)) };
+  return pino({ level: verbose ? 'info' : 'warn', base: undefined, timestamp: false }, line);
+}
+
+/** A pino JSON line as `sightline: LEVEL: message` (levels per pino: 30 info, 40 warn, 50 error). */
+export function plainLogLine(json: string): string {
+  let o: { level?: number; msg?: string };
+  try {
+    o = JSON.parse(json) as { level?: number; msg?: string };
+  } catch {
+    return json;
+  }
+  const level = (o.level ?? 30) >= 50 ? 'error' : (o.level ?? 30) >= 40 ? 'warning' : 'info';
+  return `sightline: ${level}: ${o.msg ?? ''}\n`;
 }
 
 interface ServeFlags extends RuntimeFlags {

@@ -21,13 +21,13 @@ export const CODE_BITS = [64, 128, 256] as const;
 
 export function numFlag(flag: string, raw: string, min: number, max: number): number {
   const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw new CliError(`${flag} must be a number in [${min}, ${max}], got '${raw}'`);
+  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw CliError.usage(`${flag} must be a number in [${min}, ${max}], got '${raw}'`);
   return v;
 }
 
 export function policyFlag(raw: string): CropPolicy {
   const p = CROP_POLICIES.find((c) => c === raw);
-  if (!p) throw new CliError(`--crop-policy must be one of ${CROP_POLICIES.join(', ')}, got '${raw}'`);
+  if (!p) throw CliError.usage(`--crop-policy must be one of ${CROP_POLICIES.join(', ')}, got '${raw}'`);
   return p;
 }
 
@@ -37,15 +37,15 @@ export function modelPath(raw: string | undefined): string {
   try {
     path = raw !== undefined ? resolveModelArg(raw, sightlineHome()) : resolve(packageRoot(), DEFAULT_MODEL);
   } catch (err) {
-    throw err instanceof RegistryError ? new CliError(err.message) : err;
+    throw err instanceof RegistryError ? (err.code === 'registry_unknown_model' ? CliError.usage(err.message) : CliError.failure(err.message)) : err;
   }
-  if (!existsSync(path)) throw new CliError(`model file '${path}' does not exist${raw === undefined ? ' (the default model is produced by training; or pass --model FILE)' : ''}`);
+  if (!existsSync(path)) throw CliError.failure(`model file '${path}' does not exist${raw === undefined ? ' (the default model is produced by training; or pass --model FILE)' : ''}`);
   return path;
 }
 
 export function parseTrainCodesFlags(f: TrainCodesFlags, needModel = true): TrainCodesOptions {
   const bits = Number(f.bits);
-  if (!CODE_BITS.some((b) => String(b) === f.bits.trim())) throw new CliError(`--bits must be one of ${CODE_BITS.join(', ')}, got '${f.bits}'`);
+  if (!CODE_BITS.some((b) => String(b) === f.bits.trim())) throw CliError.usage(`--bits must be one of ${CODE_BITS.join(', ')}, got '${f.bits}'`);
   const hidden = f.hidden.trim() === '' ? [] : f.hidden.split(',').map((h) => intFlag('--hidden', h.trim(), 8, 16384));
   return {
     model: needModel ? modelPath(f.model) : '', dataset: f.dataset === 'fashion-mnist' ? f.dataset : resolve(f.dataset), dataDir: f.data && resolve(f.data),
@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--balance-weight <w>', 'weight of the bit-balance term', String(DEFAULT_AE.balanceWeight))
     .option('--threads <n>', 'onnxruntime threads for the embedding pass', '2')
     .action(async (flags: TrainCodesFlags) => {
-      if (flags.db !== undefined && flags.model !== undefined) throw new CliError('--db trains on the catalog\'s own embeddings, which belong to its model: drop --model');
+      if (flags.db !== undefined && flags.model !== undefined) throw CliError.usage('--db trains on the catalog\'s own embeddings, which belong to its model: drop --model');
       const opts = parseTrainCodesFlags(flags, flags.db === undefined);
       await useBackend('wasm');
       let bar: ReturnType<typeof makeBar> | undefined;

@@ -22,7 +22,7 @@ interface TrainFlags {
 
 function numFlag(flag: string, raw: string, min: number, max: number): number {
   const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw new CliError(`${flag} must be a number in [${min}, ${max}], got '${raw}'`);
+  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw CliError.usage(`${flag} must be a number in [${min}, ${max}], got '${raw}'`);
   return v;
 }
 
@@ -30,7 +30,7 @@ function valFlag(raw: string): ValSpec {
   if (raw === 'test') return 'test';
   if (raw.trim().endsWith('%')) {
     const pct = Number(raw.trim().slice(0, -1));
-    if (!Number.isFinite(pct) || pct < 0 || pct >= 100 || raw.trim() === '%') throw new CliError(`--val must be a count, a percentage in [0, 100) such as 10%, or 'test'; got '${raw}'`);
+    if (!Number.isFinite(pct) || pct < 0 || pct >= 100 || raw.trim() === '%') throw CliError.usage(`--val must be a count, a percentage in [0, 100) such as 10%, or 'test'; got '${raw}'`);
     return { fraction: pct / 100 };
   }
   return intFlag('--val', raw, 0, 1e7);
@@ -39,11 +39,11 @@ function valFlag(raw: string): ValSpec {
 const autoOr = (flag: string, raw: string, min: number, max: number): number | 'auto' => (raw === 'auto' ? 'auto' : intFlag(flag, raw, min, max));
 
 export function parseTrainFlags(f: TrainFlags): TrainOptions {
-  if (f.init !== 'paper' && f.init !== 'he') throw new CliError(`--init must be 'paper' or 'he', got '${f.init}'`);
-  if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CliError(`--backend must be 'wasm' or 'cpu', got '${f.backend}'`);
-  if (!(PRESET_NAMES as readonly string[]).includes(f.preset)) throw new CliError(`--preset must be one of ${PRESET_NAMES.map((n) => `'${n}'`).join(', ')}, got '${f.preset}'`);
-  if (f.out === undefined) throw new CliError('--out <file.onnx> is required (unless --resume continues a run that recorded it)');
-  if (!(TRAIN_LAYERS as readonly string[]).includes(f.trainLayers)) throw new CliError(`--train-layers must be one of ${TRAIN_LAYERS.join(', ')}, got '${f.trainLayers}'`);
+  if (f.init !== 'paper' && f.init !== 'he') throw CliError.usage(`--init must be 'paper' or 'he', got '${f.init}'`);
+  if (f.backend !== 'wasm' && f.backend !== 'cpu') throw CliError.usage(`--backend must be 'wasm' or 'cpu', got '${f.backend}'`);
+  if (!(PRESET_NAMES as readonly string[]).includes(f.preset)) throw CliError.usage(`--preset must be one of ${PRESET_NAMES.map((n) => `'${n}'`).join(', ')}, got '${f.preset}'`);
+  if (f.out === undefined) throw CliError.usage('--out <file.onnx> is required (unless --resume continues a run that recorded it)');
+  if (!(TRAIN_LAYERS as readonly string[]).includes(f.trainLayers)) throw CliError.usage(`--train-layers must be one of ${TRAIN_LAYERS.join(', ')}, got '${f.trainLayers}'`);
   const drops = f.lrDrops.trim() === '' ? [] : f.lrDrops.split(',').map((d) => intFlag('--lr-drops', d, 2, 10_000));
   const out = resolve(f.out);
   return {
@@ -78,7 +78,7 @@ export async function resumeOptions(f: TrainFlags, givenOnCli: (attr: string) =>
   try {
     saved = (await readCheckpointData(dir)).args;
   } catch (err) {
-    throw new CliError(`--resume: ${(err as Error).message}`);
+    throw CliError.failure(`--resume: ${(err as Error).message}`);
   }
   if (!saved) return parseTrainFlags(f);
   const parsed = parseTrainFlags({ ...f, out: f.out ?? saved.out });
@@ -92,7 +92,7 @@ export async function resumeOptions(f: TrainFlags, givenOnCli: (attr: string) =>
     const args = resumeArgs(saved, given, dir);
     return { ...args, resume: dir, checkpoint: f.checkpoint ? resolve(f.checkpoint) : dir, resumeLr: parsed.resumeLr };
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw CliError.usage((err as Error).message);
   }
 }
 
@@ -173,7 +173,7 @@ export function register(program: Command): void {
     .option('--out <file.onnx>', 'where to write the trained model (required unless resuming)')
     .action(async (flags: TrainFlags, cmd: Command) => {
       if (flags.from !== undefined && flags.trainLayers !== 'all') {
-        if (flags.resume !== undefined) throw new CliError('--resume continues a training run; fine-tuning the fc layers (--from) is short and is started again instead');
+        if (flags.resume !== undefined) throw CliError.usage('--resume continues a training run; fine-tuning the fc layers (--from) is short and is started again instead');
         await runFinetune({ ...parseTrainFlags(flags), from: await modelArgPath(flags.from, false) });
         return;
       }

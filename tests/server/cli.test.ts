@@ -90,7 +90,7 @@ test('reindex --model re-embeds every image from its source; missing sources sto
     assert.deepEqual([top?.source, top?.distance], [file, 0]);
   }
   const old = cliRaw('search', join(photos, 'dog.jpg'), '--model', testModelPath(), '--codes', testCodesPath(), '--db', copy);
-  assert.equal(old.code, 2);
+  assert.equal(old.code, 1);
   assert.match(old.stderr, /was built with another model: model differs/);
 
   const gone = join(work.path, 'db-gone');
@@ -105,15 +105,15 @@ test('reindex --model re-embeds every image from its source; missing sources sto
   assert.match(dropped.stdout, /rebuilt the graph of 2 images/);
 });
 
-test('user errors exit with a message, no stack', () => {
+test('runtime failures exit 1 with a message, no stack', () => {
   const missing = cli('index', join(work.path, 'nope'));
-  assert.equal(missing.code, 2);
+  assert.equal(missing.code, 1);
   assert.match(missing.stderr, /folder '.*nope' does not exist/);
   const noDb = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'search', join(photos, 'dog.jpg'), '--model', testModelPath(), '--codes', testCodesPath(), '--db', join(work.path, 'empty')], {
     cwd: ROOT,
     encoding: 'utf8',
   });
-  assert.equal(noDb.status, 2);
+  assert.equal(noDb.status, 1);
   assert.match(noDb.stderr, /no index database/);
   assert.doesNotMatch(noDb.stderr, /\n\s+at /);
 });

@@ -50,11 +50,11 @@ describe('sightline models (CLI)', () => {
 
   it('a name not pulled yet: one line with the pull command, no stack', () => {
     const r = cli(join(work.path, 'empty'), 'classify', join(FIXTURES, 'images', 'dog.jpg'), '--model', 'alexnet-imagenet');
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 1);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /model 'alexnet-imagenet' is not pulled yet: run 'sightline models pull alexnet-imagenet' \(or add --pull\)/);
     const s = cli(join(work.path, 'empty'), 'search', join(FIXTURES, 'images', 'dog.jpg'), '--model', 'alexnet-imagenet', '--db', join(work.path, 'db'));
-    assert.equal(s.code, 2);
+    assert.equal(s.code, 1);
     assert.match(s.stderr, /not pulled yet/);
   });
 
@@ -65,7 +65,7 @@ describe('sightline models (CLI)', () => {
     await new Promise<void>((r) => closed.close(() => r()));
     const home = join(work.path, 'offline');
     const r = cli(home, 'models', 'pull', 'alexnet-imagenet', '--mirror', `http://127.0.0.1:${port}/zoo`);
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`http://127.0.0.1:${port}/zoo/bvlcalexnet-12.onnx: ECONNREFUSED`));
     assert.match(r.stderr, /SIGHTLINE_MODEL_MIRROR.*sightline models pull alexnet-imagenet --from FILE/);
     noStack(r.stderr);
@@ -76,7 +76,7 @@ describe('sightline models (CLI)', () => {
     const wrong = join(work.path, 'not-alexnet.onnx');
     writeFileSync(wrong, readFileSync(testModelPath()));
     const r = cli(join(work.path, 'from'), 'models', 'pull', 'alexnet-imagenet', '--from', wrong);
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 1);
     assert.match(r.stderr, /is not the registry's bvlcalexnet-12.onnx: its copy has \d+ bytes, expected 243863787/);
     noStack(r.stderr);
     assert.ok(existsSync(wrong));
