@@ -239,6 +239,8 @@ export class JobManager implements Jobs {
       recursive: j.recursive,
       state: j.state,
       total: j.total,
+      processed,
+      new: c.done,
       done: c.done,
       skipped: c.skipped,
       failed: c.failed,

@@ -92,8 +92,10 @@ function jobSchemas(): Record<string, Schema> {
       path: { type: 'string', description: 'The folder as requested' },
       recursive: bool,
       state: { type: 'string', enum: ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'] },
-      total: int,
-      done: { type: 'integer', description: 'Files indexed' },
+      total: { type: 'integer', description: 'Files the job found to look at' },
+      processed: { type: 'integer', description: 'Files looked at so far: new + skipped + failed' },
+      new: { type: 'integer', description: 'Images added to the index' },
+      done: { type: 'integer', deprecated: true, description: 'Deprecated alias of `new` (images added); use `new` and `processed`' },
       skipped: { type: 'integer', description: 'duplicates + not_images' },
       failed: int,
       duplicates: { type: 'integer', description: 'Of skipped: bytes already indexed' },
@@ -105,7 +107,7 @@ function jobSchemas(): Record<string, Schema> {
       finished_at: { type: 'string', format: 'date-time', nullable: true },
       failure: { type: 'string', description: 'Why the job failed as a whole' },
     },
-    ['id', 'state', 'total', 'done', 'skipped', 'failed'],
+    ['id', 'state', 'total', 'processed', 'new', 'done', 'skipped', 'failed'],
   );
   return { Job: job, JobList: obj({ jobs: { type: 'array', items: ref('Job') } }, ['jobs']) };
 }

@@ -149,7 +149,13 @@ export interface JobView {
   path: string;
   recursive: boolean;
   state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
+  /** Files the job found to look at. */
   total: number;
+  /** Files looked at so far: new + skipped + failed. */
+  processed: number;
+  /** Images added to the index. */
+  new: number;
+  /** Deprecated alias of `new` (it never counted skipped or failed files); kept for old clients. */
   done: number;
   skipped: number;
   failed: number;

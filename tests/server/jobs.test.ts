@@ -63,7 +63,9 @@ describe('indexing jobs over HTTP', () => {
     const job = await waitForJob(s.app, start.body.id as string);
     assert.equal(job.state, 'done');
     assert.equal(job.total, 6);
-    assert.equal(job.done, 3, 'dog, eagle, sub/sandal');
+    assert.equal(job.new, 3, 'dog, eagle, sub/sandal');
+    assert.equal(job.done, job.new, 'done: the deprecated alias of new');
+    assert.equal(job.processed, 6, 'every file looked at: new + skipped + failed');
     assert.equal(job.skipped, 2);
     assert.equal(job.duplicates, 1);
     assert.equal(job.not_images, 1);
@@ -79,7 +81,7 @@ describe('indexing jobs over HTTP', () => {
 
     const rerun = await request(s.app).post('/v1/jobs/index').send({ path: join(root, 'photos') });
     const second = await waitForJob(s.app, rerun.body.id as string);
-    assert.deepEqual([second.done, second.duplicates, second.not_images, second.failed], [0, 4, 1, 1], 'a rerun indexes nothing twice');
+    assert.deepEqual([second.new, second.done, second.processed, second.duplicates, second.not_images, second.failed], [0, 0, 6, 4, 1, 1], 'a rerun indexes nothing twice');
   });
 
   test('non-recursive jobs stay in the folder', async () => {
