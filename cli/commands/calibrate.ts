@@ -13,8 +13,7 @@ import { classifyImage, createSession, fitOod, OOD_STATISTICS, writeOodSidecar }
 import type { OodFeatures, OodStatistic } from '../../model/index.js';
 import { loadFashionMnist } from '../../training/index.js';
 import { CliError } from '../errors.js';
-import { cropsFlag, intFlag } from './classify.js';
-import { numFlag } from './train-codes.js';
+import { cropsFlag, intFlag, numFlag } from '../flags.js';
 import { modelArgPath } from './models.js';
 
 /** What `calibrate` uses unless told otherwise; chosen by `npm run bench -- ood` (README). */

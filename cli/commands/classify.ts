@@ -1,41 +1,19 @@
 /**
  * `sightline classify IMG...`: top-k labels per image with the paper's 10-crop averaging.
- * Also home of the helpers `embed` shares: flag validation, the default model path, session opening.
+ * Also home of what `embed` shares with it: the model flags, session opening and image reading
+ * (flag parsers and the default model path live in cli/flags.ts).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createSession, DEVICES, ModelError, sessionPipeline } from '../../model/index.js';
 import type { DeviceRequest, EncodedImage, ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
+import { cropsFlag, DEFAULT_MODEL, intFlag, packageRoot } from '../flags.js';
 import { expandImageArgs } from '../paths.js';
 import { modelArgPath } from './models.js';
 
-export const DEFAULT_MODEL = 'model/default/sightline-fmnist.onnx';
 const DEFAULT_MAX_PIXELS = 100_000_000;
-
-/** The folder holding our package.json, found from this file so it works from sources and from dist/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw CliError.failure('cannot locate the sightline package root (no package.json above the CLI)');
-    dir = up;
-  }
-  return dir;
-}
-
-export function intFlag(flag: string, raw: string, min: number, max: number): number {
-  const v = Number(raw);
-  if (!/^-?\d+$/.test(raw.trim()) || v < min || v > max) throw CliError.usage(`${flag} must be an integer in [${min}, ${max}], got '${raw}'`);
-  return v;
-}
-
-export function cropsFlag(raw: string): 1 | 10 {
-  if (raw !== '1' && raw !== '10') throw CliError.usage(`--crops must be 1 or 10, got '${raw}'`);
-  return raw === '1' ? 1 : 10;
-}
 
 function deviceFlag(raw: string): DeviceRequest {
   const d = DEVICES.find((x) => x === raw);

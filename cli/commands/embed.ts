@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { l2Norm, sessionPipeline } from '../../model/index.js';
 import { CliError } from '../errors.js';
+import { cropsFlag } from '../flags.js';
 import { expandImageArgs } from '../paths.js';
-import { addModelFlags, cropsFlag, maxPixelsFlag, openModel, readImages, reportImageError } from './classify.js';
+import { addModelFlags, maxPixelsFlag, openModel, readImages, reportImageError } from './classify.js';
 import type { ModelFlags } from './classify.js';
 
 interface EmbedFlags extends ModelFlags {

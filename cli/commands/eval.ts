@@ -11,10 +11,9 @@ import { loadFashionMnist, evaluateClassifier, formatConfusion, matchLabels, loa
 import type { SquareDataset, NearDupReport } from '../../training/index.js';
 import type { ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
+import { cropsFlag, intFlag, packageRoot } from '../flags.js';
 import { formatSeconds, makeBar } from '../progress.js';
-import { cropsFlag, intFlag } from './classify.js';
 import { modelPath } from './train-codes.js';
-import { packageRoot } from './classify.js';
 
 interface ClassifyFlags {
   model?: string; dataset: string; data?: string; crops: string; limit?: string; threads: string; json?: boolean;

@@ -10,7 +10,7 @@ import type { Preset, PresetName, PreprocessContract } from '../../model/index.j
 import { initWeights } from '../../training/index.js';
 import type { InitScheme } from '../../training/index.js';
 import { CliError } from '../errors.js';
-import { intFlag } from './classify.js';
+import { intFlag } from '../flags.js';
 import { asCliError, readLabelsFile, writeModelFile } from './import.js';
 
 const INITS = ['random', 'paper', 'he'] as const;

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { Progress, walkFiles } from '../../server/index.js';
 import type { Outcome } from '../../server/index.js';
 import { CliError } from '../errors.js';
-import { intFlag } from './classify.js';
+import { intFlag } from '../flags.js';
 import { pullIfAsked } from './models.js';
 import { addRuntimeFlags, configFromFlags, openRuntime, terminalLogger } from './serve.js';
 import type { RuntimeFlags } from './serve.js';

@@ -12,7 +12,7 @@ import type { CalibrationBatch, CalibrationMethod, DecodedSquare, ModelContract 
 import { batchLength, calibrate, CALIBRATION_METHODS, createSession, decodeImage, makeCrops, PERCENTILE_TAIL, planQuantization, quantizeModel, rangesOf, readContractSync, replaceContract } from '../../model/index.js';
 import { loadFashionMnist, evaluateClassifier } from '../../training/index.js';
 import { CliError } from '../errors.js';
-import { intFlag } from './classify.js';
+import { intFlag } from '../flags.js';
 import { asCliError, writeModelFile } from './import.js';
 
 interface QuantizeFlags {

@@ -20,8 +20,8 @@ import { SingleBar } from 'cli-progress';
 import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName, sha256File, registryCodesPath, sightlineHome } from '../../model/index.js';
 import { Catalog, inspectIndex, reembed } from '../../index/index.js';
 import { CliError } from '../errors.js';
+import { packageRoot } from '../flags.js';
 import { reembedWithModel } from '../../server/index.js';
-import { packageRoot } from './classify.js';
 import { modelPath } from './train-codes.js';
 import { asCliError } from './serve.js';
 

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
+import { intFlag } from '../flags.js';
 import { expandImageArgs } from '../paths.js';
-import { intFlag } from './classify.js';
 import { pullIfAsked } from './models.js';
 import { addRuntimeFlags, asCliError, configFromFlags, openRuntime, terminalLogger } from './serve.js';
 import type { RuntimeFlags } from './serve.js';

@@ -8,8 +8,8 @@ import type { Command } from 'commander';
 import { CROP_POLICIES, DEFAULT_CROP_POLICY, type CropPolicy, RegistryError, resolveModelArg, sightlineHome } from '../../model/index.js';
 import { DEFAULT_AE, useBackend, trainCodes, trainCodesFromDb, type TrainCodesEvents, type TrainCodesOptions } from '../../training/index.js';
 import { CliError } from '../errors.js';
+import { DEFAULT_MODEL, intFlag, numFlag, packageRoot } from '../flags.js';
 import { formatSeconds, makeBar } from '../progress.js';
-import { DEFAULT_MODEL, intFlag, packageRoot } from './classify.js';
 
 interface TrainCodesFlags {
   model?: string; dataset: string; data?: string; bits: string; out: string; epochs: string; limit?: string; seed: string;
@@ -18,12 +18,6 @@ interface TrainCodesFlags {
 }
 
 export const CODE_BITS = [64, 128, 256] as const;
-
-export function numFlag(flag: string, raw: string, min: number, max: number): number {
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw CliError.usage(`${flag} must be a number in [${min}, ${max}], got '${raw}'`);
-  return v;
-}
 
 export function policyFlag(raw: string): CropPolicy {
   const p = CROP_POLICIES.find((c) => c === raw);

@@ -10,8 +10,8 @@ import { trainModel, type TrainOptions, formatConfusion, readCheckpointData, res
 import { modelArgPath } from './models.js';
 import type { StepProgress } from '../../training/index.js';
 import { CliError } from '../errors.js';
+import { intFlag } from '../flags.js';
 import { formatSeconds, makeBar } from '../progress.js';
-import { intFlag } from './classify.js';
 
 interface TrainFlags {
   preset: string; dataset: string; data?: string; epochs: string; batch: string; lr: string; minLr: string;
