@@ -5,16 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import sharp from 'sharp';
-import { FASHION_MNIST_LABELS, loadFashionMnist } from '../../training/data/fashion-mnist.js';
+import { FASHION_MNIST_LABELS } from '../../training/data/fashion-mnist.js';
 import { LabelMismatchError, matchLabels } from '../../training/evaluate.js';
+import { writeFashionFolder } from './fmnist-folder.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const FIXTURE = new URL('../fixtures/fashion-mnist', import.meta.url).pathname;
 const MODEL = join(ROOT, 'model/default/sightline-fmnist.onnx');
 const tmp = mkdtempSync(join(tmpdir(), 'sightline-eval-folder-'));
 const folder = join(tmp, 'folder');
@@ -25,18 +24,7 @@ const CLASSES: Record<number, string> = { 0: 'T-shirt_top', 1: 'Trouser', 8: 'Ba
 const PER_CLASS = 6;
 
 before(async () => {
-  const ds = await loadFashionMnist('test', { dir: FIXTURE, size: 28 });
-  const counts = new Map<number, number>();
-  for (let i = 0; i < ds.n; i++) {
-    const label = ds.labels[i] as number;
-    const name = CLASSES[label];
-    if (name === undefined || (counts.get(label) ?? 0) >= PER_CLASS) continue;
-    counts.set(label, (counts.get(label) ?? 0) + 1);
-    mkdirSync(join(folder, name), { recursive: true });
-    const png = await sharp(ds.pixels.subarray(i * 784, (i + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
-    writeFileSync(join(folder, name, `${i}.png`), png);
-  }
-  assert.deepEqual([...counts.values()], [PER_CLASS, PER_CLASS, PER_CLASS]);
+  assert.deepEqual(await writeFashionFolder(folder, 'test', CLASSES, PER_CLASS), [PER_CLASS, PER_CLASS, PER_CLASS]);
 });
 
 function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {

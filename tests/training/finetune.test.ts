@@ -6,22 +6,22 @@
  * the source's preprocessing with the folder's labels.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import sharp from 'sharp';
 import { getPreset, smallPreset, type Preset } from '../../model/architecture.js';
 import { makeCrops, batchLength } from '../../model/image/crops.js';
 import { exportOnnx, readContract } from '../../model/onnx/index.js';
 import { decodeModel } from '../../model/onnx/proto.js';
 import { createSession } from '../../model/session.js';
 import { useBackend } from '../../training/backend.js';
-import { FASHION_MNIST_LABELS, loadFashionMnist } from '../../training/data/fashion-mnist.js';
+import { FASHION_MNIST_LABELS } from '../../training/data/fashion-mnist.js';
 import { loadImageFolder } from '../../training/data/image-folder.js';
 import { featureExtractor } from '../../training/features.js';
 import { finetune } from '../../training/finetune.js';
+import { writeFashionFolder } from './fmnist-folder.js';
 import { readPresetWeights } from '../../model/onnx/index.js';
 import { trainModel } from '../../training/run.js';
 import { headForward, newLastLayer } from '../../training/head-trainer.js';
@@ -30,7 +30,6 @@ import type { TrainOptions } from '../../training/run.js';
 import type { LayerWeights } from '../../model/weights.js';
 import { relativeError } from '../model/onnx-checker.js';
 
-const FIXTURE = new URL('../fixtures/fashion-mnist', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'sightline-finetune-'));
 const folder = join(tmp, 'folder');
 const sourcePath = join(tmp, 'source.onnx');
@@ -52,16 +51,7 @@ before(async () => {
   await useBackend('wasm');
   const p = narrowPreset();
   writeFileSync(sourcePath, exportOnnx(p, initWeights(p, 'he', 5), { name: 'source', modelVersion: '3', labels: FASHION_MNIST_LABELS, preprocess: PRE }, { fp16: true }));
-  const ds = await loadFashionMnist('train', { dir: FIXTURE, size: 28 });
-  const counts = new Map<number, number>();
-  for (let i = 0; i < ds.n; i++) {
-    const label = ds.labels[i] as number;
-    const name = CLASSES[label];
-    if (name === undefined || (counts.get(label) ?? 0) >= PER_CLASS) continue;
-    counts.set(label, (counts.get(label) ?? 0) + 1);
-    mkdirSync(join(folder, name), { recursive: true });
-    writeFileSync(join(folder, name, `${i}.png`), await sharp(ds.pixels.subarray(i * 784, (i + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer());
-  }
+  await writeFashionFolder(folder, 'train', CLASSES, PER_CLASS);
 });
 
 function loss(fc8: LayerWeights, x: Float32Array, rows: number, labels: Int32Array): number {
