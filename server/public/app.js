@@ -1,5 +1,9 @@
 // Sightline page: pick or drop an image → top-5 labels and similar images; click a result to
-// search from it. Plain DOM, no framework, nothing loaded from the network but this server.
+// search from it; add an uploaded image to the collection. Plain DOM, no framework, nothing
+// loaded from the network but this server.
+import { api, setImage, uploadInit } from './api.js';
+import { humanError, subjectOf } from './wording.js';
+
 const $ = (id) => document.getElementById(id);
 const K = 12;
 
@@ -7,48 +11,6 @@ function showError(message) {
   const el = $('error');
   el.textContent = message;
   el.hidden = !message;
-}
-
-// With SIGHTLINE_PROTECT=all every API call needs the bearer token: asked once on the first 401,
-// kept for this tab only (sessionStorage), sent on every call, thumbnails included.
-const TOKEN_KEY = 'sightline-token';
-
-function authHeaders(headers = {}) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  return token ? { ...headers, authorization: `Bearer ${token}` } : headers;
-}
-
-async function authedFetch(path, init = {}) {
-  const send = () => fetch(path, { ...init, headers: authHeaders(init.headers) });
-  let res = await send();
-  if (res.status === 401) {
-    const token = window.prompt('This server needs its API token (SIGHTLINE_API_TOKEN):');
-    if (token) {
-      sessionStorage.setItem(TOKEN_KEY, token.trim());
-      res = await send();
-    }
-  }
-  return res;
-}
-
-async function api(path, init) {
-  const res = await authedFetch(path, init);
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
-  return body;
-}
-
-/** An <img> cannot send a header: with a token, thumbnails are fetched and shown as blob URLs. */
-function setImage(img, url) {
-  if (!sessionStorage.getItem(TOKEN_KEY)) {
-    img.src = url;
-    return;
-  }
-  void authedFetch(url)
-    .then((res) => (res.ok ? res.blob() : undefined))
-    .then((blob) => {
-      if (blob) img.src = URL.createObjectURL(blob);
-    });
 }
 
 async function refreshStatus() {
@@ -60,7 +22,7 @@ async function refreshStatus() {
     $('status').textContent = `model ${info.model.name} ${info.model.version} (${info.model.provider}), knows: ${knows} · ${info.index.size} images indexed${ready}`;
     $('status').dataset.size = String(info.index.size);
   } catch (err) {
-    $('status').textContent = `server unavailable: ${err.message}`;
+    $('status').textContent = humanError(err);
   }
 }
 
@@ -135,35 +97,102 @@ function renderResults(results) {
   $('results-section').hidden = false;
 }
 
+// Each new image or clicked result starts a new "turn": the previous result is cleared at once,
+// and an answer that arrives after a newer turn began is dropped, so no result ever sits under
+// an image it does not belong to.
+let turn = 0;
+let chosenFile;
+let previewUrl;
+
+function clearResult() {
+  $('predictions').replaceChildren();
+  $('classify-meta').textContent = '';
+  $('labels-section').hidden = true;
+  $('results').replaceChildren();
+  $('results-section').hidden = true;
+  $('add-section').hidden = true;
+  $('add').disabled = false;
+  $('add-status').textContent = '';
+  delete $('add-status').dataset.id;
+  $('show-added').hidden = true;
+  showError('');
+}
+
+function beginTurn(file) {
+  turn += 1;
+  chosenFile = file;
+  clearResult();
+  return turn;
+}
+
+/** The preview shows only once it has loaded: a PDF or HEIC the browser cannot draw leaves none. */
 function setPreview(src) {
-  if (src.startsWith('blob:')) $('preview').src = src;
-  else setImage($('preview'), src);
-  $('preview').hidden = false;
+  const img = $('preview');
+  img.hidden = true;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = src.startsWith('blob:') ? src : undefined;
+  img.onload = () => {
+    img.hidden = false;
+  };
+  img.onerror = () => {
+    img.hidden = true;
+  };
+  if (previewUrl) img.src = src;
+  else setImage(img, src);
   $('drop-text').textContent = 'Drop or click for another image';
 }
 
 async function searchFile(file) {
-  showError('');
+  const mine = beginTurn(file);
   setPreview(URL.createObjectURL(file));
-  const init = () => ({ method: 'POST', headers: { 'content-type': file.type || 'application/octet-stream' }, body: file });
   try {
-    const [cls, found] = await Promise.all([api('/v1/classify?topk=5', init()), api(`/v1/search?k=${K}`, init())]);
+    const [cls, found] = await Promise.all([api('/v1/classify?topk=5', uploadInit(file)), api(`/v1/search?k=${K}`, uploadInit(file))]);
+    if (mine !== turn) return;
     renderLabels(cls.predictions, `${unknownNote(cls)}${cls.crops} crops, agreement ${cls.agreement}/${cls.crops}, ood score ${cls.ood_score}, ${cls.timings_ms.total.toFixed(0)} ms`);
     renderResults(found.results);
+    $('add-section').hidden = false;
   } catch (err) {
-    showError(err.message);
+    if (mine !== turn) return;
+    clearResult();
+    showError(humanError(err, subjectOf(file.name)));
   }
 }
 
 async function searchFromResult(id) {
-  showError('');
+  const mine = beginTurn(undefined);
   try {
     const [record, similar] = await Promise.all([api(`/v1/images/${id}`), api(`/v1/images/${id}/similar?k=${K}`)]);
+    if (mine !== turn) return;
     setPreview(record.thumbnail_url);
     renderLabels(record.label_scores, `stored labels of image #${id} (${record.source.split('/').pop()})`);
     renderResults(similar.results);
   } catch (err) {
-    showError(err.message);
+    if (mine !== turn) return;
+    clearResult();
+    showError(humanError(err, subjectOf(undefined, id)));
+  }
+}
+
+/** Uploads the image on show to the collection: its new id, or the id it already had (same bytes). */
+async function addToCollection() {
+  const file = chosenFile;
+  if (!file) return;
+  const mine = turn;
+  $('add').disabled = true;
+  $('add-status').textContent = 'Adding…';
+  try {
+    const record = await api('/v1/images', uploadInit(file));
+    if (mine !== turn) return;
+    $('add-status').textContent = record.created ? `Added to the collection as image #${record.id}.` : `Already in the collection as image #${record.id}.`;
+    $('add-status').dataset.id = String(record.id);
+    $('show-added').hidden = false;
+    $('show-added').onclick = () => void searchFromResult(record.id);
+    void refreshStatus();
+  } catch (err) {
+    if (mine !== turn) return;
+    $('add').disabled = false;
+    $('add-status').textContent = '';
+    showError(humanError(err, subjectOf(file.name)));
   }
 }
 
@@ -184,6 +213,7 @@ drop.addEventListener('drop', (e) => {
   const file = e.dataTransfer?.files?.[0];
   if (file) void searchFile(file);
 });
+$('add').addEventListener('click', () => void addToCollection());
 drop.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' || e.key === ' ') $('file').click();
 });
