@@ -3,14 +3,17 @@
  * ONNX model zoo's Caffe-derived bvlcalexnet) into a Sightline model: adds fc7-after-ReLU as an
  * `embedding` output, exposes pre-softmax logits, and writes the preprocessing contract.
  * Tensor names are discovered from the graph, never assumed, and recorded in the contract's `io`.
+ * Already-quantized graphs (the zoo's -int8 and -qdq files) are taken as they are: fc8 and fc7 are
+ * found through their integer or Q/DQ operators (import-classifier.ts); nothing is re-quantized.
  */
 import type { ModelContract, PreprocessContract } from '../contract.js';
 import { CONTRACT_VERSION, parseContract } from '../contract.js';
 import { OnnxError } from './errors.js';
-import { consumersOf, constantDims, constantInts, nodesOf, producerOf, removeNodes, stripDropout } from './graph.js';
+import { consumersOf, constantInts, nodesOf, producerOf, removeNodes, stripDropout } from './graph.js';
+import { findClassifier } from './import-classifier.js';
 import { feedInputs } from './inspect.js';
 import { contractMetadata } from './metadata.js';
-import type { Dim, IGraphProto, INodeProto, IValueInfoProto } from './proto.js';
+import type { Dim, IGraphProto, IValueInfoProto } from './proto.js';
 import { DataType, decodeModel, dimProto, encodeModel, int64Tensor, intAttr, metadataEntry, toNumber, valueInfo, valueInfoDims } from './proto.js';
 
 export type ImportPreset = 'torchvision' | 'caffe';
@@ -44,6 +47,13 @@ function unsupported(msg: string): OnnxError {
   return new OnnxError('onnx_unsupported_graph', msg);
 }
 
+/** The integer/quantization operators of a graph with their counts ('' when it is float). */
+function quantizedOps(g: IGraphProto): string {
+  const counts = new Map<string, number>();
+  for (const n of nodesOf(g)) if (/^(QLinear|Quantize|Dequantize|DynamicQuantize)|Integer$|^QGemm$/.test(n.opType ?? '')) counts.set(n.opType ?? '', (counts.get(n.opType ?? '') ?? 0) + 1);
+  return [...counts].map(([op, c]) => `${c} ${op}`).join(', ');
+}
+
 /** Removes a trailing Softmax so the graph emits logits (the runtime applies softmax itself). */
 function logitsTensor(g: IGraphProto, changes: string[]): string {
   const outs = g.output ?? [];
@@ -59,39 +69,6 @@ function logitsTensor(g: IGraphProto, changes: string[]): string {
   removeNodes(g, new Set([p]));
   changes.push(`removed trailing Softmax '${p.name || first}': logits are '${logits}'`);
   return logits;
-}
-
-interface Classifier {
-  /** fc8: the last Gemm/MatMul. */
-  node: INodeProto;
-  /** fc7 after ReLU: fc8's data input. */
-  embedding: string;
-  embeddingDim: number;
-  numClasses: number;
-}
-
-/** fc8 = the last Gemm/MatMul (nodes are topologically sorted); its data input is fc7's ReLU. */
-function findClassifier(g: IGraphProto, logits: string): Classifier {
-  const fc = nodesOf(g).filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul');
-  const last = fc.at(-1);
-  if (!last) throw unsupported('no Gemm or MatMul node found: not an AlexNet-style classifier');
-  const out = last.output?.[0] ?? '';
-  const feedsLogits = out === logits || (producerOf(g, logits)?.opType === 'Add' && (producerOf(g, logits)?.input ?? []).includes(out));
-  if (!feedsLogits) throw unsupported(`the last ${last.opType} '${last.name || out}' does not produce the output '${logits}'`);
-  if (last.opType === 'Gemm' && intAttr(last, 'transA', 0) !== 0) throw unsupported(`Gemm '${last.name || out}' uses transA=1`);
-
-  let data = last.input?.[0] ?? '';
-  for (let p = producerOf(g, data); p?.opType === 'Identity'; p = producerOf(g, data)) data = p.input?.[0] ?? '';
-  const relu = producerOf(g, data);
-  if (relu?.opType !== 'Relu') {
-    throw unsupported(`the input of the last ${last.opType} ('${data}') comes from ${relu ? `a ${relu.opType} node` : 'no node'}, expected a Relu (fc7 after ReLU)`);
-  }
-  const wName = last.input?.[1] ?? '';
-  const dims = constantDims(g, wName);
-  if (dims?.length !== 2) throw unsupported(`cannot read the shape of fc8's weight '${wName}' (expected a constant 2-D tensor)`);
-  const transB = last.opType === 'Gemm' && intAttr(last, 'transB', 0) === 1;
-  const [d0 = 0, d1 = 0] = dims;
-  return { node: last, embedding: data, embeddingDim: transB ? d1 : d0, numClasses: transB ? d0 : d1 };
 }
 
 /**
@@ -189,6 +166,10 @@ export function importOnnxDetailed(src: Uint8Array, opts: ImportOptions): Import
   if (dropped > 0) changes.push(`removed ${dropped} Dropout node(s) (identity at inference)`);
   const logits = logitsTensor(g, changes);
   const fc = findClassifier(g, logits);
+  const quantized = quantizedOps(g);
+  if (quantized) changes.push(`already quantized (${quantized}): run as it is`);
+  if (fc.added.length > 0) g.node = [...nodesOf(g), ...fc.added];
+  changes.push(...fc.notes);
   if (opts.labels.length !== fc.numClasses) {
     throw new OnnxError('onnx_invalid_argument', `'labels' has ${opts.labels.length} entries but the model's last layer '${fc.node.name || logits}' has ${fc.numClasses} classes`);
   }
