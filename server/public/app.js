@@ -169,6 +169,7 @@ async function searchFromResult(id) {
   } catch (err) {
     if (mine !== turn) return;
     clearResult();
+    $('preview').hidden = true; // still the previous image's
     showError(humanError(err, subjectOf(undefined, id)));
   }
 }
@@ -182,12 +183,12 @@ async function addToCollection() {
   $('add-status').textContent = 'Adding…';
   try {
     const record = await api('/v1/images', uploadInit(file));
+    void refreshStatus();
     if (mine !== turn) return;
     $('add-status').textContent = record.created ? `Added to the collection as image #${record.id}.` : `Already in the collection as image #${record.id}.`;
     $('add-status').dataset.id = String(record.id);
     $('show-added').hidden = false;
     $('show-added').onclick = () => void searchFromResult(record.id);
-    void refreshStatus();
   } catch (err) {
     if (mine !== turn) return;
     $('add').disabled = false;
@@ -199,6 +200,7 @@ async function addToCollection() {
 const drop = $('drop');
 $('file').addEventListener('change', (e) => {
   const file = e.target.files?.[0];
+  e.target.value = ''; // so that choosing the same file again is a new change
   if (file) void searchFile(file);
 });
 for (const type of ['dragenter', 'dragover']) {

@@ -193,8 +193,13 @@ test('"Add to collection" stores the uploaded image (a row the API returns) and 
   assert.equal(await indexSize(), before + 1);
   await page.waitForFunction((want) => document.getElementById('status')?.dataset['size'] === String(want), before + 1);
 
-  // The same bytes again (another name): no new row, the id it already has.
-  await page.setInputFiles('#file', { name: 'copy of person.jpg', mimeType: 'image/jpeg', buffer: bytes });
+  // The same bytes again, dropped this time under another name: no new row, the id it already has.
+  const dropped = await page.evaluateHandle((b64) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'copy of person.jpg', { type: 'image/jpeg' }));
+    return dt;
+  }, bytes.toString('base64'));
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dropped });
   await page.waitForSelector('#add:enabled');
   assert.equal(await text(page, '#add-status'), '', 'the previous add result is cleared with the new image');
   await page.click('#add');
