@@ -37,5 +37,5 @@ export { CodeMatrix, recallWithTies } from './scan.js';
 export { halfView, squaredDistanceHalf } from './float16.js';
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
-export { type AddResult, type ImageRecord, type LabelScore, type NewImage, sha256Hex } from './records.js';
+export { type AddResult, type ImageRecord, type ImageSummary, type LabelScore, type NewImage, type OodScore, sha256Hex } from './records.js';
 export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';

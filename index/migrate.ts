@@ -7,18 +7,23 @@
  * 1 → 2: `images.sketch` (sketch.ts: the projection that ranks images inside a shared code),
  *        computed here from every stored embedding, with `sketch_dim`/`sketch_seed` in meta; the
  *        `copies` table (other paths whose bytes had the same SHA-256) is created by the schema.
+ * 2 → 3: `images.ood_score` and `images.ood_basis` (how far the image is from the model's training
+ *        data, and what that score means: model/ood.ts oodBasis). Rows made before are left NULL:
+ *        computing them needs the image bytes and the model, so they are filled when the row is
+ *        next encoded (`sightline reindex --model`), and read as "not scored" until then.
  */
 import type Database from 'better-sqlite3';
 import { IndexSchemaError } from './errors.js';
 import { decodeHalf, halfView } from './float16.js';
 import { DEFAULT_SKETCH_DIM, DEFAULT_SKETCH_SEED, SketchProjection } from './sketch.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 type Step = (db: Database.Database) => void;
 
 const STEPS: Record<number, Step> = {
   1: addSketches,
+  2: addOodScores,
 };
 
 function metaValue(db: Database.Database, key: string): string | undefined {
@@ -53,4 +58,9 @@ function addSketches(db: Database.Database): void {
   const sketches: [Buffer, number][] = [];
   for (const [id, vector] of rows) sketches.push([projection.encode(decodeHalf(halfView(vector))), id]);
   for (const [sketch, id] of sketches) update.run(sketch, id);
+}
+
+function addOodScores(db: Database.Database): void {
+  db.exec('ALTER TABLE images ADD COLUMN ood_score REAL');
+  db.exec('ALTER TABLE images ADD COLUMN ood_basis TEXT');
 }

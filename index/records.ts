@@ -13,6 +13,17 @@ export interface LabelScore {
   probability: number;
 }
 
+/**
+ * How far an image is from the model's training data (higher = further) and what the number means
+ * (model/ood.ts oodBasis: the statistic, plus a digest of fitted class means where it reads them).
+ * The index stores it and never judges it: `unknown` is derived at read time from the serving
+ * model's threshold, so re-calibrating the threshold needs no rewrite.
+ */
+export interface OodScore {
+  score: number;
+  basis: string;
+}
+
 export interface NewImage {
   /** File path or upload name, for display and for re-embedding later. */
   source: string;
@@ -26,6 +37,8 @@ export interface NewImage {
   code: CodeInput;
   /** fc7 embedding (embeddingDim floats, 4096 for AlexNet). */
   embedding: ArrayLike<number>;
+  /** The out-of-distribution score, when the caller computed one (with the labels). */
+  ood?: OodScore;
 }
 
 export interface ImageRecord {
@@ -38,6 +51,8 @@ export interface ImageRecord {
   code: Uint8Array;
   modelHash: string;
   codesHash: string;
+  /** Null: not scored (a row from before schema 3, or added without a score). */
+  ood: OodScore | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -60,6 +75,15 @@ export interface PreparedImage {
   embedding: Buffer;
   /** sketch.ts blob of the embedding; null when the catalog has no projection. */
   sketch: Buffer | null;
+  ood: OodScore | null;
+}
+
+/** What search hits and listings show of a row. */
+export interface ImageSummary {
+  id: number;
+  source: string;
+  labels: LabelScore[];
+  ood: OodScore | null;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -89,7 +113,15 @@ export function prepareImage(img: NewImage, bits: number, embeddingDim: number, 
     topLabel: labels[0]?.label ?? null,
     code: toPackedCode(img.code, bits),
     embedding: Buffer.from(halves.buffer, halves.byteOffset, halves.byteLength),
+    ood: checkOod(img.ood),
   };
+}
+
+export function checkOod(ood: OodScore | undefined, param = 'ood'): OodScore | null {
+  if (ood === undefined) return null;
+  if (typeof ood?.score !== 'number' || !Number.isFinite(ood.score)) throw new IndexParamError(`${param}.score`, ood?.score, 'a finite number');
+  if (typeof ood.basis !== 'string' || ood.basis.length === 0 || ood.basis.length > 100) throw new IndexParamError(`${param}.basis`, ood.basis, 'a non-empty string of at most 100 characters');
+  return { score: ood.score, basis: ood.basis };
 }
 
 function resolveSha256(img: NewImage): string {

@@ -17,7 +17,7 @@ import { IndexParamError } from './errors.js';
 import { decodeHalf, encodeHalf, halfView } from './float16.js';
 import { acquireLock } from './lock.js';
 import { DB_FILE } from './persist.js';
-import { checkEmbedding, type LabelScore, normaliseLabels } from './records.js';
+import { checkEmbedding, checkOod, type LabelScore, normaliseLabels, type OodScore } from './records.js';
 import { openStore } from './integrity.js';
 import type { ImageStore } from './store.js';
 import { SketchProjection } from './sketch.js';
@@ -36,6 +36,11 @@ export interface ReembedOutput {
   embedding?: ArrayLike<number>;
   /** New predicted labels; omit to keep the stored ones. */
   labels?: readonly LabelScore[];
+  /**
+   * New out-of-distribution score; omitted, the stored one is kept when the embedding is (same
+   * model) and cleared when a new embedding comes (another model's score would be judged wrongly).
+   */
+  ood?: OodScore;
 }
 
 export interface ReembedOptions {
@@ -43,6 +48,12 @@ export interface ReembedOptions {
   codesHash: string;
   /** New code length if the autoencoder's differs. */
   bits?: number;
+  /**
+   * Also recompute rows whose out-of-distribution score is missing or on another basis than this
+   * one (rows from before schema 3, or scored before a re-fit of class means): re-running the same
+   * model scores them. Omitted (new autoencoder only), the scores are left as they are.
+   */
+  oodBasis?: string;
   /** Null = the image cannot be recomputed (its source file is gone). */
   compute: (row: ReembedRow) => Promise<ReembedOutput | null>;
   dropUnavailable?: boolean;
@@ -76,9 +87,9 @@ export async function reembed(dir: string, opts: ReembedOptions): Promise<Reembe
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new IndexParamError('batchSize', batchSize, 'a positive integer');
     const db = store.handle;
     const pending = db
-      .prepare('SELECT id FROM images WHERE model_hash != ? OR code_model_hash != ? ORDER BY id')
+      .prepare('SELECT id FROM images WHERE model_hash != ? OR code_model_hash != ? OR (? IS NOT NULL AND ood_basis IS NOT ?) ORDER BY id')
       .pluck()
-      .all(opts.modelHash, opts.codesHash) as number[];
+      .all(opts.modelHash, opts.codesHash, opts.oodBasis ?? null, opts.oodBasis ?? null) as number[];
     const getRow = db.prepare<[number], { id: number; source: string; sha256: string; vector: Buffer }>(
       'SELECT i.id, i.source, i.sha256, e.vector FROM images i JOIN embeddings e ON e.id = i.id WHERE i.id = ?',
     );
@@ -88,6 +99,7 @@ export async function reembed(dir: string, opts: ReembedOptions): Promise<Reembe
     );
     const updateEmb = db.prepare<[Buffer, number]>('UPDATE embeddings SET vector = ? WHERE id = ?');
     const updateSketch = db.prepare<[Buffer, number]>('UPDATE images SET sketch = ? WHERE id = ?');
+    const updateOod = db.prepare<[number | null, string | null, number]>('UPDATE images SET ood_score = ?, ood_basis = ? WHERE id = ?');
     const sketch = new SketchProjection(meta.embeddingDim, meta.sketchDim, meta.sketchSeed);
     const report: ReembedReport = { updated: 0, removed: 0, unavailable: [], complete: false };
     opts.onProgress?.(0, pending.length);
@@ -115,6 +127,10 @@ export async function reembed(dir: string, opts: ReembedOptions): Promise<Reembe
             const halves = encodeHalf(checkEmbedding(out.embedding, meta.embeddingDim, `embedding of image ${id}`));
             updateEmb.run(Buffer.from(halves.buffer), id);
             updateSketch.run(sketch.encode(out.embedding), id);
+          }
+          if (out.ood !== undefined || out.embedding !== undefined) {
+            const ood = checkOod(out.ood, `ood of image ${id}`);
+            updateOod.run(ood?.score ?? null, ood?.basis ?? null, id);
           }
           report.updated++;
         }

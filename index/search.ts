@@ -23,7 +23,7 @@ import { IndexParamError } from './errors.js';
 import { halfView, roundToHalf, squaredDistanceHalf } from './float16.js';
 import type { CodeHnsw } from './hnsw.js';
 import { halfNorm, nearDuplicateTest } from './near-dup.js';
-import { checkEmbedding, type LabelScore } from './records.js';
+import { checkEmbedding, type LabelScore, type OodScore } from './records.js';
 import type { CodeMatrix, ScanHits } from './scan.js';
 import type { SketchProjection } from './sketch.js';
 import type { ImageStore } from './store.js';
@@ -58,6 +58,8 @@ export interface SearchHit {
   distance: number | null;
   hamming: number;
   labels: LabelScore[];
+  /** The stored out-of-distribution score (records.ts OodScore); null when not scored. */
+  ood: OodScore | null;
   /**
    * The embedding distance is within the near-duplicate threshold (duplicates.ts: relative to the
    * mean embedding norm, calibrated on edited copies); false when the re-rank was off.
@@ -180,7 +182,7 @@ export function search(ctx: SearchContext, query: SearchQuery, options: SearchOp
     const row = ctx.store.summary(id);
     if (row === undefined) continue;
     const nearDuplicate = distance !== null && norm !== undefined && nearDup(distance, qNorm, norm);
-    hits.push({ id, source: row.source, distance, hamming: cand.hamming[index] as number, labels: row.labels, nearDuplicate });
+    hits.push({ id, source: row.source, distance, hamming: cand.hamming[index] as number, labels: row.labels, ood: row.ood, nearDuplicate });
   }
   return { hits, engine: cand.engine, candidates: cand.ids.length };
 }

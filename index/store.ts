@@ -21,7 +21,7 @@ import Database from 'better-sqlite3';
 import { IndexSchemaError } from './errors.js';
 import { halfView } from './float16.js';
 import { migrate, SCHEMA_VERSION } from './migrate.js';
-import type { AddResult, ImageRecord, LabelScore, PreparedImage } from './records.js';
+import type { AddResult, ImageRecord, ImageSummary, LabelScore, OodScore, PreparedImage } from './records.js';
 import { DEFAULT_SKETCH_DIM, DEFAULT_SKETCH_SEED } from './sketch.js';
 
 export { SCHEMA_VERSION } from './migrate.js';
@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS images (
   top_label TEXT,
   code BLOB NOT NULL,
   sketch BLOB,
+  ood_score REAL,
+  ood_basis TEXT,
   model_hash TEXT NOT NULL,
   code_model_hash TEXT NOT NULL,
   created_at TEXT NOT NULL,
@@ -118,8 +120,8 @@ export class ImageStore {
     return {
       bySha: db.prepare<[string], { id: number; source: string }>('SELECT id, source FROM images WHERE sha256 = ?'),
       insert: db.prepare(
-        `INSERT INTO images (source, sha256, width, height, labels, top_label, code, sketch, model_hash, code_model_hash, created_at, updated_at)
-         VALUES (@source, @sha256, @width, @height, @labelsJson, @topLabel, @code, @sketch, @modelHash, @codesHash, @now, @now)`,
+        `INSERT INTO images (source, sha256, width, height, labels, top_label, code, sketch, ood_score, ood_basis, model_hash, code_model_hash, created_at, updated_at)
+         VALUES (@source, @sha256, @width, @height, @labelsJson, @topLabel, @code, @sketch, @oodScore, @oodBasis, @modelHash, @codesHash, @now, @now)`,
       ),
       addCopy: db.prepare<[number, string, string]>('INSERT OR IGNORE INTO copies (image_id, source, added_at) VALUES (?, ?, ?)'),
       copiesOf: db.prepare<[number], { source: string; added_at: string }>('SELECT source, added_at FROM copies WHERE image_id = ? ORDER BY added_at, source'),
@@ -133,7 +135,7 @@ export class ImageStore {
       embMany: db.prepare<[string], [number, Buffer]>('SELECT id, vector FROM embeddings WHERE id IN (SELECT value FROM json_each(?))').raw(),
       count: db.prepare('SELECT count(*) FROM images').pluck(),
       codes: db.prepare('SELECT id, code, top_label, sketch FROM images ORDER BY id').raw(),
-      summary: db.prepare<[number], Row>('SELECT id, source, labels FROM images WHERE id = ?'),
+      summary: db.prepare<[number], Row>('SELECT id, source, labels, ood_score, ood_basis FROM images WHERE id = ?'),
     };
   }
 
@@ -209,6 +211,8 @@ export class ImageStore {
           topLabel: it.topLabel,
           code: Buffer.from(it.code.buffer, it.code.byteOffset, it.code.length),
           sketch: it.sketch,
+          oodScore: it.ood?.score ?? null,
+          oodBasis: it.ood?.basis ?? null,
           modelHash: meta.modelHash,
           codesHash: meta.codesHash,
           now,
@@ -264,10 +268,10 @@ export class ImageStore {
     return this.st.embMany.all(JSON.stringify(ids));
   }
 
-  summary(id: number): { id: number; source: string; labels: LabelScore[] } | undefined {
+  summary(id: number): ImageSummary | undefined {
     const r = this.st.summary.get(id);
     if (r === undefined) return undefined;
-    return { id: Number(r['id']), source: String(r['source']), labels: JSON.parse(String(r['labels'])) as LabelScore[] };
+    return { id: Number(r['id']), source: String(r['source']), labels: JSON.parse(String(r['labels'])) as LabelScore[], ood: oodOf(r) };
   }
 
   /** Streams (id, code, top label, sketch) in id order without touching the embeddings table. */
@@ -331,7 +335,15 @@ function toRecord(r: Row): ImageRecord {
     code: new Uint8Array(r['code'] as Buffer),
     modelHash: String(r['model_hash']),
     codesHash: String(r['code_model_hash']),
+    ood: oodOf(r),
     createdAt: String(r['created_at']),
     updatedAt: String(r['updated_at']),
   };
+}
+
+/** Null for rows made before schema 3 (or by a caller that did not score the image). */
+function oodOf(r: Row): OodScore | null {
+  const score = r['ood_score'];
+  const basis = r['ood_basis'];
+  return typeof score === 'number' && typeof basis === 'string' ? { score, basis } : null;
 }

@@ -35,6 +35,6 @@ export { FALLBACK_PREFIX, fallbackCodes, fallbackCodesName, parseFallbackName } 
 export { sha256File } from './hash.js';
 export type { CodesMeta, CodesSession, CodesSessionOptions, CropPolicy, EncodedCodes } from './codes.js';
 export * from './registry/index.js';
-export { DEFAULT_OOD, fitOod, OOD_STATISTICS, oodSchema, oodScores, oodVerdict } from './ood.js';
+export { DEFAULT_OOD, fitOod, OOD_STATISTICS, oodBasis, oodSchema, oodScores, oodVerdict, storedVerdict } from './ood.js';
 export type { OodContract, OodFeatures, OodStatistic } from './ood.js';
 export { oodSidecarPath, withOod, writeOodSidecar } from './ood-sidecar.js';

@@ -11,6 +11,7 @@
  *   mahalanobis  smallest squared distance of fc7 to a class mean, each dimension divided by its
  *                pooled within-class variance
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 export const OOD_STATISTICS = ['msp', 'energy', 'centroid', 'mahalanobis'] as const;
@@ -143,4 +144,23 @@ export function fitOod(feats: readonly OodFeatures[], labels: ArrayLike<number>,
 export function oodVerdict(ood: OodContract, f: OodFeatures): { unknown: boolean; ood_score: number } {
   const score = oodScores(ood, f);
   return { unknown: !(score <= ood.threshold), ood_score: round(score) };
+}
+
+/**
+ * What a stored score means: two scores with the same basis (and the same model) are comparable,
+ * so a catalog can keep an image's score and judge it against whatever threshold is current.
+ * msp and energy read the logits only, so re-fitting their threshold keeps the basis; centroid and
+ * mahalanobis also read fitted class means, so a re-fit changes the score itself and the basis
+ * carries a digest of what was fitted.
+ */
+export function oodBasis(ood: OodContract): string {
+  if (ood.statistic === 'msp' || ood.statistic === 'energy') return ood.statistic;
+  const digest = createHash('sha256').update(JSON.stringify([ood.classes ?? [], ood.means ?? [], ood.invVar ?? []])).digest('hex');
+  return `${ood.statistic}:${digest.slice(0, 16)}`;
+}
+
+/** `unknown` for a stored score: null when it was not scored, or scored on another basis than `ood`'s. */
+export function storedVerdict(ood: OodContract, score: number | null, basis: string | null): boolean | null {
+  if (score === null || basis === null || basis !== oodBasis(ood)) return null;
+  return !(score <= ood.threshold);
 }

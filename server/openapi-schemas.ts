@@ -54,6 +54,17 @@ function oipSchemas(): Record<string, Schema> {
   };
 }
 
+/** Stored score, verdict at read time: README "Unknown images in the collection". */
+const storedOod = {
+  unknown: {
+    type: 'boolean',
+    nullable: true,
+    description:
+      "The image looks like none of the labels: its stored ood_score is over the serving model's current threshold (judged when read, so a re-calibration applies at once). null: not scored (indexed before schema 3) or scored on another basis than the serving model's; `sightline reindex --model` with the serving model scores it",
+  },
+  ood_score: { type: 'number', nullable: true, description: 'Stored when the image was indexed (higher = further from the training data); null exactly when unknown is null' },
+};
+
 function imageSchemas(info: ModelInfo): Record<string, Schema> {
   const labelScore = obj({ label: { type: 'string', enum: [...info.labels] }, probability: num }, ['label', 'probability']);
   const image = {
@@ -62,13 +73,14 @@ function imageSchemas(info: ModelInfo): Record<string, Schema> {
     source: { type: 'string', description: 'The indexed file path, or the stored upload' },
     labels: { type: 'array', items: str, description: 'Top labels, most probable first' },
     label_scores: { type: 'array', items: labelScore },
+    ...storedOod,
     width: int,
     height: int,
     created_at: { type: 'string', format: 'date-time' },
     thumbnail_url: str,
   };
   return {
-    Image: obj(image, ['id', 'sha256', 'source', 'labels', 'width', 'height', 'created_at', 'thumbnail_url']),
+    Image: obj(image, ['id', 'sha256', 'source', 'labels', 'unknown', 'ood_score', 'width', 'height', 'created_at', 'thumbnail_url']),
     Upload: obj(
       { ...image, filename: { type: 'string', description: 'The multipart filename, when one was sent' }, created: { type: 'boolean', description: 'false: the same bytes were already indexed' } },
       ['id', 'sha256', 'created'],
@@ -77,7 +89,7 @@ function imageSchemas(info: ModelInfo): Record<string, Schema> {
       {
         results: {
           type: 'array',
-          items: obj({ id: int, source: str, distance: num, hamming: int, labels: strings, near_duplicate: bool, thumbnail_url: str }, ['id', 'source', 'distance', 'hamming']),
+          items: obj({ id: int, source: str, distance: num, hamming: int, labels: strings, ...storedOod, near_duplicate: bool, thumbnail_url: str }, ['id', 'source', 'distance', 'hamming', 'unknown', 'ood_score']),
         },
       },
       ['results'],

@@ -69,6 +69,12 @@ export interface LabelScore {
   probability: number;
 }
 
+/** An image's out-of-distribution score and what it means (model/ood.ts oodBasis), as the index stores it. */
+export interface StoredOod {
+  score: number;
+  basis: string;
+}
+
 /** What the index stores for an image, from its bytes. */
 export interface EncodedImage {
   /** Mean fc7 over the codes model's crops. */
@@ -76,6 +82,8 @@ export interface EncodedImage {
   code: Uint8Array;
   /** Top labels, most probable first (only when asked). */
   labels?: LabelScore[];
+  /** With labels: the out-of-distribution score of the same crops. */
+  ood?: StoredOod;
   width: number;
   height: number;
 }
@@ -86,6 +94,11 @@ export interface EncodedImage {
  */
 export interface ImageEncoder {
   encode(bytes: Buffer, opts?: { labels?: number; priority?: Priority }): Promise<EncodedImage>;
+  /**
+   * `unknown` for a stored score against the serving model's current threshold; null when the
+   * image was not scored, or scored on another basis (a re-fit of class means, another statistic).
+   */
+  judge(ood: StoredOod | null): boolean | null;
 }
 
 export interface ImageRecord {
@@ -95,6 +108,14 @@ export interface ImageRecord {
   /** Stored top labels, most probable first. */
   labels: string[];
   label_scores: { label: string; probability: number }[];
+  /**
+   * The image looks like none of the labels: its stored `ood_score` is over the serving model's
+   * current threshold (judged at read time, so a re-calibration applies at once). Both null when
+   * the image was not scored: indexed before schema 3, or scored on another basis than the serving
+   * model's (ImageEncoder.judge); re-encoding it (`sightline reindex --model`) scores it.
+   */
+  unknown: boolean | null;
+  ood_score: number | null;
   /** The upload's file name, when it came with one (not stored). */
   filename?: string;
   width: number;
@@ -110,6 +131,9 @@ export interface SearchHit {
   distance: number | null;
   hamming: number;
   labels: string[];
+  /** As in ImageRecord. */
+  unknown: boolean | null;
+  ood_score: number | null;
   /** Within the near-duplicate threshold (index/near-dup.ts); false when the re-rank was off. */
   near_duplicate: boolean;
   thumbnail_url: string;

@@ -114,7 +114,7 @@ export function register(program: Command): void {
     .option('--m <n>', 'HNSW graph degree M for the rebuilt graph', '16')
     .option('--ef-construction <n>', 'HNSW efConstruction for the rebuilt graph', '100')
     .option('--codes <file>', "first recompute every code from the stored embeddings with this codes model (ONNX), or 'random-projection' for the data-independent code")
-    .option('--model <file|name>', "first re-embed every image (read again from its source) with this image model (a file or a pulled registry name) and --codes (default: a registry model's own codes model)")
+    .option('--model <file|name>', "first re-embed every image (read again from its source) with this image model (a file or a pulled registry name) and --codes (default: a registry model's own codes model); with the serving model, re-encodes only images not yet scored as unknown or known")
     .option('--drop-unavailable', 'with --model: delete images whose source file is gone or changed')
     .action(async (flags: ReindexFlags) => {
       const M = intFlag('--m', flags.m, 2, 100);

@@ -6,7 +6,7 @@
 import { readFile, realpath, rm } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
-import type { Catalog, ImageRecord as StoredImage, LabelScore, SearchHit as IndexHit } from '../../index/index.js';
+import type { Catalog, ImageRecord as StoredImage, LabelScore, OodScore, SearchHit as IndexHit } from '../../index/index.js';
 import { sha256Hex } from '../../index/index.js';
 import { sniffFormat } from '../../model/index.js';
 import type { Priority } from '../batcher.js';
@@ -77,7 +77,7 @@ export class GalleryService implements Gallery, IndexTarget {
     const stored = typeof at.source === 'string' ? undefined : await at.source(extensionOf(bytes));
     const source = stored ?? (at.source as string);
     try {
-      const res = this.catalog.add({ source, sha256: at.sha256, width: e.width, height: e.height, labels: e.labels ?? [], code: e.code, embedding: e.embedding });
+      const res = this.catalog.add({ source, sha256: at.sha256, width: e.width, height: e.height, labels: e.labels ?? [], code: e.code, embedding: e.embedding, ...(e.ood ? { ood: e.ood } : {}) });
       return { id: res.id, existed: res.existed };
     } catch (err) {
       if (stored === undefined) throw err;
@@ -94,11 +94,18 @@ export class GalleryService implements Gallery, IndexTarget {
       source: r.source,
       labels: labelNames(r.labels),
       label_scores: r.labels,
+      ...this.oodFields(r.ood),
       width: r.width,
       height: r.height,
       created_at: r.createdAt,
       thumbnail_url: thumbnailUrl(r.id),
     };
+  }
+
+  /** The stored score is shown only with a verdict: a score on another basis would be read against the wrong threshold. */
+  private oodFields(ood: OodScore | null): { unknown: boolean | null; ood_score: number | null } {
+    const unknown = this.encoder.judge(ood);
+    return { unknown, ood_score: unknown === null ? null : (ood?.score ?? null) };
   }
 
   private stored(id: number): StoredImage {
@@ -114,6 +121,7 @@ export class GalleryService implements Gallery, IndexTarget {
       distance: h.distance,
       hamming: h.hamming,
       labels: labelNames(h.labels),
+      ...this.oodFields(h.ood),
       near_duplicate: h.nearDuplicate,
       thumbnail_url: thumbnailUrl(h.id),
     }));

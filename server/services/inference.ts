@@ -4,11 +4,11 @@
  * the ImageEncoder port (gallery, indexing, re-embedding), so that there is one way from image
  * bytes to embedding, code and labels.
  */
-import { EMBEDDING_NAME, ImagePipeline, INPUT_NAME, LOGITS_NAME } from '../../model/index.js';
-import type { CodesSession, CropCount, ModelSession } from '../../model/index.js';
+import { DEFAULT_OOD, EMBEDDING_NAME, ImagePipeline, INPUT_NAME, LOGITS_NAME, oodBasis, storedVerdict } from '../../model/index.js';
+import type { CodesSession, CropCount, ModelSession, OodContract } from '../../model/index.js';
 import { Batcher } from '../batcher.js';
 import type { BatcherObserver, Priority } from '../batcher.js';
-import type { ClassifyResult, EmbedResult, EncodedImage, ImageEncoder, Inference, LabelScore, ModelInfo, Timings } from '../ports.js';
+import type { ClassifyResult, EmbedResult, EncodedImage, ImageEncoder, Inference, LabelScore, ModelInfo, StoredOod, Timings } from '../ports.js';
 
 export interface InferenceOptions {
   maxBatch: number;
@@ -90,12 +90,29 @@ export class InferenceService implements Inference, ImageEncoder {
     return { embedding: r.embedding, code: codeOf(r.code), bits: this.codes.bits, crops: r.crops, timings_ms: roundTimings(r.timings_ms) };
   }
 
-  /** What the index stores for an image: the codes model's crop policy, and its top labels when asked. */
+  /**
+   * What the index stores for an image: the codes model's crop policy, and its top labels when
+   * asked, with the out-of-distribution score of the same logits (no extra run).
+   */
   async encode(bytes: Buffer, opts: { labels?: number; priority?: Priority } = {}): Promise<EncodedImage> {
-    const r = await this.pipeline.encode(bytes, { crops: this.embedCrops, ...opts });
+    const r = await this.pipeline.encode(bytes, { crops: this.embedCrops, ...opts, ood: opts.labels !== undefined });
     const e: EncodedImage = { embedding: r.embedding, code: codeOf(r.code), width: r.image.width, height: r.image.height };
     if (r.labels) e.labels = r.labels.map((l): LabelScore => ({ label: l.label, probability: Math.min(1, Math.max(0, l.probability)) }));
+    if (r.ood_score !== undefined) e.ood = { score: r.ood_score, basis: this.oodBasis };
     return e;
+  }
+
+  judge(ood: StoredOod | null): boolean | null {
+    return storedVerdict(this.ood, ood?.score ?? null, ood?.basis ?? null);
+  }
+
+  private get ood(): OodContract {
+    return this.session.contract.ood ?? DEFAULT_OOD;
+  }
+
+  /** What this model's scores mean (model/ood.ts): stored scores on another basis are not judged. */
+  get oodBasis(): string {
+    return oodBasis(this.ood);
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,9 @@
  *
  * A source that is gone or whose bytes changed cannot be re-embedded: its row keeps the old vectors
  * (and the index keeps refusing the new model) unless `dropUnavailable` deletes it. Resumable: rows
- * already carrying the new hashes are skipped (index/reembed.ts).
+ * already carrying the new hashes are skipped (index/reembed.ts). Rows without an out-of-distribution
+ * score on the model's basis (indexed before schema 3) are re-encoded as well, so
+ * `sightline reindex --model` with the serving model fills in their scores.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -55,9 +57,11 @@ export async function reembedWithModel(dataDir: string, o: ReembedModelOptions):
       const bytes = await readFile(row.source).catch(() => undefined);
       if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== row.sha256) return null;
       const e = await inference.encode(bytes, { labels: o.storedLabels ?? 5, priority: 'background' });
-      return { embedding: e.embedding, code: e.code, labels: e.labels ?? [] };
+      return { embedding: e.embedding, code: e.code, labels: e.labels ?? [], ...(e.ood ? { ood: e.ood } : {}) };
     };
-    const report = await reembed(dataDir, { modelHash, codesHash, bits: codes.bits, compute, dropUnavailable: o.dropUnavailable ?? false, onProgress: o.onProgress });
+    // Rows without a score on this model's basis are re-encoded too: reindexing with the serving model scores old rows.
+    const oodBasis = inference.oodBasis;
+    const report = await reembed(dataDir, { modelHash, codesHash, bits: codes.bits, oodBasis, compute, dropUnavailable: o.dropUnavailable ?? false, onProgress: o.onProgress });
     return { ...report, modelHash, codesHash, bits: codes.bits };
   } finally {
     await inference.close();

@@ -67,4 +67,41 @@ describe('reembed (model / autoencoder change)', () => {
       cleanup();
     }
   });
+
+  it('out-of-distribution scores: unscored rows are re-encoded with oodBasis, kept by a codes-only run, cleared by a new embedding without one', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const items = dataset({ n: 30, seed: 7 });
+      let cat = await openTest(dir);
+      // Ten rows scored on the 'energy' basis, twenty unscored (as rows from before schema 3 are).
+      cat.addMany(items.map((x, i) => (i < 10 ? { ...x.image, ood: { score: -i, basis: 'energy' } } : x.image)));
+      cat.close();
+
+      // Same model and codes: only the rows not scored on the basis are pending.
+      const seen: number[] = [];
+      const scored = await reembed(dir, { ...HASHES, oodBasis: 'energy', compute: async (row) => (seen.push(row.id), { code: newCode(row), embedding: row.embedding, ood: { score: row.id / 10, basis: 'energy' } }) });
+      assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i + 11));
+      assert.deepEqual(scored, { updated: 20, removed: 0, unavailable: [], complete: true });
+
+      // A codes-only run (no oodBasis, no new embedding) leaves every score alone.
+      const v2 = { modelHash: HASHES.modelHash, codesHash: 'codes-v2' };
+      await reembed(dir, { ...v2, compute: async (row) => ({ code: newCode(row) }) });
+      cat = await openTest(dir, v2);
+      assert.deepEqual(cat.get(3)!.ood, { score: -2, basis: 'energy' });
+      assert.deepEqual(cat.get(25)!.ood, { score: 2.5, basis: 'energy' });
+      cat.close();
+
+      // A new model whose compute gives no score: the old model's scores must not survive.
+      const v3 = { modelHash: 'model-v3', codesHash: 'codes-v2' };
+      await reembed(dir, { ...v3, compute: async (row) => ({ code: newCode(row), embedding: row.embedding }) });
+      cat = await openTest(dir, v3);
+      try {
+        for (const id of [1, 3, 25]) assert.equal(cat.get(id)!.ood, null, `image ${id}`);
+      } finally {
+        cat.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
 });
