@@ -11,10 +11,11 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { codeWords, toPackedCode, type CodeInput } from './codes.js';
 import { checkWalBeforeOpen, openStore } from './integrity.js';
-import { findDuplicates, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
+import { findDuplicates, findDuplicatesAsync, type DuplicateGroup, type DuplicateOptions } from './duplicates.js';
 import { IndexMissingError, IndexParamError, IndexReadOnlyError, IndexStorageFullError, isStorageFull } from './errors.js';
 import { decodeHalf } from './float16.js';
 import { CodeHnsw } from './hnsw.js';
+import { listImages, type ListOptions, type ListPage } from './listing.js';
 import { loadRows, type LabelTable } from './loader.js';
 import { acquireLock } from './lock.js';
 import { DB_FILE, HNSW_FILE, removeStaleTemps, SIDECAR_FILE } from './persist.js';
@@ -237,9 +238,21 @@ export class Catalog implements SearchContext {
     return this.matrix.topK(toPackedCode(code, this.bits), k);
   }
 
+  /** A page of images in id order (keyset paging, filters in SQL: listing.ts). */
+  list(options: ListOptions): ListPage {
+    this.assertOpen();
+    return listImages(this.store, options);
+  }
+
   duplicates(options: DuplicateOptions = {}): DuplicateGroup[] {
     this.assertOpen();
     return findDuplicates(this, options);
+  }
+
+  /** The same groups, examined a few images at a time between turns of the event loop (a server's). */
+  duplicatesAsync(options: DuplicateOptions = {}): Promise<DuplicateGroup[]> {
+    this.assertOpen();
+    return findDuplicatesAsync(this, options);
   }
 
   stats(): CatalogStats {

@@ -12,7 +12,7 @@
  */
 import { IndexParamError } from './errors.js';
 import { decodeHalf } from './float16.js';
-import { halfNorm, nearDuplicateTest } from './near-dup.js';
+import { halfNorm, type NearDuplicateTest, nearDuplicateTest } from './near-dup.js';
 import { search, type SearchContext } from './search.js';
 
 export { DEFAULT_NEAR_DUP_RELATIVE } from './near-dup.js';
@@ -40,37 +40,84 @@ export interface DuplicateGroup {
 }
 
 export function findDuplicates(ctx: SearchContext, opts: DuplicateOptions = {}): DuplicateGroup[] {
-  const within = nearDuplicateTest(opts);
-  const neighbours = opts.neighbours ?? 10;
-  if (!Number.isInteger(neighbours) || neighbours < 1 || neighbours > 99) throw new IndexParamError('neighbours', neighbours, 'an integer in [1, 99]');
-  const { matrix, store } = ctx;
-  const norms = new Map<number, number>();
-  const normOf = (id: number): number => {
-    let n = norms.get(id);
-    if (n === undefined) norms.set(id, (n = halfNorm(store.embeddingHalves(id) ?? new Uint16Array(0))));
-    return n;
-  };
-  const uf = new UnionFind();
-  const pairs: DuplicatePair[] = [];
-  const seen = new Set<string>();
-  for (let r = 0; r < matrix.size; r++) {
-    const id = matrix.idAt(r);
-    const halves = store.embeddingHalves(id);
-    if (!halves) continue;
-    norms.set(id, halfNorm(halves));
-    const res = search(ctx, { code: matrix.codeAt(r).slice(), embedding: decodeHalf(halves) }, { k: neighbours + 1 });
-    for (const h of res.hits) {
-      if (h.id === id || h.distance === null) continue;
-      const a = Math.min(id, h.id);
-      const b = Math.max(id, h.id);
-      const key = `${a}:${b}`;
-      if (seen.has(key) || !within(h.distance, normOf(id), normOf(h.id))) continue;
-      seen.add(key);
-      pairs.push({ a, b, hamming: h.hamming, distance: h.distance });
-      uf.union(a, b);
-    }
+  const finder = new DuplicateFinder(ctx, opts);
+  finder.examine(Infinity);
+  return finder.groups();
+}
+
+/**
+ * The same groups without holding the thread: images are examined for about `sliceMs` at a time,
+ * yielding to the event loop in between, so a server keeps answering while a large collection is
+ * examined (a search costs ~15 ms on a loaded 2-core machine: a fixed count of 32 images held the
+ * loop for a second). Ids are taken at the start; images deleted meanwhile are skipped, images added
+ * meanwhile are found only as neighbours.
+ */
+export async function findDuplicatesAsync(ctx: SearchContext, opts: DuplicateOptions = {}, sliceMs = 10): Promise<DuplicateGroup[]> {
+  const finder = new DuplicateFinder(ctx, opts);
+  for (;;) {
+    const until = performance.now() + sliceMs;
+    let done = false;
+    while (!done && performance.now() < until) done = finder.examine(1);
+    if (done) return finder.groups();
+    await new Promise((resolve) => setImmediate(resolve));
   }
-  return groupPairs(pairs, uf);
+}
+
+/** One search per image (its k nearest by the exact re-rank), pairs within the threshold, union-find. */
+class DuplicateFinder {
+  private readonly within: NearDuplicateTest;
+  private readonly neighbours: number;
+  private readonly ids: number[];
+  private next = 0;
+  private readonly norms = new Map<number, number>();
+  private readonly uf = new UnionFind();
+  private readonly pairs: DuplicatePair[] = [];
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly ctx: SearchContext,
+    opts: DuplicateOptions,
+  ) {
+    this.within = nearDuplicateTest(opts);
+    this.neighbours = opts.neighbours ?? 10;
+    if (!Number.isInteger(this.neighbours) || this.neighbours < 1 || this.neighbours > 99) throw new IndexParamError('neighbours', this.neighbours, 'an integer in [1, 99]');
+    this.ids = Array.from({ length: ctx.matrix.size }, (_, r) => ctx.matrix.idAt(r));
+  }
+
+  private normOf(id: number): number {
+    let n = this.norms.get(id);
+    if (n === undefined) this.norms.set(id, (n = halfNorm(this.ctx.store.embeddingHalves(id) ?? new Uint16Array(0))));
+    return n;
+  }
+
+  /** Examines up to `count` more images; true when every image has been examined. */
+  examine(count: number): boolean {
+    const { matrix, store } = this.ctx;
+    const stop = Math.min(this.ids.length, this.next + count);
+    for (; this.next < stop; this.next++) {
+      const id = this.ids[this.next] as number;
+      const row = matrix.rowOfId(id);
+      const halves = row === undefined ? undefined : store.embeddingHalves(id);
+      if (row === undefined || !halves) continue;
+      this.norms.set(id, halfNorm(halves));
+      const res = search(this.ctx, { code: matrix.codeAt(row).slice(), embedding: decodeHalf(halves) }, { k: this.neighbours + 1 });
+      for (const h of res.hits) {
+        if (h.id === id || h.distance === null) continue;
+        const a = Math.min(id, h.id);
+        const b = Math.max(id, h.id);
+        const key = `${a}:${b}`;
+        if (this.seen.has(key) || !this.within(h.distance, this.normOf(id), this.normOf(h.id))) continue;
+        this.seen.add(key);
+        this.pairs.push({ a, b, hamming: h.hamming, distance: h.distance });
+        this.uf.union(a, b);
+      }
+    }
+    return this.next >= this.ids.length;
+  }
+
+  groups(): DuplicateGroup[] {
+    return groupPairs(this.pairs, this.uf);
+  }
 }
 
 class UnionFind {

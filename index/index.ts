@@ -36,6 +36,7 @@ export { CodeHnsw } from './hnsw.js';
 export { CodeMatrix, recallWithTies } from './scan.js';
 export { halfView, squaredDistanceHalf } from './float16.js';
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
+export type { ListOptions, ListPage } from './listing.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type ImageSummary, type LabelScore, type NewImage, type OodScore, sha256Hex } from './records.js';
 export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';

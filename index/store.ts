@@ -85,6 +85,7 @@ export class ImageStore {
   private readonly db: Database.Database;
   private cachedMeta: StoreMeta;
   private readonly st: ReturnType<ImageStore['prepare']>;
+  private readonly listStatements = new Map<string, Database.Statement<[Record<string, string | number>], Row>>();
 
   private constructor(
     readonly path: string,
@@ -272,6 +273,16 @@ export class ImageStore {
     const r = this.st.summary.get(id);
     if (r === undefined) return undefined;
     return { id: Number(r['id']), source: String(r['source']), labels: JSON.parse(String(r['labels'])) as LabelScore[], ood: oodOf(r) };
+  }
+
+  /**
+   * Rows selected by a clause built from fixed SQL (listing.ts) with named parameters; the few
+   * clause shapes are prepared once each.
+   */
+  records(clause: string, params: Record<string, string | number>): ImageRecord[] {
+    let st = this.listStatements.get(clause);
+    if (!st) this.listStatements.set(clause, (st = this.db.prepare<[Record<string, string | number>], Row>(`SELECT * FROM images ${clause}`)));
+    return st.all(params).map(toRecord);
   }
 
   /** Streams (id, code, top label, sketch) in id order without touching the embeddings table. */

@@ -85,6 +85,28 @@ function imageSchemas(info: ModelInfo): Record<string, Schema> {
       { ...image, filename: { type: 'string', description: 'The multipart filename, when one was sent' }, created: { type: 'boolean', description: 'false: the same bytes were already indexed' } },
       ['id', 'sha256', 'created'],
     ),
+    ImagePage: obj(
+      { images: { type: 'array', items: ref('Image') }, next_cursor: { type: 'string', nullable: true, description: 'Pass as cursor for the next page; null on the last page' } },
+      ['images', 'next_cursor'],
+    ),
+    DuplicateGroups: obj(
+      {
+        groups: {
+          type: 'array',
+          items: obj(
+            {
+              ids: { type: 'array', items: int, description: 'Ascending; the first names the group' },
+              members: { type: 'array', items: obj({ id: int, source: str, thumbnail_url: str }, ['id', 'source', 'thumbnail_url']) },
+              pairs: { type: 'array', items: obj({ a: int, b: int, hamming: int, distance: num }, ['a', 'b', 'hamming', 'distance']), description: 'The pairs within the distance that joined the group' },
+            },
+            ['ids', 'members', 'pairs'],
+          ),
+        },
+        total: { type: 'integer', description: 'Groups in the whole listing' },
+        next_cursor: { type: 'string', nullable: true, description: 'Pass as cursor for the next page; null on the last page' },
+      },
+      ['groups', 'total', 'next_cursor'],
+    ),
     SearchResults: obj(
       {
         results: {

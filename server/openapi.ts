@@ -5,6 +5,7 @@
  */
 import { componentSchemas, ref } from './openapi-schemas.js';
 import type { ModelInfo } from './ports.js';
+import { GROUPS_LIMIT_MAX, LIST_LIMIT_MAX } from './schemas.js';
 
 type Schema = Record<string, unknown>;
 
@@ -43,6 +44,23 @@ const searchParams = [
   },
 ];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
+const cursorParam = { name: 'cursor', in: 'query', schema: { type: 'string' }, description: "The previous page's next_cursor (opaque); absent = the first page" };
+const listParams = [
+  int('limit', 50, 1, LIST_LIMIT_MAX, 'Images per page'),
+  cursorParam,
+  { name: 'label', in: 'query', schema: { type: 'string' }, description: 'Only images whose stored top label is this (one of the model\'s labels)' },
+  {
+    name: 'unknown', in: 'query', schema: { type: 'boolean' },
+    description: "true: only images whose stored ood_score is over the serving model's current threshold; false: only those under it. Images not scored (unknown null) match neither",
+  },
+];
+const duplicatesParams = [
+  int('limit', 20, 1, GROUPS_LIMIT_MAX, 'Groups per page'),
+  cursorParam,
+  { name: 'max_relative_distance', in: 'query', schema: { type: 'number', exclusiveMinimum: true, minimum: 0, maximum: 2 }, description: 'Max embedding distance / mean embedding norm of the pair (default 0.21, calibrated on edited copies)' },
+  { name: 'max_distance', in: 'query', schema: { type: 'number', minimum: 0 }, description: 'An absolute fc7 Euclidean distance instead of the relative one' },
+  int('neighbours', 10, 1, 99, 'Nearest images examined per image'),
+];
 const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const oipError = (description: string) => json(ref('OipError'), description);
 const get = (summary: string, schema: string, more: Schema = {}) => ({ get: { summary, responses: { '200': json(ref(schema)), ...more } } });
@@ -105,6 +123,11 @@ export function openApiDocument(info: ModelInfo): Schema {
         post: { summary: 'The k most similar indexed images', parameters: searchParams, requestBody: imageBody, responses: { '200': json(ref('SearchResults')), ...imageErrors } },
       },
       '/v1/images': {
+        get: {
+          summary: 'The collection, a page at a time in id order (keyset cursor: stable under inserts and deletes between pages)',
+          parameters: listParams,
+          responses: { '200': json(ref('ImagePage')), '400': error('Bad parameter (the message names it and its value)') },
+        },
         post: {
           summary: 'Upload and index an image (idempotent by SHA-256)',
           security: bearer,
@@ -133,6 +156,13 @@ export function openApiDocument(info: ModelInfo): Schema {
           summary: 'WebP thumbnail',
           parameters: [idParam],
           responses: { '200': { description: 'WebP', content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } } }, '400': error('id is not a positive integer'), '404': error('Unknown id'), '410': error('Source file gone, changed since indexing or no longer decodable') },
+        },
+      },
+      '/v1/duplicates': {
+        get: {
+          summary: 'Near-duplicate groups over the collection (as `sightline duplicates`), by their smallest id; one pass per collection state, shared by its pages',
+          parameters: duplicatesParams,
+          responses: { '200': json(ref('DuplicateGroups')), '400': error('Bad parameter (the message names it and its value)') },
         },
       },
       '/v1/jobs/index': {

@@ -99,6 +99,8 @@ export interface ImageEncoder {
    * image was not scored, or scored on another basis (a re-fit of class means, another statistic).
    */
   judge(ood: StoredOod | null): boolean | null;
+  /** The serving model's basis and threshold, for filtering stored scores in the catalog. */
+  readonly oodRule: { basis: string; threshold: number };
 }
 
 export interface ImageRecord {
@@ -147,12 +149,59 @@ export interface SearchOptions {
   maxDistance?: number;
 }
 
+/** GET /v1/images: a page of the collection in id order, optionally filtered. */
+export interface ListImagesOptions {
+  limit: number;
+  /** The id the previous page ended at (decoded from its opaque cursor); absent = from the start. */
+  afterId?: number;
+  label?: string;
+  /** Only images judged unknown (true) or known (false) now; unscored images match neither. */
+  unknown?: boolean;
+}
+
+export interface ImagePage {
+  images: ImageRecord[];
+  /** The id to continue after, when more images match; the route turns it into an opaque cursor. */
+  lastId: number | null;
+}
+
+/** GET /v1/duplicates: near-duplicate groups (index/duplicates.ts), paged by each group's smallest id. */
+export interface DuplicatesOptions {
+  limit: number;
+  /** The smallest id of the previous page's last group (decoded from its cursor). */
+  afterId?: number;
+  /** Max embedding distance relative to the pair's mean norm (default: the calibrated one). */
+  maxRelativeDistance?: number;
+  /** An absolute fc7 Euclidean distance instead. */
+  maxDistance?: number;
+  /** Nearest images examined per image. */
+  neighbours: number;
+}
+
+export interface DuplicateGroupView {
+  /** Ascending; the first is the oldest image and names the group. */
+  ids: number[];
+  members: { id: number; source: string; thumbnail_url: string }[];
+  /** The pairs found within the distance, which joined the group. */
+  pairs: { a: number; b: number; hamming: number; distance: number }[];
+}
+
+export interface DuplicatePage {
+  groups: DuplicateGroupView[];
+  /** Groups in the whole listing. */
+  total: number;
+  /** The smallest id of the last group returned, when more groups follow. */
+  lastId: number | null;
+}
+
 /** The indexed collection: images, their codes and similarity search. */
 export interface Gallery {
   size(): number;
   search(bytes: Buffer, opts: SearchOptions): Promise<SearchHit[]>;
   similar(id: number, opts: SearchOptions): Promise<SearchHit[]>;
   get(id: number): ImageRecord;
+  list(opts: ListImagesOptions): ImagePage;
+  duplicates(opts: DuplicatesOptions): Promise<DuplicatePage>;
   /** Indexes uploaded bytes; `created` is false when the same bytes were already indexed. */
   upload(bytes: Buffer, filename: string | undefined): Promise<{ record: ImageRecord; created: boolean }>;
   remove(id: number): Promise<void>;

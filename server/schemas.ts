@@ -7,10 +7,15 @@
  */
 import type { Request } from 'express';
 import { z } from 'zod';
+import { decodeCursor } from './cursor.js';
 import { BadRequestError, InvalidParameterError } from './errors.js';
 
 export const TOPK_MAX = 100;
 export const K_MAX = 100;
+/** GET /v1/images: images per page. */
+export const LIST_LIMIT_MAX = 500;
+/** GET /v1/duplicates: groups per page. */
+export const GROUPS_LIMIT_MAX = 200;
 
 /** An integer in [min, max] written in the query (only digits: `1e1` and `0x10` are refused). */
 function intQuery(min: number, max: number, fallback: number) {
@@ -42,6 +47,47 @@ function boolQuery(fallback: boolean) {
     .describe('true or false');
 }
 
+/** Optional true/false (absent = no filter). */
+const optionalBool = z
+  .enum([...TRUE, ...FALSE])
+  .transform((v) => (TRUE as readonly string[]).includes(v))
+  .optional()
+  .describe('true or false');
+
+/** A `next_cursor` of the same listing, decoded to the position it stands for. */
+function cursorQuery(listing: string) {
+  return z
+    .string()
+    .transform((v, ctx) => {
+      const at = decodeCursor(listing, v);
+      if (at === undefined) ctx.addIssue({ code: 'custom', message: 'a next_cursor returned by this route (opaque; do not build one)' });
+      return at ?? 0;
+    })
+    .optional()
+    .describe('a next_cursor returned by this route');
+}
+
+/** A plain non-negative decimal; absent or empty → undefined. */
+function decimalQuery(description: string, max = Infinity) {
+  return z
+    .preprocess(
+      (v) => (v === '' ? undefined : v),
+      z
+        .string()
+        .regex(/^\d+(\.\d+)?(e[+-]?\d+)?$/i)
+        .transform(Number)
+        .pipe(z.number().finite().max(max))
+        .optional(),
+    )
+    .describe(description);
+}
+
+function labelQuery(labels: readonly string[]) {
+  return z
+    .preprocess((v) => (v === '' ? undefined : v), z.enum(labels as [string, ...string[]]).optional())
+    .describe(`one of the model's labels (${labels.join(', ')})`);
+}
+
 /** Image ids: positive integers, at most 15 digits so they stay exact in a double. */
 const idParam = z
   .string()
@@ -56,21 +102,9 @@ function searchQuery(labels: readonly string[]) {
     .object({
       k: intQuery(1, K_MAX, 10),
       rerank: boolQuery(true),
-      label: z
-        .preprocess((v) => (v === '' ? undefined : v), z.enum(labels as [string, ...string[]]).optional())
-        .describe(`one of the model's labels (${labels.join(', ')})`),
-      // A plain non-negative decimal (fc7 Euclidean distance); absent → no cut-off.
-      max_distance: z
-        .preprocess(
-          (v) => (v === '' ? undefined : v),
-          z
-            .string()
-            .regex(/^\d+(\.\d+)?(e[+-]?\d+)?$/i)
-            .transform(Number)
-            .pipe(z.number().finite())
-            .optional(),
-        )
-        .describe('a finite number ≥ 0 (fc7 Euclidean distance)'),
+      label: labelQuery(labels),
+      // Absent → no cut-off.
+      max_distance: decimalQuery('a finite number ≥ 0 (fc7 Euclidean distance)'),
     })
     .superRefine((q, ctx) => {
       if (q.max_distance !== undefined && !q.rerank) {
@@ -88,6 +122,25 @@ export function routeSchemas(model: { labels: readonly string[]; embedCrops: 1 |
     }),
     search: z.object({ query: searchQuery(model.labels) }),
     image: z.object({ params: z.object({ id: idParam }) }),
+    duplicates: z.object({
+      query: z
+        .object({
+          limit: intQuery(1, GROUPS_LIMIT_MAX, 20),
+          cursor: cursorQuery('groups'),
+          max_relative_distance: decimalQuery('a number in (0, 2] (embedding distance / mean embedding norm of the pair)', 2),
+          max_distance: decimalQuery('a finite number ≥ 0 (fc7 Euclidean distance, instead of the relative one)'),
+          neighbours: intQuery(1, 99, 10),
+        })
+        .superRefine((q, ctx) => {
+          if (q.max_relative_distance === 0) ctx.addIssue({ code: 'custom', path: ['max_relative_distance'], message: 'a number in (0, 2] (embedding distance / mean embedding norm of the pair)' });
+          if (q.max_relative_distance !== undefined && q.max_distance !== undefined) {
+            ctx.addIssue({ code: 'custom', path: ['max_distance'], message: 'absent when max_relative_distance is given (one threshold or the other)' });
+          }
+        }),
+    }),
+    listImages: z.object({
+      query: z.object({ limit: intQuery(1, LIST_LIMIT_MAX, 50), cursor: cursorQuery('images'), label: labelQuery(model.labels), unknown: optionalBool }),
+    }),
     similar: z.object({ params: z.object({ id: idParam }), query: searchQuery(model.labels) }),
     startJob: z.object({
       body: z

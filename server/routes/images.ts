@@ -1,7 +1,8 @@
-/** Search and the indexed images: POST /v1/search, /v1/images (upload, get, similar, thumbnail, delete). */
+/** Search and the indexed images: POST /v1/search, /v1/images (list, upload, get, similar, thumbnail, delete), GET /v1/duplicates. */
 import { Router } from 'express';
 import { imageUpload, requireToken, uploadOf } from '../http.js';
 import type { Gallery, SearchOptions } from '../ports.js';
+import { encodeCursor } from '../cursor.js';
 import { parseRoute, type RouteSchemas } from '../schemas.js';
 
 function searchOptions(q: { k: number; rerank: boolean; label?: string | undefined; max_distance?: number | undefined }): SearchOptions {
@@ -25,6 +26,24 @@ export function imageRoutes(gallery: Gallery, schemas: RouteSchemas, opts: { bod
     const { record, created } = await gallery.upload(bytes, filename);
     if (created) res.location(`/v1/images/${record.id}`);
     res.status(created ? 201 : 200).json({ ...record, created });
+  });
+
+  router.get('/v1/images', (req, res) => {
+    const q = parseRoute(schemas.listImages, req).query;
+    const page = gallery.list({ limit: q.limit, ...(q.cursor ? { afterId: q.cursor } : {}), ...(q.label ? { label: q.label } : {}), ...(q.unknown === undefined ? {} : { unknown: q.unknown }) });
+    res.json({ images: page.images, next_cursor: page.lastId === null ? null : encodeCursor('images', page.lastId) });
+  });
+
+  router.get('/v1/duplicates', async (req, res) => {
+    const q = parseRoute(schemas.duplicates, req).query;
+    const page = await gallery.duplicates({
+      limit: q.limit,
+      neighbours: q.neighbours,
+      ...(q.cursor ? { afterId: q.cursor } : {}),
+      ...(q.max_relative_distance === undefined ? {} : { maxRelativeDistance: q.max_relative_distance }),
+      ...(q.max_distance === undefined ? {} : { maxDistance: q.max_distance }),
+    });
+    res.json({ groups: page.groups, total: page.total, next_cursor: page.lastId === null ? null : encodeCursor('groups', page.lastId) });
   });
 
   router.get('/v1/images/:id', (req, res) => {

@@ -12,7 +12,8 @@ import { sniffFormat } from '../../model/index.js';
 import type { Priority } from '../batcher.js';
 import { GoneError, NotFoundError } from '../errors.js';
 import { demoDir } from '../paths.js';
-import type { Gallery, ImageEncoder, ImageRecord, IndexTarget, SearchHit, SearchOptions } from '../ports.js';
+import type { DuplicatePage, DuplicatesOptions, Gallery, ImageEncoder, ImagePage, ImageRecord, IndexTarget, ListImagesOptions, SearchHit, SearchOptions } from '../ports.js';
+import { DuplicateGroups } from './duplicates.js';
 import { FileRefusedError, readInsideRoots } from './files.js';
 import { storageError, storing, writeAtomically } from './storage.js';
 import { isInside } from './walk.js';
@@ -46,6 +47,7 @@ export class GalleryService implements Gallery, IndexTarget {
   private readonly uploadsDir: string;
   private readonly thumbsDir: string;
   private readonly pendingThumbs = new Map<number, Promise<Buffer>>();
+  private readonly duplicateGroups: DuplicateGroups;
 
   constructor(
     private readonly catalog: Catalog,
@@ -54,6 +56,7 @@ export class GalleryService implements Gallery, IndexTarget {
   ) {
     this.uploadsDir = join(opts.dataDir, 'uploads');
     this.thumbsDir = join(opts.dataDir, 'thumbnails');
+    this.duplicateGroups = new DuplicateGroups(catalog, thumbnailUrl);
   }
 
   size(): number {
@@ -142,6 +145,17 @@ export class GalleryService implements Gallery, IndexTarget {
 
   get(id: number): ImageRecord {
     return this.record(this.stored(id));
+  }
+
+  duplicates(opts: DuplicatesOptions): Promise<DuplicatePage> {
+    return this.duplicateGroups.page(opts);
+  }
+
+  list(opts: ListImagesOptions): ImagePage {
+    const ood = opts.unknown === undefined ? undefined : { ...this.encoder.oodRule, unknown: opts.unknown };
+    const page = this.catalog.list({ limit: opts.limit, ...(opts.afterId ? { afterId: opts.afterId } : {}), ...(opts.label ? { label: opts.label } : {}), ...(ood ? { ood } : {}) });
+    const images = page.images.map((r) => this.record(r));
+    return { images, lastId: page.more ? (images.at(-1)?.id ?? null) : null };
   }
 
   async upload(bytes: Buffer, filename: string | undefined): Promise<{ record: ImageRecord; created: boolean }> {

@@ -106,6 +106,10 @@ export class InferenceService implements Inference, ImageEncoder {
     return storedVerdict(this.ood, ood?.score ?? null, ood?.basis ?? null);
   }
 
+  get oodRule(): { basis: string; threshold: number } {
+    return { basis: this.oodBasis, threshold: this.ood.threshold };
+  }
+
   private get ood(): OodContract {
     return this.session.contract.ood ?? DEFAULT_OOD;
   }

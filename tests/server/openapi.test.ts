@@ -117,6 +117,9 @@ async function exercise(): Promise<void> {
   await call('GET', '/v1/images/{id}', request(app).get('/v1/images/999999'));
   await call('GET', '/v1/images/{id}', request(app).get('/v1/images/abc'));
   await call('GET', '/v1/images/{id}/similar', request(app).get(`/v1/images/${id}/similar?k=2`));
+  await call('GET', '/v1/images', request(app).get('/v1/images?limit=1'));
+  await call('GET', '/v1/images', request(app).get('/v1/images?limit=0'));
+
   await call('GET', '/v1/images/{id}/thumbnail', request(app).get(`/v1/images/${id}/thumbnail`));
   const job = await call('POST', '/v1/jobs/index', request(app).post('/v1/jobs/index').send({ path: root }));
   await call('POST', '/v1/jobs/index', request(app).post('/v1/jobs/index').send({ path: '/' }));
@@ -128,6 +131,9 @@ async function exercise(): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   await call('GET', '/v1/jobs/{id}', request(app).get(`/v1/jobs/${jobId}`));
+  // Every pair is within 2 × the mean norm (triangle inequality): one group of all the images.
+  await call('GET', '/v1/duplicates', request(app).get('/v1/duplicates?max_relative_distance=2&limit=1'));
+  await call('GET', '/v1/duplicates', request(app).get('/v1/duplicates?neighbours=100'));
   await call('GET', '/v1/jobs/{id}', request(app).get('/v1/jobs/nope'));
   await call('DELETE', '/v1/jobs/{id}', request(app).delete(`/v1/jobs/${jobId}`));
   await call('GET', '/v1/jobs', request(app).get('/v1/jobs'));
