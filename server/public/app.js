@@ -2,6 +2,8 @@
 // search from it; add an uploaded image to the collection. Plain DOM, no framework, nothing
 // loaded from the network but this server.
 import { api, setImage, uploadInit } from './api.js';
+import { initCollection } from './collection.js';
+import { tile } from './tiles.js';
 import { humanError, subjectOf } from './wording.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +20,7 @@ async function refreshStatus() {
     const info = await api('/v1/info');
     const ready = info.ready ? '' : ` · not ready: ${info.reason}`;
     modelLabels = info.model.labels;
+    collection.setLabels(modelLabels);
     const knows = modelLabels.length <= 12 ? modelLabels.join(', ') : `${modelLabels.length} labels`;
     $('status').textContent = `model ${info.model.name} ${info.model.version} (${info.model.provider}), knows: ${knows} · ${info.index.size} images indexed${ready}`;
     $('status').dataset.size = String(info.index.size);
@@ -63,30 +66,19 @@ function renderLabels(predictions, meta) {
 function renderResults(results) {
   const list = $('results');
   list.replaceChildren(
-    ...results.map((r) => {
-      const li = document.createElement('li');
-      li.className = 'result';
-      li.tabIndex = 0;
-      li.dataset.id = String(r.id);
-      li.title = r.source;
-      const img = document.createElement('img');
-      setImage(img, r.thumbnail_url);
-      img.alt = r.labels[0] ?? `image ${r.id}`;
-      img.loading = 'lazy';
-      const label = document.createElement('div');
-      label.className = 'caption';
-      label.textContent = r.labels[0] ?? '';
-      const cap = document.createElement('div');
-      cap.className = 'caption distance';
-      cap.textContent = r.distance === null ? `hamming ${r.hamming}` : `distance ${r.distance.toFixed(2)}`;
-      li.append(img, label, cap);
-      const open = () => void searchFromResult(r.id);
-      li.addEventListener('click', open);
-      li.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter') open();
-      });
-      return li;
-    }),
+    ...results.map((r) =>
+      tile({
+        id: r.id,
+        thumbnailUrl: r.thumbnail_url,
+        title: r.source,
+        alt: r.labels[0],
+        captions: [
+          ['', r.labels[0] ?? ''],
+          ['distance', r.distance === null ? `hamming ${r.hamming}` : `distance ${r.distance.toFixed(2)}`],
+        ],
+        onOpen: () => void searchFromResult(r.id),
+      }),
+    ),
   );
   if (results.length === 0) {
     const li = document.createElement('li');
@@ -197,6 +189,12 @@ async function addToCollection() {
   }
 }
 
+const collection = initCollection({
+  open: (id) => {
+    window.scrollTo({ top: 0, behavior: 'smooth' });
+    void searchFromResult(id);
+  },
+});
 const drop = $('drop');
 $('file').addEventListener('change', (e) => {
   const file = e.target.files?.[0];
