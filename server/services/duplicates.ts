@@ -6,15 +6,18 @@
  *
  * Work is bounded: finding the groups costs one search per image (4.4 s for 300 synthetic 4096-d
  * images on this loaded machine, 56 s for 3,000), so it runs in ~10 ms slices between turns of the
- * event loop (other requests go on) and its result is kept for the catalog's generation and options: the pages of one listing,
- * and every client asking the same, share one pass; any add or delete makes the next request start
- * a new one. Only the latest result is kept.
+ * event loop (other requests go on), one pass at a time, and its result is kept for the catalog's
+ * generation and options: the pages of one listing, and every client asking the same, share one
+ * pass; any add or delete makes the next request start a new one. Only the latest result is kept.
  */
 import type { Catalog, DuplicateGroup } from '../../index/index.js';
 import type { DuplicateGroupView, DuplicatePage, DuplicatesOptions } from '../ports.js';
 
 export class DuplicateGroups {
-  private cached: { key: string; groups: Promise<DuplicateGroup[]> } | undefined;
+  /** The latest finished pass. */
+  private done: { key: string; groups: DuplicateGroup[] } | undefined;
+  /** The pass under way; there is never more than one. */
+  private running: { key: string; groups: Promise<DuplicateGroup[]> } | undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -29,21 +32,37 @@ export class DuplicateGroups {
     return { groups: page.map((g) => this.view(g)), total: groups.length, lastId: more ? ((page.at(-1)?.ids[0] as number | undefined) ?? null) : null };
   }
 
-  /** All groups for the current generation and options, by their smallest id. */
-  private groups(o: DuplicatesOptions): Promise<DuplicateGroup[]> {
-    const key = JSON.stringify([this.catalog.meta.generation, o.maxRelativeDistance ?? null, o.maxDistance ?? null, o.neighbours]);
-    if (this.cached?.key !== key) {
-      const groups = this.catalog
-        .duplicatesAsync({ neighbours: o.neighbours, ...(o.maxDistance === undefined ? {} : { maxDistance: o.maxDistance }), ...(o.maxRelativeDistance === undefined ? {} : { maxRelativeDistance: o.maxRelativeDistance }) })
-        .then((gs) => gs.sort((a, b) => (a.ids[0] as number) - (b.ids[0] as number)));
-      const entry = { key, groups };
-      // A failed pass is not kept: the next request tries again.
-      groups.catch(() => {
-        if (this.cached === entry) this.cached = undefined;
-      });
-      this.cached = entry;
+  /**
+   * All groups for the current generation and options, by their smallest id. One pass at a time:
+   * a request for other options (or after a change) waits for the pass under way to end before it
+   * starts its own, so clients polling during an indexing job (every add is a new generation) or
+   * asking with many options queue up instead of running passes side by side.
+   */
+  private async groups(o: DuplicatesOptions): Promise<DuplicateGroup[]> {
+    for (;;) {
+      const key = JSON.stringify([this.catalog.meta.generation, o.maxRelativeDistance ?? null, o.maxDistance ?? null, o.neighbours]);
+      if (this.done?.key === key) return this.done.groups;
+      const run = this.running ?? this.start(key, o);
+      if (run.key === key) return run.groups;
+      await run.groups.catch(() => undefined);
     }
-    return this.cached.groups;
+  }
+
+  private start(key: string, o: DuplicatesOptions): { key: string; groups: Promise<DuplicateGroup[]> } {
+    const groups = this.catalog
+      .duplicatesAsync({ neighbours: o.neighbours, ...(o.maxDistance === undefined ? {} : { maxDistance: o.maxDistance }), ...(o.maxRelativeDistance === undefined ? {} : { maxRelativeDistance: o.maxRelativeDistance }) })
+      .then((gs) => gs.sort((a, b) => (a.ids[0] as number) - (b.ids[0] as number)));
+    const run = { key, groups };
+    this.running = run;
+    // A failed pass is not kept: the next request tries again.
+    groups
+      .then((g) => {
+        this.done = { key, groups: g };
+      }, () => undefined)
+      .finally(() => {
+        if (this.running === run) this.running = undefined;
+      });
+    return run;
   }
 
   private view(g: DuplicateGroup): DuplicateGroupView {
