@@ -70,8 +70,8 @@ export class DuplicateGroups {
       ids: g.ids,
       // An image deleted after the pass is left out of its group until the next pass.
       members: g.ids.flatMap((id) => {
-        const s = this.catalog.store.summary(id);
-        return s ? [{ id, source: s.source, thumbnail_url: this.thumbnailUrl(id) }] : [];
+        const r = this.catalog.get(id);
+        return r ? [{ id, source: r.source, thumbnail_url: this.thumbnailUrl(id) }] : [];
       }),
       pairs: g.pairs.map((p) => ({ a: p.a, b: p.b, hamming: p.hamming, distance: p.distance })),
     };
