@@ -40,3 +40,4 @@ export type { ListOptions, ListPage } from './listing.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type ImageSummary, type LabelScore, type NewImage, type OodScore, sha256Hex } from './records.js';
 export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';
+export { type FileKind, JOB_TABLES_SQL, type JobState, PgJobQueue, type Queryable, type StoredJob } from './pg/jobs.js';

@@ -371,7 +371,7 @@ function isJobRecord(v: unknown): v is JobRecord {
  * vanished: "ENOENT: no such file or directory, scandir '/srv/…'"), so system errors show their
  * code and call only; the full error is in the log.
  */
-function publicReason(err: unknown): string {
+export function publicReason(err: unknown): string {
   const e = err as { code?: unknown; syscall?: unknown; status?: unknown };
   if (typeof e.code === 'string' && typeof e.syscall === 'string') return `${e.code} in ${e.syscall} (details in the server log)`;
   if (err instanceof Error && typeof e.status === 'number' && e.status < 500) return err.message;

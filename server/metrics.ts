@@ -17,7 +17,7 @@ export interface MetricSources {
   queueDepth(priority: 'interactive' | 'background'): number;
   indexSize(): number;
   /** The state of each known job (the job manager keeps the last 100). */
-  jobs(): readonly { state: string }[];
+  jobs(): readonly { state: string }[] | Promise<readonly { state: string }[]>;
 }
 
 /** How one file of an indexing job ended (the indexing service's outcome kinds). */
@@ -103,9 +103,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     help: 'Indexing jobs the server remembers, by state',
     labelNames: ['state'] as const,
     registers: [registry],
-    collect() {
+    async collect() {
       const counts = new Map<string, number>(JOB_STATES.map((st) => [st, 0]));
-      for (const j of sources?.jobs() ?? []) counts.set(j.state, (counts.get(j.state) ?? 0) + 1);
+      for (const j of (await sources?.jobs()) ?? []) counts.set(j.state, (counts.get(j.state) ?? 0) + 1);
       for (const [state, n] of counts) this.set({ state }, n);
     },
   });

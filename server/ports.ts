@@ -246,11 +246,12 @@ export interface JobView {
   failure?: string;
 }
 
+/** Indexing jobs; answers may be immediate (one server's jobs.json) or from the database (shared by replicas). */
 export interface Jobs {
   start(path: string, recursive: boolean): Promise<JobView>;
-  get(id: string): JobView;
-  cancel(id: string): JobView;
-  list(): JobView[];
+  get(id: string): JobView | Promise<JobView>;
+  cancel(id: string): JobView | Promise<JobView>;
+  list(): JobView[] | Promise<JobView[]>;
 }
 
 export interface Readiness {

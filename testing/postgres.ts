@@ -5,7 +5,7 @@
  * binaries in /usr/lib/postgresql/15/bin (no pgvector: the exact-scan path). initdb refuses to run as
  * root, so as root the programs run as the `postgres` user (runuser) and the dir is chowned to it.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,7 @@ export async function startPostgres(opts: { maxConnections?: number } = {}): Pro
       try {
         await pgRun('pg_ctl', ['start', '-w', '-t', '60', '-D', data, '-l', join(dir, 'server.log'), '-o', o], dir);
         started = true;
+        watchdog(dir, data);
         return cluster(dir, data, port);
       } catch (err: unknown) {
         if (attempt >= 3) throw err;
@@ -90,6 +91,17 @@ export async function startPostgres(opts: { maxConnections?: number } = {}): Pro
   } finally {
     if (!started) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A detached shell that stops the cluster and removes its dir once this process is gone: a test
+ * killed by a timeout (or kill -9) never runs its after() hook, and would leave a server running.
+ */
+function watchdog(dir: string, data: string): void {
+  const stop = process.getuid?.() === 0 ? `${RUNUSER} -u postgres -- ${PG_BIN}/pg_ctl` : `${PG_BIN}/pg_ctl`;
+  const script = `while kill -0 ${process.pid} 2>/dev/null && [ -d "$1" ]; do sleep 1; done; [ -d "$1" ] && ${stop} stop -m immediate -D "$2" >/dev/null 2>&1; rm -rf "$1"`;
+  const child = spawn('/bin/sh', ['-c', script, 'watchdog', dir, data], { detached: true, stdio: 'ignore', cwd: dir });
+  child.unref();
 }
 
 function cluster(dir: string, data: string, port: number): PgCluster {

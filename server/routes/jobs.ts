@@ -17,14 +17,14 @@ export function jobRoutes(jobs: Jobs, schemas: RouteSchemas, opts: { apiToken: s
     const job = await jobs.start(path, recursive);
     res.status(202).location(`/v1/jobs/${job.id}`).json(job);
   });
-  router.get('/v1/jobs', (_req, res) => {
-    res.json({ jobs: jobs.list() });
+  router.get('/v1/jobs', async (_req, res) => {
+    res.json({ jobs: await jobs.list() });
   });
-  router.get('/v1/jobs/:id', (req, res) => {
-    res.json(jobs.get(String(req.params['id'])));
+  router.get('/v1/jobs/:id', async (req, res) => {
+    res.json(await jobs.get(String(req.params['id'])));
   });
-  router.delete('/v1/jobs/:id', auth, (req, res) => {
-    res.json(jobs.cancel(String(req.params['id'])));
+  router.delete('/v1/jobs/:id', auth, async (req, res) => {
+    res.json(await jobs.cancel(String(req.params['id'])));
   });
   return router;
 }
