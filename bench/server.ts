@@ -1,12 +1,16 @@
 /**
- * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--crops 10] [--no-worker] [--spin] [--full]`
+ * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--rounds 1] [--crops 10] [--no-worker] [--spin] [--full] [--threads N] [--inflight N] [--decode-concurrency N]`
  *
  * Starts the real server (port 0, empty temp database) and drives POST /v1/classify with 1, 8 and
- * 32 concurrent clients, each a closed loop of fetch calls on a real JPEG, measured in a window
+ * 32 concurrent clients, each a closed loop of HTTP calls on a real JPEG, measured in a window
  * after a warm-up (requests completed inside it). Per level: requests/s,
  * p50/p99 latency, the mean inference batch size (from the server's own batch histogram), and
  * the ratio of crops/s served over HTTP to raw onnxruntime crops/s at that same batch size
  * (session.run on a ready batch, no HTTP, no decoding). Goal: ≥ 0.9 at 32 clients.
+ * With --rounds R the level alternates R served windows with R raw windows (clients paused), so that
+ * both sides see the same share of a machine other jobs are loading. The CPU columns are this
+ * process's CPU time (user + system, all threads, the clients' included) per crop: unlike crops/s
+ * they barely move with other processes' load, so served/raw CPU shows the cost of HTTP and decoding.
  * Without --model, uses model/default/sightline-fmnist.onnx, else a random-init alexnet-small.
  * Clients run in a worker thread of the same process (their own event loop, the same CPUs), and
  * decoding shares the CPUs with inference: on a small shared machine that is part of the ratio.
@@ -29,6 +33,8 @@ interface Level {
   seconds: number;
   latencies: number[];
   meanBatch: number;
+  /** Process CPU seconds spent during the windows. */
+  cpu: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -64,9 +70,19 @@ const { url, body, clients } = workerData;
 // shared CPUs about twice as much, which the server would be charged for in the ratio.
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-let open = false, stop = false, errors = 0;
+let open = false, stop = false, paused = false, errors = 0, wake = null, inflight = 0;
 const latencies = [];
-parentPort.on('message', (m) => { if (m === 'open') open = true; else if (m === 'close') open = false; else if (m === 'stop') stop = true; });
+parentPort.on('message', (m) => {
+  if (m === 'open') open = true;
+  else if (m === 'close') open = false;
+  else if (m === 'stop') { stop = true; paused = false; }
+  else if (m === 'pause') paused = true;
+  else if (m === 'resume') paused = false;
+  if (!paused && wake) { const w = wake; wake = null; w(); }
+  // A pause is acknowledged once no request is in flight, so a raw window never overlaps serving.
+  if (m === 'pause' && inflight === 0) parentPort.postMessage('paused');
+});
+
 function post() {
   return new Promise((resolve) => {
     const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'image/jpeg', 'content-length': payload.length } }, (res) => {
@@ -79,8 +95,13 @@ function post() {
 }
 async function client() {
   while (!stop) {
+    while (paused) await new Promise((r) => { const prev = wake; wake = () => { if (prev) prev(); r(); }; });
+    if (stop) break;
     const start = performance.now();
+    inflight++;
     const ok = await post();
+    inflight--;
+    if (paused && inflight === 0) parentPort.postMessage('paused');
     if (!open) continue;
     if (ok) latencies.push(performance.now() - start); else errors++;
   }
@@ -88,30 +109,75 @@ async function client() {
 Promise.all(Array.from({ length: clients }, client)).then(() => parentPort.postMessage({ latencies, errors }));
 `;
 
-/** Steady state only: the window opens after a warm-up and closes before the clients stop. */
-async function drive(srv: RunningServer, url: string, body: Uint8Array, clients: number, seconds: number, warmup: number): Promise<Level> {
+interface Raw {
+  crops: number;
+  seconds: number;
+  cpu: number;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * Steady state only: windows open after a warm-up. Each of `rounds` rounds is a served window, then
+ * (clients paused, nothing in flight) a raw window at the mean batch size served so far.
+ */
+async function drive(srv: RunningServer, url: string, body: Uint8Array, clients: number, seconds: number, warmup: number, rounds: number): Promise<{ level: Level; raw: Raw; batch: number }> {
   const worker = new Worker(CLIENTS_JS, { eval: true, workerData: { url, body, clients } });
+  let pausedAck: (() => void) | undefined;
   const done = new Promise<{ latencies: number[]; errors: number }>((resolve, reject) => {
-    worker.once('message', resolve);
+    worker.on('message', (m: unknown) => {
+      if (m === 'paused') pausedAck?.();
+      else resolve(m as { latencies: number[]; errors: number });
+    });
     worker.once('error', reject);
   });
+  const pause = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      pausedAck = resolve;
+      worker.postMessage('pause');
+    });
   await sleep(warmup * 1000);
-  const before = await batchStats(srv);
-  const t0 = performance.now();
-  worker.postMessage('open');
-  await sleep(seconds * 1000);
-  worker.postMessage('close');
-  const elapsed = (performance.now() - t0) / 1000;
-  const after = await batchStats(srv);
+  let served = 0;
+  let cpu = 0;
+  let batchSum = 0;
+  let batchRuns = 0;
+  const raw: Raw = { crops: 0, seconds: 0, cpu: 0 };
+  let batch = 1;
+  for (let r = 0; r < rounds; r++) {
+    if (r > 0) {
+      worker.postMessage('resume');
+      await sleep(500);
+    }
+    const before = await batchStats(srv);
+    const c0 = cpuSeconds();
+    const t0 = performance.now();
+    worker.postMessage('open');
+    await sleep(seconds * 1000);
+    worker.postMessage('close');
+    served += (performance.now() - t0) / 1000;
+    cpu += cpuSeconds() - c0;
+    const after = await batchStats(srv);
+    batchSum += after.sum - before.sum;
+    batchRuns += after.count - before.count;
+    batch = Math.max(1, Math.round(batchRuns > 0 ? batchSum / batchRuns : 1));
+    await pause();
+    const rc0 = cpuSeconds();
+    const one = await rawCrops(srv, batch, Math.max(1, seconds / 2));
+    raw.crops += one.crops;
+    raw.seconds += one.seconds;
+    raw.cpu += cpuSeconds() - rc0;
+  }
   worker.postMessage('stop');
   const { latencies, errors } = await done;
   await worker.terminate();
-  const runs = after.count - before.count;
-  return { clients, requests: latencies.length, errors, seconds: elapsed, latencies: latencies.sort((a, b) => a - b), meanBatch: runs > 0 ? (after.sum - before.sum) / runs : 0 };
+  return { level: { clients, requests: latencies.length, errors, seconds: served, latencies: latencies.sort((a, b) => a - b), meanBatch: batchRuns > 0 ? batchSum / batchRuns : 0, cpu }, raw, batch };
 }
 
-/** Crops/s of session.run alone on a ready batch of `n` crops, over about `seconds`. */
-async function rawCropsPerSecond(srv: RunningServer, n: number, seconds: number): Promise<number> {
+/** session.run alone on a ready batch of `n` crops, over about `seconds`. */
+async function rawCrops(srv: RunningServer, n: number, seconds: number): Promise<{ crops: number; seconds: number }> {
   const session = srv.runtime.inference.session;
   const [c, h, w] = session.inputShape;
   const batch = new Float32Array(n * c * h * w).fill(0.5);
@@ -122,7 +188,7 @@ async function rawCropsPerSecond(srv: RunningServer, n: number, seconds: number)
     await session.run(batch, n);
     crops += n;
   }
-  return crops / ((performance.now() - t0) / 1000);
+  return { crops, seconds: (performance.now() - t0) / 1000 };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -141,8 +207,24 @@ export async function run(args: string[]): Promise<void> {
       spin: { type: 'boolean', default: false },
       // A random-init full AlexNet (224 px RGB crops, the paper's network) instead of the bundled model.
       full: { type: 'boolean', default: false },
+      // Alternating served/raw windows per level (see the header).
+      rounds: { type: 'string', default: '1' },
+      // onnxruntime intra-op threads (the server's SIGHTLINE_THREADS; 0 = its default, 2).
+      threads: { type: 'string', default: '0' },
+      // Batches handed to onnxruntime at once (SIGHTLINE_INFERENCE_INFLIGHT).
+      inflight: { type: 'string' },
+      // Images decoded at once, 0 = no limit of our own (SIGHTLINE_DECODE_CONCURRENCY).
+      'decode-concurrency': { type: 'string' },
     },
   });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) throw new Error(`--rounds must be an integer in [1, 100], got '${values.rounds}'`);
+  // Unset flags keep the server's defaults; loadConfig validates the values and names a bad one.
+  const tuning = {
+    threads: values.threads,
+    ...(values.inflight !== undefined ? { inferenceInflight: values.inflight } : {}),
+    ...(values['decode-concurrency'] !== undefined ? { decodeConcurrency: values['decode-concurrency'] } : {}),
+  };
   const levels = (values.clients ?? '').split(',').map(Number);
   if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 1024)) throw new Error(`--clients must be integers in [1, 1024], got '${values.clients}'`);
   const seconds = Number(values.seconds);
@@ -160,22 +242,25 @@ export async function run(args: string[]): Promise<void> {
   codes ??= testCodesPath(128, 11, 'center', model);
   const image = new Uint8Array(readFileSync(values.image ?? join(packageRoot(), 'tests/fixtures/images/dog.jpg')));
   const data = tempDir('sightline-bench-');
-  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'], inferenceSpin: values.spin === true }, {});
+  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'], inferenceSpin: values.spin === true, ...tuning }, {});
   const srv = await startServer(config, { logger: createLogger('silent') });
   try {
     await srv.startup;
     const url = `${srv.url.replace('localhost', '127.0.0.1')}/v1/classify?crops=${values.crops}`;
     process.stdout.write(
       `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, onnxruntime in ${config.inferenceWorker ? 'a worker thread' : 'the main thread'}, spinning ${config.inferenceSpin ? 'on' : 'off'}, ` +
-        `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${seconds} s per level\n\n`,
+        `threads ${config.threads || 'default'}, inflight ${config.inferenceInflight}, decode concurrency ${config.decodeConcurrency || 'libuv pool'} (UV_THREADPOOL_SIZE ${process.env['UV_THREADPOOL_SIZE'] ?? '4, default'}), ` +
+        `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${rounds} × ${seconds} s served + ${rounds} × ${Math.max(1, seconds / 2)} s raw per level\n\n`,
     );
     const rows: string[][] = [];
     for (const clients of levels) {
-      const lv = await drive(srv, url, image, clients, seconds, Math.max(1, seconds / 4));
+      const { level: lv, raw, batch } = await drive(srv, url, image, clients, seconds, Math.max(1, seconds / 4), rounds);
       const rps = lv.requests / lv.seconds;
       const served = rps * Number(values.crops);
-      const batch = Math.max(1, Math.round(lv.meanBatch));
-      const raw = await rawCropsPerSecond(srv, batch, Math.min(seconds, 4));
+      const servedCrops = lv.requests * Number(values.crops);
+      const rawRate = raw.crops / raw.seconds;
+      const cpuServed = (lv.cpu / servedCrops) * 1000;
+      const cpuRaw = (raw.cpu / raw.crops) * 1000;
       rows.push([
         String(clients),
         rps.toFixed(1),
@@ -183,12 +268,15 @@ export async function run(args: string[]): Promise<void> {
         percentile(lv.latencies, 99).toFixed(1),
         lv.meanBatch.toFixed(1),
         served.toFixed(0),
-        `${raw.toFixed(0)} @${batch}`,
-        (served / raw).toFixed(2),
+        `${rawRate.toFixed(0)} @${batch}`,
+        (served / rawRate).toFixed(2),
+        cpuServed.toFixed(2),
+        cpuRaw.toFixed(2),
+        (cpuRaw / cpuServed).toFixed(2),
         String(lv.errors),
       ]);
     }
-    process.stdout.write(`${table(['clients', 'req/s', 'p50 ms', 'p99 ms', 'mean batch', 'served crops/s', 'raw crops/s', 'served/raw', 'errors'], rows)}\n`);
+    process.stdout.write(`${table(['clients', 'req/s', 'p50 ms', 'p99 ms', 'mean batch', 'served crops/s', 'raw crops/s', 'served/raw', 'CPU ms/crop served', 'CPU ms/crop raw', 'raw/served CPU', 'errors'], rows)}\n`);
   } finally {
     await srv.close();
     data.cleanup();

@@ -15,6 +15,7 @@ import type { ModelContract } from './contract.js';
 import { checkCrops, checkIntOption } from './errors.js';
 import { batchLength, makeCrops, type CropCount } from './image/crops.js';
 import { decodeImage } from './image/decode.js';
+import { Slots } from './slots.js';
 import { DEFAULT_OOD, oodVerdict } from './ood.js';
 import type { ImageFormat } from './image/formats.js';
 import type { ModelSession } from './session.js';
@@ -81,6 +82,8 @@ export interface ImagePipelineOptions {
   maxPixels: number;
   /** Crop buffers kept for reuse (default 64: requests and indexing workers overlap). */
   poolMax?: number;
+  /** Images decoded at once (default: no limit of our own); the rest wait their turn in arrival order. */
+  decodeConcurrency?: number;
 }
 
 export class ImagePipeline {
@@ -89,10 +92,12 @@ export class ImagePipeline {
   // because concurrent images overlap while the runtime (or the batcher) still reads them.
   private readonly pool: Float32Array[] = [];
   private readonly bufferLength: number;
+  private readonly decodeSlots: Slots | undefined;
 
   constructor(private readonly opts: ImagePipelineOptions) {
     // Sized for 10 crops so that one buffer serves both crop counts.
     this.bufferLength = batchLength(opts.contract.preprocess, 10);
+    if (opts.decodeConcurrency !== undefined) this.decodeSlots = new Slots(checkIntOption('decodeConcurrency', opts.decodeConcurrency, 1, 1024));
   }
 
   get contract(): ModelContract {
@@ -109,7 +114,8 @@ export class ImagePipeline {
     const nLabels = req.labels === undefined ? undefined : checkIntOption('labels', req.labels, 1, Number.MAX_SAFE_INTEGER);
     const { preprocess: pre, labels, embeddingDim } = this.opts.contract;
     const t0 = performance.now();
-    const square = await decodeImage(bytes, pre, { maxPixels: req.maxPixels ?? this.opts.maxPixels });
+    const limits = { maxPixels: req.maxPixels ?? this.opts.maxPixels };
+    const square = this.decodeSlots ? await this.decodeSlots.run(() => decodeImage(bytes, pre, limits)) : await decodeImage(bytes, pre, limits);
     const buf = this.pool.pop() ?? new Float32Array(this.bufferLength);
     let out: { logits: Float32Array; embedding: Float32Array };
     let t1: number;

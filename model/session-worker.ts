@@ -51,8 +51,10 @@ port.on('message', (m: ToSessionWorker) => {
     return;
   }
   if (!s) return;
-  s.run(m.batch, m.n).then(
-    (out) => post({ type: 'result', id: m.id, logits: out.logits, embedding: out.embedding }, [out.logits, out.embedding].flatMap(ownBuffer)),
-    (err: unknown) => post({ type: 'run-error', id: m.id, error: info(err) }),
+  // The input goes back with the answer (moved, not copied) for the main thread to refill.
+  const batch = m.batch;
+  s.run(batch, m.n).then(
+    (out) => post({ type: 'result', id: m.id, logits: out.logits, embedding: out.embedding, batch }, [...[out.logits, out.embedding].flatMap(ownBuffer), ...ownBuffer(batch)]),
+    (err: unknown) => post({ type: 'run-error', id: m.id, error: info(err), batch }, ownBuffer(batch)),
   );
 });

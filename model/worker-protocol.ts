@@ -24,6 +24,6 @@ export type FromSessionWorker =
   | { type: 'ready'; contract: ModelContract; provider: Provider }
   | { type: 'init-error'; error: WorkerErrorInfo }
   | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
-  | { type: 'result'; id: number; logits: Float32Array; embedding: Float32Array }
-  | { type: 'run-error'; id: number; error: WorkerErrorInfo }
+  | { type: 'result'; id: number; logits: Float32Array; embedding: Float32Array; batch?: Float32Array }
+  | { type: 'run-error'; id: number; error: WorkerErrorInfo; batch?: Float32Array }
   | { type: 'closed' };

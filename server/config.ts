@@ -48,6 +48,18 @@ export const configSchema = z.object({
    * Off leaves the CPU to decoding and HTTP between batches; see `npm run bench -- server --spin`.
    */
   inferenceSpin: bool.default(false),
+  /**
+   * Batches handed to onnxruntime at once (default 1; env SIGHTLINE_INFERENCE_INFLIGHT). 2 queues the
+   * next batch in the inference worker while one runs, so no gap is left between runs; see
+   * `npm run bench -- server --inflight 2`.
+   */
+  inferenceInflight: int(1, 4).default(1),
+  /**
+   * Images decoded at once; 0 = no limit of our own (libuv's pool, UV_THREADPOOL_SIZE = 4 threads,
+   * bounds it) (default 0; env SIGHTLINE_DECODE_CONCURRENCY). Decodes share the cores with
+   * onnxruntime's threads; see `npm run bench -- server --decode-concurrency N`.
+   */
+  decodeConcurrency: int(0, 64).default(0),
   /** Index the bundled Fashion-MNIST demo gallery when the catalog is empty (default true; env SIGHTLINE_DEMO; flag --no-demo). */
   demo: bool.default(true),
   /** Most crops merged into one onnxruntime run (default 32; env SIGHTLINE_MAX_BATCH). */
@@ -105,6 +117,8 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_THREADS: 'threads',
   SIGHTLINE_INFERENCE_WORKER: 'inferenceWorker',
   SIGHTLINE_INFERENCE_SPIN: 'inferenceSpin',
+  SIGHTLINE_INFERENCE_INFLIGHT: 'inferenceInflight',
+  SIGHTLINE_DECODE_CONCURRENCY: 'decodeConcurrency',
   SIGHTLINE_DEMO: 'demo',
   SIGHTLINE_MAX_BATCH: 'maxBatch',
   SIGHTLINE_MAX_DELAY_MS: 'maxDelayMs',

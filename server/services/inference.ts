@@ -16,6 +16,10 @@ export interface InferenceOptions {
   maxQueue: number;
   requestTimeoutMs: number;
   maxPixels: number;
+  /** Batches handed to the session at once (default 1). */
+  inflight?: number;
+  /** Images decoded at once (default 0: no limit of our own). */
+  decodeConcurrency?: number;
   observer?: BatcherObserver;
 }
 
@@ -51,9 +55,16 @@ export class InferenceService implements Inference, ImageEncoder {
       maxDelayMs: opts.maxDelayMs,
       maxQueue: opts.maxQueue,
       timeoutMs: opts.requestTimeoutMs,
+      concurrency: opts.inflight ?? 1,
       observer: opts.observer,
     });
-    this.pipeline = new ImagePipeline({ contract: c, codes, maxPixels: opts.maxPixels, run: (batch, n, priority) => this.infer(batch, n, priority) });
+    this.pipeline = new ImagePipeline({
+      contract: c,
+      codes,
+      maxPixels: opts.maxPixels,
+      run: (batch, n, priority) => this.infer(batch, n, priority),
+      ...(opts.decodeConcurrency ? { decodeConcurrency: opts.decodeConcurrency } : {}),
+    });
   }
 
   /** The codes model was trained on embeddings of this many crops; indexing and search must match. */

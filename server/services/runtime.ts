@@ -80,6 +80,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       maxQueue: config.maxQueue,
       requestTimeoutMs: config.requestTimeoutMs,
       maxPixels: config.maxPixels,
+      inflight: config.inferenceInflight,
+      decodeConcurrency: config.decodeConcurrency,
       observer: metrics.batcherObserver,
     });
     const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize, indexRoots: config.indexRoots });

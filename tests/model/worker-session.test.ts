@@ -64,6 +64,14 @@ describe('createSession({ worker: true })', () => {
     assert.deepEqual(Array.from((await pending).logits), Array.from(want.logits));
   });
 
+  it('recycles its input copies without mixing batches: same-size runs in a row and at once each get their own result', async () => {
+    const batches = [31, 32, 33, 34, 35].map((seed) => randomBatch(4, seed));
+    const want = await Promise.all(batches.map((b) => local.run(b, 4)));
+    for (const [i, b] of batches.entries()) assert.deepEqual(Array.from((await remote.run(b, 4)).logits), Array.from(want[i]!.logits), `run ${i} in a row`);
+    const got = await Promise.all(batches.map((b) => remote.run(b, 4)));
+    got.forEach((g, i) => assert.deepEqual(Array.from(g.logits), Array.from(want[i]!.logits), `run ${i} at once`));
+  });
+
   it('answers concurrent runs each with its own result', async () => {
     const batches = [1, 2, 3, 4].map((n) => randomBatch(n, 20 + n));
     const want = await Promise.all(batches.map((b, i) => local.run(b, i + 1)));

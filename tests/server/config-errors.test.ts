@@ -18,6 +18,11 @@ test('config defaults are documented values, absolute paths, frozen', () => {
   assert.equal(c.inferenceWorker, true);
   assert.equal(c.inferenceSpin, false);
   assert.equal(loadConfig({}, { SIGHTLINE_INFERENCE_SPIN: '1' }).inferenceSpin, true);
+  assert.equal(c.inferenceInflight, 1);
+  assert.equal(c.decodeConcurrency, 0);
+  assert.equal(loadConfig({}, { SIGHTLINE_INFERENCE_INFLIGHT: '2', SIGHTLINE_DECODE_CONCURRENCY: '3' }).inferenceInflight, 2);
+  assert.equal(loadConfig({}, { SIGHTLINE_DECODE_CONCURRENCY: '3' }).decodeConcurrency, 3);
+  assert.throws(() => loadConfig({}, { SIGHTLINE_INFERENCE_INFLIGHT: '0' }), /'inferenceInflight' \(SIGHTLINE_INFERENCE_INFLIGHT\).*got "0"/);
   assert.equal(c.apiToken, undefined);
   assert.deepEqual(c.indexRoots, []);
   assert.equal(c.dataDir, resolve('data'));
