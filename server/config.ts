@@ -96,13 +96,24 @@ export const configSchema = z.object({
   goldenImage: z.string().min(1).optional(),
   /** Label the golden image must get as its top prediction (env SIGHTLINE_GOLDEN_LABEL). */
   goldenLabel: z.string().min(1).optional(),
+  /**
+   * Folder of uploaded originals (uploads/) and thumbnails (thumbnails/) (default: dataDir; env
+   * SIGHTLINE_BLOB_DIR). Replicas on one PostgreSQL catalog share it (a shared volume mounted at the
+   * same path in each): an image's `source` is a path there, and any replica may serve its thumbnail.
+   */
+  blobDir: z.string().min(1).optional(),
   /** Longest side of generated WebP thumbnails (default 160 px; env SIGHTLINE_THUMBNAIL_SIZE). */
   thumbnailSize: int(16, 1024).default(160),
   /** pino level (default info; env SIGHTLINE_LOG_LEVEL). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = Readonly<z.infer<typeof configSchema>>;
+export type Config = Readonly<
+  Omit<z.infer<typeof configSchema>, 'blobDir'> & {
+    /** Always set once loaded: SIGHTLINE_BLOB_DIR, else dataDir. */
+    blobDir: string;
+  }
+>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 const ENV: Readonly<Record<string, keyof ConfigInput>> = {
@@ -135,6 +146,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_JOB_CONCURRENCY: 'jobConcurrency',
   SIGHTLINE_GOLDEN_IMAGE: 'goldenImage',
   SIGHTLINE_GOLDEN_LABEL: 'goldenLabel',
+  SIGHTLINE_BLOB_DIR: 'blobDir',
   SIGHTLINE_THUMBNAIL_SIZE: 'thumbnailSize',
   SIGHTLINE_LOG_LEVEL: 'logLevel',
 };
@@ -198,5 +210,6 @@ export function loadConfig(
     dataDir: resolve(c.dataDir),
     indexRoots: Object.freeze(c.indexRoots.map((r) => resolve(r))) as string[],
     goldenImage: c.goldenImage === undefined ? undefined : resolve(c.goldenImage),
+    blobDir: resolve(c.blobDir ?? c.dataDir),
   });
 }

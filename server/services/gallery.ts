@@ -1,7 +1,10 @@
 /**
  * The indexed collection over index/'s Catalog: search by image or by id, uploads (stored under
- * DATA/uploads so that `source` stays a readable path for thumbnails and re-embedding), deletes,
- * and WebP thumbnails generated with sharp on first request and cached under DATA/thumbnails.
+ * BLOBS/uploads so that `source` stays a readable path for thumbnails and re-embedding), deletes,
+ * and WebP thumbnails generated with sharp on first request and cached under BLOBS/thumbnails.
+ * BLOBS is SIGHTLINE_BLOB_DIR (default the data folder): replicas on one PostgreSQL catalog share
+ * it. Uploads are named by SHA-256 and thumbnails by image id, both written to a temp name and
+ * renamed, so replicas writing the same name at once write the same bytes.
  */
 import { readFile, realpath, rm } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute } from 'node:path';
@@ -19,7 +22,8 @@ import { storageError, storing, writeAtomically } from './storage.js';
 import { isInside } from './walk.js';
 
 export interface GalleryOptions {
-  dataDir: string;
+  /** Uploads and thumbnails (SIGHTLINE_BLOB_DIR). */
+  blobDir: string;
   thumbnailSize: number;
   /** Labels stored per image (top-n of the averaged softmax). */
   storedLabels?: number;
@@ -54,8 +58,8 @@ export class GalleryService implements Gallery, IndexTarget {
     private readonly encoder: ImageEncoder,
     private readonly opts: GalleryOptions,
   ) {
-    this.uploadsDir = join(opts.dataDir, 'uploads');
-    this.thumbsDir = join(opts.dataDir, 'thumbnails');
+    this.uploadsDir = join(opts.blobDir, 'uploads');
+    this.thumbsDir = join(opts.blobDir, 'thumbnails');
     this.duplicateGroups = new DuplicateGroups(catalog, thumbnailUrl);
   }
 
@@ -162,7 +166,7 @@ export class GalleryService implements Gallery, IndexTarget {
     const sha = sha256Hex(bytes);
     const existing = this.catalog.findBySha256(sha);
     if (existing !== undefined) return { record: this.get(existing), created: false };
-    // The bytes are stored under DATA/uploads only once they encoded: undecodable uploads leave nothing.
+    // The bytes are stored under BLOBS/uploads only once they encoded: undecodable uploads leave nothing.
     const res = await this.add(bytes, { sha256: sha, priority: 'interactive', source: (ext) => this.store(bytes, sha, ext) });
     const record = this.get(res.id);
     return { record: filename ? { ...record, filename } : record, created: !res.existed };
@@ -178,9 +182,10 @@ export class GalleryService implements Gallery, IndexTarget {
     const r = this.stored(id);
     this.catalog.remove(id);
     await rm(this.thumbPath(id), { force: true });
-    // Only files we stored ourselves are deleted; indexed folders belong to the user.
+    // Only files we stored ourselves are deleted; indexed folders belong to the user. The same bytes
+    // uploaded again meanwhile (here or on another replica) own the file now: it stays.
     const rel = relative(this.uploadsDir, r.source);
-    if (!rel.startsWith('..') && !isAbsolute(rel)) await rm(r.source, { force: true });
+    if (!rel.startsWith('..') && !isAbsolute(rel) && this.catalog.findBySha256(r.sha256) === undefined) await rm(r.source, { force: true });
   }
 
   private thumbPath(id: number): string {

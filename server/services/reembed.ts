@@ -1,6 +1,6 @@
 /**
  * Re-embedding an index with a new image model (`sightline reindex --model`). The index keeps each
- * image's `source` (a path: indexed files, or DATA/uploads for uploads) and its SHA-256, not its
+ * image's `source` (a path: indexed files, or uploads under SIGHTLINE_BLOB_DIR) and its SHA-256, not its
  * bytes, so every source is read again and pushed through the same pipeline the server uses at
  * upload (InferenceService.encode: the codes model's crop policy, the stored number of labels),
  * which keeps stored vectors identical to what a fresh index would hold.

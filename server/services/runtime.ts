@@ -38,6 +38,8 @@ export interface Runtime {
 
 /** Largest file an indexing job reads: far above any photo, far below what would hurt memory. */
 const MAX_INDEX_FILE_BYTES = 256 * 1024 * 1024;
+/** Age after which a temp or row-less upload in a shared blob folder is a leftover, not a write under way. */
+const SHARED_LEFTOVER_MS = 60 * 60 * 1000;
 
 
 export interface RuntimeOptions {
@@ -84,10 +86,13 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       decodeConcurrency: config.decodeConcurrency,
       observer: metrics.batcherObserver,
     });
-    const gallery = new GalleryService(catalog, inference, { dataDir: config.dataDir, thumbnailSize: config.thumbnailSize, indexRoots: config.indexRoots });
+    const gallery = new GalleryService(catalog, inference, { blobDir: config.blobDir, thumbnailSize: config.thumbnailSize, indexRoots: config.indexRoots });
     if (!opts.readOnly) {
       // Leftovers of a crash or a full disk: temp files, and uploads whose row was never committed.
-      const fixed = await reconcileFiles(config.dataDir, (sha) => catalog.findBySha256(sha) !== undefined);
+      // A blob folder of its own (SIGHTLINE_BLOB_DIR) may be shared with running replicas: leave
+      // their writes under way alone, only leftovers older than any write are removed.
+      const shared = config.blobDir !== config.dataDir;
+      const fixed = await reconcileFiles(config.blobDir, (sha) => catalog.findBySha256(sha) !== undefined, shared ? { minAgeMs: SHARED_LEFTOVER_MS } : {});
       if (fixed.temps + fixed.orphanUploads > 0) logger.warn(fixed, 'removed partial files and uploads without a database row (an interrupted write)');
     }
     const indexing = new IndexingService(gallery, { maxFileBytes: MAX_INDEX_FILE_BYTES });
