@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- index [--sizes 10000,100000] [--full] [--engines scan,hnsw] [--codes clustered|centers] [--queries 1000] [--rerank-size 10000]`
+ * `npm run bench -- index [--sizes 10000,100000] [--full] [--engines scan,hnsw] [--codes clustered|centers|file:PATH] [--queries 1000] [--rerank-size 10000]`
  * (`--engines scan` skips the HNSW builds, `--rerank-size 0` skips stage 2)
  *
  * 1. Stage 1 engines on synthetic 128-bit codes (`clustered`: ~50 per random centre, 0–12 bits
  *    flipped, almost all distinct; `centers`: like the bundled codes model's output, 10 class
- *    centres, 60 % of images exactly on theirs, the rest 1–6 bits off): hnswlib-node (±1 floats, l2) vs the
+ *    centres, 60 % of images exactly on theirs, the rest 1–6 bits off; `file:PATH`: real codes
+ *    replicated, see fileCodes): hnswlib-node (±1 floats, l2) vs the
  *    exact popcount scan: build rate, memory per image, latency p50/p99 and queries/s at k = 10
  *    and k = 100 (the re-rank's candidate count), and HNSW recall@10 (ties at the k-th distance
  *    count as hits). Default sizes 10k and 100k; --full adds 1M (the HNSW build takes minutes).
@@ -12,7 +13,7 @@
  *    candidate embeddings from SQLite vs computing on an in-memory float16 cache, and end-to-end
  *    search latency. This is the measurement behind not caching embeddings in RAM.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -52,6 +53,26 @@ function centerCodes(n: number, rand: () => number): Uint8Array {
     const c = Math.floor(rand() * 10);
     out.set(centres.subarray(c * bytes, (c + 1) * bytes), i * bytes);
     if (rand() >= 0.6) flip(out.subarray(i * bytes, (i + 1) * bytes), 1 + Math.floor(rand() * 6), rand);
+  }
+  return out;
+}
+
+/**
+ * n codes from a file of real packed 128-bit codes (e.g. a catalog's, `SELECT code FROM images`):
+ * the file's codes first, then replicas of them, each left as it is with probability 1/2 (codes
+ * shared by many images stay shared, as a larger collection of the same kind would have them) or
+ * with 1–3 random bits flipped (new images near the existing ones).
+ */
+function fileCodes(path: string, n: number, rand: () => number): Uint8Array {
+  const bytes = BITS / 8;
+  const real = new Uint8Array(readFileSync(path));
+  const m = Math.floor(real.length / bytes);
+  if (m === 0 || real.length % bytes !== 0) throw new Error(`bench index: '${path}' must hold packed ${BITS}-bit codes (${bytes} bytes each), got ${real.length} bytes`);
+  const out = new Uint8Array(n * bytes);
+  for (let i = 0; i < n; i++) {
+    const src = i < m ? i : Math.floor(rand() * m);
+    out.set(real.subarray(src * bytes, (src + 1) * bytes), i * bytes);
+    if (i >= m && rand() >= 0.5) flip(out.subarray(i * bytes, (i + 1) * bytes), 1 + Math.floor(rand() * 3), rand);
   }
   return out;
 }
@@ -96,7 +117,7 @@ function timeQueries(queries: Uint8Array[], fn: (q: Uint8Array) => void): { p50:
 
 function stage1(n: number, nQueries: number, dir: string, withHnsw: boolean, kind: string): Row[] {
   const rand = rng(n);
-  const codes = kind === 'centers' ? centerCodes(n, rand) : clusteredCodes(n, rand);
+  const codes = kind.startsWith('file:') ? fileCodes(kind.slice(5), n, rand) : kind === 'centers' ? centerCodes(n, rand) : clusteredCodes(n, rand);
   const bytes = BITS / 8;
   const codeOf = (i: number): Uint8Array => codes.subarray(i * bytes, (i + 1) * bytes);
   const queries = Array.from({ length: nQueries }, () => {
@@ -226,7 +247,7 @@ export async function run(args: string[]): Promise<void> {
   const rerankSize = Number(flag('--rerank-size') ?? 10_000);
   const engines = (flag('--engines') ?? 'scan,hnsw').split(',');
   const kind = flag('--codes') ?? 'clustered';
-  if (kind !== 'clustered' && kind !== 'centers') throw new Error(`bench index: --codes must be 'clustered' or 'centers', got '${kind}'`);
+  if (kind !== 'clustered' && kind !== 'centers' && !kind.startsWith('file:')) throw new Error(`bench index: --codes must be 'clustered', 'centers' or 'file:PATH', got '${kind}'`);
   if (sizes.some((s) => !Number.isInteger(s) || s < 100) || !Number.isInteger(nQueries) || nQueries < 60) {
     throw new Error(`bench index: --sizes must list integers ≥ 100 and --queries an integer ≥ 60, got '${flag('--sizes')}' / '${flag('--queries')}'`);
   }

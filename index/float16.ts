@@ -103,3 +103,20 @@ export function squaredDistanceHalf(query: Float32Array, halves: Uint16Array): n
   }
   return s;
 }
+
+/**
+ * Euclidean distance between a float query and stored halves, and the halves' norm, in one pass
+ * (the re-rank needs both; two passes read each 8 KiB vector twice).
+ */
+export function distanceAndNorm(query: Float32Array, halves: Uint16Array): { distance: number; norm: number } {
+  const t = halfTable();
+  let s = 0;
+  let nn = 0;
+  for (let i = 0; i < query.length; i++) {
+    const v = t[halves[i] as number] as number;
+    const d = (query[i] as number) - v;
+    s += d * d;
+    nn += v * v;
+  }
+  return { distance: Math.sqrt(s), norm: Math.sqrt(nn) };
+}

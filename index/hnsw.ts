@@ -247,11 +247,13 @@ export class CodeHnsw {
   }
 
   /**
-   * Every image of the nearest nodes until at least k images are in, plus every other found node at
-   * the last included distance: whole codes, never a cut inside one (unordered; the search ranks
-   * the pool by sketch). Nodes at that distance the graph did not return are not included.
+   * Every image of the nearest nodes until at least `minImages` images are in (default k), plus every
+   * other found node at the last included distance: whole codes, never a cut inside one (unordered;
+   * the search ranks the pool by sketch). The graph is asked for k nodes only, so a larger
+   * `minImages` costs no graph search: it reads further down the nodes already found. Nodes at that
+   * distance the graph did not return are not included.
    */
-  pool(code: Uint8Array, k: number, filter?: (id: number) => boolean): AnnHits {
+  pool(code: Uint8Array, k: number, filter?: (id: number) => boolean, minImages = k): AnnHits {
     const n = Math.min(k, this.slotOf.size, this.index.getMaxElements());
     if (n <= 0) return { ids: [], hamming: [] };
     this.index.setEf(Math.max(this.params.efSearch, n));
@@ -260,9 +262,10 @@ export class CodeHnsw {
     const order = res.neighbors.map((slot, i) => ({ slot, d: Math.round((res.distances[i] as number) / 4) })).sort((a, b) => a.d - b.d);
     const ids: number[] = [];
     const hamming: number[] = [];
+    const enough = Math.max(k, minImages);
     let last = -1;
     for (const { slot, d } of order) {
-      if (ids.length >= k && d !== last) break;
+      if (ids.length >= enough && d !== last) break;
       for (const id of this.idsOf(slot)) {
         if (filter && !filter(id)) continue;
         ids.push(id);

@@ -4,8 +4,9 @@
  * k × oversample of them and never a cut inside a tie, i.e. every image at the cut-off distance
  * (a shared code can hold a whole class). When that pool is larger than k × oversample, the
  * in-memory sketches (sketch.ts, a 64-value projection of each embedding) keep the k × oversample
- * nearest by approximate embedding distance. Stage 2 re-ranks those by exact Euclidean distance on
- * the stored float16 fc7 embeddings.
+ * nearest by approximate embedding distance (pool.ts). Stage 2 re-ranks those by exact Euclidean
+ * distance on the stored float16 fc7 embeddings; the k hits' sources and labels come from SQLite
+ * in one statement.
  *
  * Before the sketches, stage 1 cut the list at k × oversample in (Hamming, id) order, so inside a
  * shared code the candidates were simply the lowest ids: a JPEG re-save of an indexed image found
@@ -20,10 +21,11 @@
  */
 import { type CodeInput, toPackedCode } from './codes.js';
 import { IndexParamError } from './errors.js';
-import { halfView, roundToHalf, squaredDistanceHalf } from './float16.js';
+import { distanceAndNorm, halfView, roundToHalf } from './float16.js';
 import type { CodeHnsw } from './hnsw.js';
-import { halfNorm, nearDuplicateTest } from './near-dup.js';
+import { nearDuplicateTest } from './near-dup.js';
 import { checkEmbedding, type LabelScore, type OodScore } from './records.js';
+import { byHamming, type Candidates, findPool, narrow, type Ranked } from './pool.js';
 import type { CodeMatrix, ScanHits } from './scan.js';
 import type { SketchProjection } from './sketch.js';
 import type { ImageStore } from './store.js';
@@ -121,35 +123,17 @@ export function validateSearchOptions(opts: SearchOptions): ValidOptions {
   return { k: int('k', opts.k, 10, 100), oversample: int('oversample', opts.oversample, 10, 100), rerank: opts.rerank ?? true, label: opts.label, maxDistance };
 }
 
-/**
- * The exact scan's pool holds at least this many images: it computes every distance anyway, and a
- * transformed copy's code often lands a bit or two away from its original's, next to a shared code
- * that alone would fill k × oversample. Measured at 10k (eval retrieval, near_dup): served
- * recall@1 0.727 with a pool of k × oversample = 100 (exact Euclidean: 0.767). HNSW pools stay at
- * k × oversample: a larger pool there means a larger efSearch, which costs more than the sketches.
- */
-export const SCAN_POOL_MIN = 1000;
-
-interface Candidates {
-  ids: number[];
-  hamming: number[];
-  engine: CandidateEngine;
-}
-
-/**
- * Stage 1, exact for small sets and selective filters, HNSW otherwise. `pool` false: the `want`
- * nearest codes, ties by id. `pool` true: at least `want` and every image tying with the last.
- */
-export function findCandidates(ctx: SearchContext, code: Uint8Array, want: number, label: number | undefined, pool = false): Candidates {
+/** Stage 1 without the re-rank: the `want` nearest codes, ties by id; exact for small sets and selective filters, HNSW otherwise. */
+export function findCandidates(ctx: SearchContext, code: Uint8Array, want: number, label: number | undefined): Candidates {
   const total = ctx.matrix.size;
   const eligible = label === undefined ? total : ctx.labelCount(label);
   const need = Math.min(want, eligible);
   if (need === 0) return { ids: [], hamming: [], engine: 'scan' };
   const selective = label !== undefined && eligible < ctx.filterScanFraction * total;
-  const scan = (): ScanHits => (pool ? ctx.matrix.pool(code, Math.max(want, SCAN_POOL_MIN), label) : ctx.matrix.topK(code, want, label));
+  const scan = (): ScanHits => ctx.matrix.topK(code, want, label);
   if (total <= ctx.scanThreshold || selective || ctx.hnsw === undefined) return { ...scan(), engine: 'scan' };
   const filter = label === undefined ? undefined : (id: number): boolean => ctx.matrix.labelOf(id) === label;
-  const ann = pool ? ctx.hnsw.pool(code, want, filter) : ctx.hnsw.search(code, want, filter);
+  const ann = ctx.hnsw.search(code, want, filter);
   // HNSW can come back short (a filter that prunes the graph, many deletions); the scan is exact.
   if (ann.ids.length < need) return { ...scan(), engine: 'hnsw→scan' };
   return { ...ann, engine: 'hnsw' };
@@ -171,70 +155,45 @@ export function search(ctx: SearchContext, query: SearchQuery, options: SearchOp
     if (label === undefined) return { hits: [], engine: 'scan', candidates: 0 };
   }
   const want = opts.rerank ? opts.k * opts.oversample : opts.k;
-  const cand = findCandidates(ctx, code, want, label, q !== undefined);
-  const order = q ? rerank(ctx.store, q, cand.ids, narrow(ctx, q, cand, want)) : byHamming(cand.ids, cand.hamming);
+  let cand: Candidates & { pool?: number };
+  let order: Ranked[];
+  if (q === undefined) {
+    cand = findCandidates(ctx, code, want, label);
+    order = byHamming(cand.ids, cand.hamming);
+  } else {
+    const pool = findPool(ctx, code, want, label);
+    cand = narrow(ctx, q, pool, want);
+    order = rerank(ctx.store, q, cand.ids);
+  }
+  const top: { rank: Ranked; id: number }[] = [];
+  for (const rank of order.slice(0, opts.k)) {
+    if (opts.maxDistance !== undefined && rank.distance !== null && rank.distance > opts.maxDistance) break;
+    top.push({ rank, id: cand.ids[rank.index] as number });
+  }
+  const rows = ctx.store.summaries(top.map((t) => t.id));
   const hits: SearchHit[] = [];
   const nearDup = nearDuplicateTest();
   const qNorm = q ? Math.sqrt(q.reduce((acc, v) => acc + v * v, 0)) : 0;
-  for (const { index, distance, norm } of order.slice(0, opts.k)) {
-    if (opts.maxDistance !== undefined && distance !== null && distance > opts.maxDistance) break;
-    const id = cand.ids[index] as number;
-    const row = ctx.store.summary(id);
+  for (const { rank, id } of top) {
+    const { index, distance, norm } = rank;
+    const row = rows.get(id);
     if (row === undefined) continue;
     const nearDuplicate = distance !== null && norm !== undefined && nearDup(distance, qNorm, norm);
     hits.push({ id, source: row.source, distance, hamming: cand.hamming[index] as number, labels: row.labels, ood: row.ood, nearDuplicate });
   }
-  return { hits, engine: cand.engine, candidates: cand.ids.length };
+  return { hits, engine: cand.engine, candidates: cand.pool ?? cand.ids.length };
 }
-
-interface Ranked {
-  index: number;
-  distance: number | null;
-  /** The hit's embedding norm (re-rank only), for the near-duplicate test. */
-  norm?: number;
-}
-
-const MAX_POOL = 2 ** 21;
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
 
 /**
- * Positions in `cand` of the `want` candidates nearest to `q` by sketch (all of them when the pool
- * is no larger). Sorting float64 keys (float32 distance bits × 2^21 + position) natively is several
- * times faster than a comparator sort for pools of thousands. Without sketches (a catalog opened
- * without them), the old order: Hamming, then id.
+ * Stage 2: exact Euclidean distance to each candidate's stored float16 embedding, ties by id. One
+ * pass over each vector gives the distance and the norm (for the near-duplicate test).
  */
-export function narrow(ctx: SearchContext, q: Float32Array, cand: Candidates, want: number): number[] {
-  const n = cand.ids.length;
-  if (n <= want) return cand.ids.map((_, i) => i);
-  if (ctx.sketch === undefined || n > MAX_POOL) return byHamming(cand.ids, cand.hamming).slice(0, want).map((r) => r.index);
-  const p = ctx.sketch.project(q);
-  let qNorm = 0;
-  for (let i = 0; i < p.length; i++) qNorm += (p[i] as number) * (p[i] as number);
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const row = ctx.matrix.rowOfId(cand.ids[i] as number);
-    f32[0] = row === undefined ? Infinity : Math.max(0, ctx.matrix.sketchDistance(row, p, qNorm));
-    keys[i] = (u32[0] as number) * MAX_POOL + i;
-  }
-  keys.sort();
-  const out = new Array<number>(want);
-  for (let i = 0; i < want; i++) out[i] = (keys[i] as number) % MAX_POOL;
-  return out;
-}
-
-function byHamming(ids: number[], hamming: number[]): Ranked[] {
-  const order = ids.map((_, index) => ({ index, distance: null }));
-  return order.sort((a, b) => (hamming[a.index] as number) - (hamming[b.index] as number) || (ids[a.index] as number) - (ids[b.index] as number));
-}
-
-/** Stage 2: exact Euclidean distance to the stored float16 embedding of `ids[at]` for each `at`, ties by id. */
-function rerank(store: ImageStore, q: Float32Array, ids: number[], at: readonly number[]): Ranked[] {
-  const indexOf = new Map(at.map((i) => [ids[i] as number, i]));
+function rerank(store: ImageStore, q: Float32Array, ids: number[]): Ranked[] {
+  const indexOf = new Map(ids.map((id, i) => [id, i]));
   const order: { index: number; distance: number; norm: number }[] = [];
-  for (const [id, blob] of store.embeddings(at.map((i) => ids[i] as number))) {
-    const halves = halfView(blob);
-    order.push({ index: indexOf.get(id) as number, distance: Math.sqrt(squaredDistanceHalf(q, halves)), norm: halfNorm(halves) });
+  for (const [id, blob] of store.embeddings(ids)) {
+    const { distance, norm } = distanceAndNorm(q, halfView(blob));
+    order.push({ index: indexOf.get(id) as number, distance, norm });
   }
   return order.sort((a, b) => a.distance - b.distance || (ids[a.index] as number) - (ids[b.index] as number));
 }

@@ -137,6 +137,7 @@ export class ImageStore {
       count: db.prepare('SELECT count(*) FROM images').pluck(),
       codes: db.prepare('SELECT id, code, top_label, sketch FROM images ORDER BY id').raw(),
       summary: db.prepare<[number], Row>('SELECT id, source, labels, ood_score, ood_basis FROM images WHERE id = ?'),
+      summaries: db.prepare<[string], Row>('SELECT id, source, labels, ood_score, ood_basis FROM images WHERE id IN (SELECT value FROM json_each(?))'),
     };
   }
 
@@ -283,6 +284,17 @@ export class ImageStore {
     let st = this.listStatements.get(clause);
     if (!st) this.listStatements.set(clause, (st = this.db.prepare<[Record<string, string | number>], Row>(`SELECT * FROM images ${clause}`)));
     return st.all(params).map(toRecord);
+  }
+
+  /** summary() of many ids in one statement (the search's hits), by id; missing ids absent. */
+  summaries(ids: readonly number[]): Map<number, ImageSummary> {
+    const out = new Map<number, ImageSummary>();
+    if (ids.length === 0) return out;
+    for (const r of this.st.summaries.all(JSON.stringify(ids))) {
+      const id = Number(r['id']);
+      out.set(id, { id, source: String(r['source']), labels: JSON.parse(String(r['labels'])) as LabelScore[], ood: oodOf(r) });
+    }
+    return out;
   }
 
   /** Streams (id, code, top label, sketch) in id order without touching the embeddings table. */

@@ -4,6 +4,7 @@ import type { Catalog } from '../../index/index.js';
 import { hammingPacked } from '../../index/index.js';
 import { roundToHalf } from '../../index/float16.js';
 import { search, type SearchContext } from '../../index/search.js';
+import { selectSmallest } from '../../index/pool.js';
 import { dataset, euclidean, flipBits, rng } from './fixtures/synthetic.js';
 import { openTest, tempDir } from './fixtures/catalog.js';
 
@@ -114,5 +115,22 @@ describe('two-stage search', () => {
     const res = cat.search({ code: items[0]!.code, embedding: items[0]!.embedding }, { k: 100, label: 'rare' });
     assert.equal(res.hits.length, 12);
     assert.equal(new Set(res.hits.map((h) => h.id)).size, 12);
+  });
+});
+
+describe('selectSmallest (the sketch narrowing selects before it sorts)', () => {
+  it('puts exactly the k smallest distinct keys first, for every k, with duplicates-free keys like the search', () => {
+    const rand = rng(71);
+    for (const n of [1, 2, 7, 100, 1000]) {
+      // The search's keys: float32 distance bits × 2^21 + position, so all distinct; many equal distances.
+      const keys = Float64Array.from({ length: n }, (_, i) => Math.floor(rand() * 20) * 2 ** 21 + i);
+      const sorted = [...keys].sort((a, b) => a - b);
+      for (const k of [0, 1, Math.floor(n / 3), n - 1, n]) {
+        const a = keys.slice();
+        selectSmallest(a, n, k);
+        assert.deepEqual([...a.subarray(0, k)].sort((x, y) => x - y), sorted.slice(0, k), `n=${n} k=${k}`);
+        assert.deepEqual([...a].sort((x, y) => x - y), sorted, 'a permutation');
+      }
+    }
   });
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Catalog } from '../../index/index.js';
-import { dataset, gaussian, rng } from './fixtures/synthetic.js';
+import { dataset, gaussian, rng, type SynthItem } from './fixtures/synthetic.js';
 import { openTest, tempDir } from './fixtures/catalog.js';
 
 describe('search inside a shared code (tie-heavy codes)', () => {
@@ -50,4 +50,38 @@ describe('search inside a shared code (tie-heavy codes)', () => {
       });
     });
   }
+
+  // The pool reads past k × oversample images: the original sits 2 bits from the query's code, and
+  // a code 1 bit away holds 150 images, more than k × oversample = 100 on its own. HNSW pools used
+  // to stop there (the scan's pool went on to 1000), so above the scan threshold the copy was lost.
+  describe('the pool goes past a nearer shared code (scan and HNSW engines)', () => {
+    const bits = (c: Uint8Array, ...at: number[]): Uint8Array => {
+      const out = new Uint8Array(c);
+      for (const b of at) out[b >>> 3] = (out[b >>> 3] as number) ^ (1 << (b & 7));
+      return out;
+    };
+    const home = dataset({ n: 10, clusters: 1, flips: 0, dim: 256, seed: 141, offset: 1000 });
+    const queryCode = bits(home[0]!.code, 3, 77);
+    const crowd = dataset({ n: 150, clusters: 1, flips: 0, dim: 256, seed: 142, offset: 2000 }).map((x): SynthItem => {
+      const code = bits(queryCode, 120);
+      return { ...x, code, image: { ...x.image, code } };
+    });
+    for (const [name, scanThreshold] of [['exact scan', 100_000], ['HNSW (scan threshold lowered to 0)', 0]] as const) {
+      it(name, async () => {
+        const { dir, cleanup } = tempDir();
+        const cat = await openTest(dir, { embeddingDim: 256, scanThreshold });
+        try {
+          cat.addMany([...crowd, ...home].map((x) => x.image));
+          const target = home[7]!;
+          const res = cat.search({ code: queryCode, embedding: nearCopy(target.embedding) }, { k: 10 });
+          assert.equal(res.engine, scanThreshold === 0 ? 'hnsw' : 'scan');
+          assert.equal(res.candidates, 160, 'both codes whole: 150 at 1 bit, 10 at 2 bits');
+          assert.equal(res.hits[0]?.id, 158, 'the near-copy of the 8th image of the farther code');
+        } finally {
+          cat.close();
+          cleanup();
+        }
+      });
+    }
+  });
 });
