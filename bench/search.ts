@@ -11,7 +11,7 @@
  * `dist/` of an earlier commit), opened read-only on the same catalog, alternating with this one
  * round by round (the machine is shared: compare within a run), checks that both return the
  * same hits, and prints the ratios. `--dir DIR` keeps the catalog for the next run (building 60k
- * images takes minutes). Reports wall-clock p50/p90 and CPU time per query (process.cpuUsage,
+ * images takes minutes), or points at an existing catalog, real ones included. Reports wall-clock p50/p90 and CPU time per query (process.cpuUsage,
  * less sensitive to other processes than wall time).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -97,7 +97,8 @@ export async function run(args: string[]): Promise<void> {
   const keep = flag('--dir');
   const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'sightline-bench-search-'));
   const fresh = !existsSync(join(dir, 'sightline.db'));
-  const cat = await Catalog.open(dir, { bits: 128, modelHash: 'bench', codesHash: 'bench', saveDelayMs: null });
+  // A kept catalog may be a real one (e.g. eval retrieval's, copied): open it whatever made it.
+  const cat = await Catalog.open(dir, fresh ? { bits: 128, modelHash: 'bench', codesHash: 'bench', saveDelayMs: null } : { saveDelayMs: null });
   try {
     if (cat.matrix.size < n) {
       const t0 = performance.now();

@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS copies (
   PRIMARY KEY (image_id, source)
 ) WITHOUT ROWID;`;
 
+/** Upper bound of the read map (SQLite clamps it to its compile-time maximum, 2 GiB by default). */
+const MMAP_BYTES = 2 ** 34;
+
 /** AUTOINCREMENT: ids are never reused, so an id a client kept cannot silently point at another image. */
 type Row = Record<string, unknown>;
 
@@ -98,6 +101,11 @@ export class ImageStore {
       this.db.pragma('synchronous = NORMAL');
     }
     this.db.pragma('foreign_keys = ON');
+    // Reads through a memory map instead of read() into SQLite's page cache: the search's re-rank
+    // fetches ~100 embeddings of 8 KiB (3 pages each) per query, and at 60k images this halved that
+    // fetch (0.81 → 0.43 ms p50 in one run). The map is address space over the OS's file cache, not
+    // extra memory; writes still go through write() (SQLite maps for reading only by default).
+    this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
     // Schema, meta and any migration in one transaction: a crash leaves the old or the new state.
     if (!readonly) {
       this.db.transaction(() => {
