@@ -89,15 +89,15 @@ export function formatVal(v: ValSpec): string {
  */
 export type RunArgs = Omit<TrainOptions, 'resume' | 'resumeLr' | 'skipEval' | 'checkpoint'>;
 
-/** Options that may differ on resume: the run's length, extra fixed drops and how the result is written. */
-const MAY_CHANGE: ReadonlySet<keyof RunArgs> = new Set<keyof RunArgs>(['epochs', 'lrDrops', 'out', 'fp16', 'name', 'modelVersion']);
+/** Options that may differ on resume: the run's length, extra fixed drops, how often it checkpoints and how the result is written. */
+const MAY_CHANGE: ReadonlySet<keyof RunArgs> = new Set<keyof RunArgs>(['epochs', 'lrDrops', 'out', 'fp16', 'name', 'modelVersion', 'checkpointEvery']);
 
 /** Flag of each option, for messages. */
 export const FLAG_OF: Record<keyof RunArgs, string> = {
   preset: '--preset', dataset: '--dataset', dataDir: '--data', epochs: '--epochs', batch: '--batch', lr: '--lr', minLr: '--min-lr',
   patience: '--patience', lrDrops: '--lr-drops', warmupSteps: '--warmup', init: '--init', seed: '--seed', limit: '--limit',
   val: '--val', workers: '--workers', backend: '--backend', pcaStd: '--pca-std', out: '--out', fp16: '--fp16', name: '--name',
-  modelVersion: '--model-version', from: '--from', trainLayers: '--train-layers',
+  modelVersion: '--model-version', from: '--from', trainLayers: '--train-layers', checkpointEvery: '--checkpoint-every',
 };
 
 function show(key: keyof RunArgs, v: unknown): string {

@@ -44,6 +44,8 @@ export interface TrainOptions {
   pcaStd: number;
   out: string;
   checkpoint?: string;
+  /** Also checkpoint every this many steps within an epoch (long epochs on a busy machine); 0 or absent: at epoch ends only. */
+  checkpointEvery?: number;
   resume?: string;
   /** On resume, continue with this learning rate instead of the checkpoint's (a manual schedule step). */
   resumeLr?: number;
@@ -126,12 +128,24 @@ async function readSource(path: string): Promise<{ bytes: Uint8Array; contract: 
   return { bytes, contract };
 }
 
-/** The source's weights for every layer but fc8, and a new fc8 for the folder's classes. */
-function sourceWeights(bytes: Uint8Array, preset: Preset, seed: number): NamedWeights {
+/**
+ * The source's weights for every layer but fc8, and a new fc8 for the dataset's classes; when the
+ * source already has exactly these labels (continuing a model on its own dataset, e.g. the bundled
+ * Fashion-MNIST model at a lower learning rate), its fc8 is kept: a new one would throw away a
+ * trained classifier for nothing.
+ */
+export function sourceWeights(bytes: Uint8Array, preset: Preset, seed: number, sourceLabels: readonly string[], classes: readonly string[]): NamedWeights {
+  const same = sourceLabels.length === classes.length && sourceLabels.every((l, i) => l === classes[i]);
+  if (same) return readPresetWeights(bytes, preset);
   const weights = readPresetWeights(bytes, preset, new Set(['fc8']));
   const fc7 = preset.layers.find((l) => l.name === 'fc7');
   weights.set('fc8', newLastLayer(fc7?.kind === 'dense' ? fc7.units : 4096, preset.numClasses, seed));
   return weights;
+}
+
+/** The trained model's labels, in class-index order. */
+function labelsOf(o: TrainOptions, splits: Splits): string[] {
+  return o.dataset === 'fashion-mnist' ? [...FASHION_MNIST_LABELS] : splits.train.classNames;
 }
 
 /** What the checkpoint records about this run (see options.ts). */
@@ -159,15 +173,16 @@ export async function trainModel(o: TrainOptions, events: RunEvents = {}, onTrai
   if (resumed && o.resumeLr !== undefined) resumed.state.lr = o.resumeLr;
   const trainer = new Trainer(cfg, splits.train, splits.val, resumed?.state);
   trainer.runArgs = runArgsOf(o);
+  trainer.checkpointEvery = o.checkpointEvery ?? 0;
   onTrainer?.(trainer);
   try {
     if (resumed && o.resume) await trainer.loadCheckpoint(o.resume);
-    else if (from) trainer.setWeights(sourceWeights(from.bytes, trainer.preset, o.seed));
+    else if (from) trainer.setWeights(sourceWeights(from.bytes, trainer.preset, o.seed, from.contract.labels, labelsOf(o, splits)));
     else trainer.initWeights();
     events.onPhase?.('training');
     const { stopped } = await trainer.run(o.checkpoint ?? o.resume, events);
     if (stopped) return { stopped, metrics: {}, trainer };
-    const labels = o.dataset === 'fashion-mnist' ? [...FASHION_MNIST_LABELS] : splits.train.classNames;
+    const labels = labelsOf(o, splits);
     const contract = {
       name: o.name, modelVersion: o.modelVersion, labels,
       preprocess: src?.preprocess ?? {

@@ -77,6 +77,8 @@ export class Trainer {
   private pool: WorkerPool | undefined;
   /** Recorded in every checkpoint (training/options.ts). */
   runArgs: RunArgs | undefined;
+  /** Checkpoint also every this many steps within an epoch (0: at epoch ends and on stop only). */
+  checkpointEvery = 0;
 
   constructor(
     readonly cfg: TrainConfig,
@@ -148,7 +150,7 @@ export class Trainer {
     return w > 0 && globalStep < w ? (this.state.lr * (globalStep + 1)) / w : this.state.lr;
   }
 
-  /** Runs until the configured epoch count or a stop request; checkpoints each epoch and on stop. */
+  /** Runs until the configured epoch count or a stop request; checkpoints each epoch, on stop and every `checkpointEvery` steps. */
   async run(checkpointDir: string | undefined, events: TrainerEvents = {}): Promise<{ stopped: boolean }> {
     const pool = await this.startPool();
     const { cfg, state } = this;
@@ -188,6 +190,7 @@ export class Trainer {
           if (checkpointDir) await this.checkpoint(checkpointDir, events);
           return { stopped: true };
         }
+        if (checkpointDir && this.checkpointEvery > 0 && state.step % this.checkpointEvery === 0 && state.step < steps) await this.checkpoint(checkpointDir, events);
       }
       const v = this.val ? await this.evaluate(this.val) : undefined;
       const record: EpochRecord = {

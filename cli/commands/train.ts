@@ -16,7 +16,7 @@ import { formatSeconds, makeBar } from '../progress.js';
 interface TrainFlags {
   preset: string; dataset: string; data?: string; epochs: string; batch: string; lr: string; minLr: string;
   patience: string; lrDrops: string; warmup: string; init: string; seed: string; limit?: string; val: string;
-  workers: string; backend: string; pcaStd: string; out?: string; checkpoint?: string; resume?: string;
+  workers: string; backend: string; pcaStd: string; out?: string; checkpoint?: string; checkpointEvery: string; resume?: string;
   fp16: boolean; name?: string; modelVersion: string; resumeLr?: string; from?: string; trainLayers: string;
 }
 
@@ -54,6 +54,7 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
     limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8), val: valFlag(f.val), workers: intFlag('--workers', f.workers, 1, 64),
     backend: f.backend, pcaStd: numFlag('--pca-std', f.pcaStd, 0, 10), out, fp16: f.fp16,
     checkpoint: f.checkpoint ? resolve(f.checkpoint) : f.resume ? resolve(f.resume) : resolve('checkpoints', basename(out, '.onnx')),
+    checkpointEvery: intFlag('--checkpoint-every', f.checkpointEvery, 0, 1e7),
     resume: f.resume ? resolve(f.resume) : undefined,
     resumeLr: f.resumeLr === undefined ? undefined : numFlag('--resume-lr', f.resumeLr, 1e-8, 10),
     name: f.name ?? basename(out, '.onnx'), modelVersion: f.modelVersion,
@@ -65,7 +66,7 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
 const ATTR_OF: Partial<Record<keyof RunArgs, keyof TrainFlags>> = {
   preset: 'preset', dataset: 'dataset', dataDir: 'data', epochs: 'epochs', batch: 'batch', lr: 'lr', minLr: 'minLr', patience: 'patience',
   lrDrops: 'lrDrops', warmupSteps: 'warmup', init: 'init', seed: 'seed', limit: 'limit', val: 'val', workers: 'workers', backend: 'backend',
-  pcaStd: 'pcaStd', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion', trainLayers: 'trainLayers',
+  pcaStd: 'pcaStd', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion', trainLayers: 'trainLayers', checkpointEvery: 'checkpointEvery',
 };
 
 /**
@@ -163,7 +164,8 @@ export function register(program: Command): void {
     .option('--backend <name>', "'wasm' or 'cpu' (pure JS, very slow)", 'wasm')
     .option('--pca-std <x>', 'σ of the PCA color augmentation (RGB data)', '0.1')
     .option('--checkpoint <dir>', 'checkpoint folder (default: the --resume folder, else checkpoints/<out name>)')
-    .option('--resume <dir>', 'continue the checkpoint\'s run exactly where it stopped (its recorded arguments; only --epochs, --lr-drops, --resume-lr and the output flags may change)')
+    .option('--checkpoint-every <steps>', 'also write the checkpoint every this many steps within an epoch (0: at epoch ends and on Ctrl-C only)', '0')
+    .option('--resume <dir>', 'continue the checkpoint\'s run exactly where it stopped (its recorded arguments; only --epochs, --lr-drops, --resume-lr, --checkpoint-every and the output flags may change)')
     .option('--resume-lr <x>', 'with --resume: continue with this learning rate (a manual schedule step)')
     .option('--fp16', 'store weights as float16 in the ONNX file', false)
     .option('--name <name>', 'model name in the contract (default: the file name)')

@@ -23,7 +23,7 @@ import { featureExtractor } from '../../training/features.js';
 import { finetune } from '../../training/finetune.js';
 import { writeFashionFolder } from './fmnist-folder.js';
 import { readPresetWeights } from '../../model/onnx/index.js';
-import { trainModel } from '../../training/run.js';
+import { sourceWeights, trainModel } from '../../training/run.js';
 import { headForward, newLastLayer } from '../../training/head-trainer.js';
 import { initWeights } from '../../training/network.js';
 import type { TrainOptions } from '../../training/run.js';
@@ -151,6 +151,21 @@ describe('train --from --train-layers all: the whole network from the source wei
       assert.ok(Buffer.from(got.w.buffer).equals(Buffer.from(lw.w.buffer)) && Buffer.from(got.b.buffer).equals(Buffer.from(lw.b.buffer)), `${name} round-trips`);
     }
     assert.throws(() => readPresetWeights(readFileSync(sourcePath), p), /Conv .* has weights \[16, 1, 5, 5\], preset 'alexnet-small' layer 'conv1' needs \[64, 1, 5, 5\]/);
+  });
+
+  it("keeps the source's fc8 when the dataset has the source's labels, else makes a new one", () => {
+    const bytes = readFileSync(path);
+    const same = sourceWeights(bytes, p, 1, FASHION_MNIST_LABELS, FASHION_MNIST_LABELS);
+    const src = readPresetWeights(bytes, p);
+    const fc8 = same.get('fc8');
+    assert.ok(fc8 && Buffer.from(fc8.w.buffer).equals(Buffer.from((src.get('fc8')?.w as Float32Array).buffer)), 'continuing on the same classes keeps the trained classifier');
+    const p3 = getPreset('alexnet-small', { channels: 1, inputSize: 20, numClasses: 3 });
+    const other = sourceWeights(bytes, p3, 1, FASHION_MNIST_LABELS, ['Bag', 'Sneaker', 'Trouser']);
+    assert.deepEqual(other.get('fc8')?.wShape, [4096, 3]);
+    // Same count, other names (or order): a new layer too, the old one's rows mean other classes.
+    const renamed = sourceWeights(bytes, p, 1, FASHION_MNIST_LABELS, [...FASHION_MNIST_LABELS].reverse());
+    assert.ok(!Buffer.from((renamed.get('fc8')?.w as Float32Array).buffer).equals(Buffer.from((src.get('fc8')?.w as Float32Array).buffer)));
+    assert.ok(Buffer.from((renamed.get('fc7')?.w as Float32Array).buffer).equals(Buffer.from((src.get('fc7')?.w as Float32Array).buffer)));
   });
 
   it('starts from the source, trains every layer and keeps the source preprocessing', async () => {

@@ -75,6 +75,7 @@ describe('resume: the checkpoint holds the run', () => {
     const defaults = {
       preset: 'alexnet-small', dataset: 'fashion-mnist', epochs: '30', batch: 'auto', lr: '0.01', minLr: '0.00001', patience: '3', lrDrops: '',
       warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', fp16: false, modelVersion: '1', trainLayers: 'fc8',
+      checkpointEvery: '0',
     };
     const alone = await resumeOptions({ ...defaults, resume: dir }, () => false);
     assert.deepEqual({ ...alone, resume: undefined, checkpoint: undefined, resumeLr: undefined }, { ...saved, resume: undefined, checkpoint: undefined, resumeLr: undefined });
@@ -87,6 +88,8 @@ describe('resume: the checkpoint holds the run', () => {
     );
     const longer = await resumeOptions({ ...defaults, epochs: '45', resume: dir }, (a) => a === 'epochs');
     assert.equal(longer.epochs, 45);
+    const often = await resumeOptions({ ...defaults, checkpointEvery: '50', resume: dir }, (a) => a === 'checkpointEvery');
+    assert.equal(often.checkpointEvery, 50, 'how often a resumed run checkpoints may change');
     await assert.rejects(resumeOptions({ ...defaults, resume: join(tmp, 'none') }, () => false), /--resume: '.*none' is not a checkpoint/);
   });
 

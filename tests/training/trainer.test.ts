@@ -143,13 +143,19 @@ describe('trainModel: a tiny run on the fixture', () => {
     const opts: TrainOptions = {
       preset: 'alexnet-small', dataset: 'fashion-mnist', dataDir: FIXTURE, epochs: 2, batch: 16, lr: 0.003, minLr: 1e-5,
       patience: 3, lrDrops: [], warmupSteps: 2, init: 'he', seed: 3, limit: 64, val: 0, workers: 2, backend: 'wasm', pcaStd: 0,
-      out: join(tmp, 'tiny.onnx'), checkpoint: join(tmp, 'tiny-ckpt'), fp16: false, name: 'tiny', modelVersion: '1', skipEval: true,
+      out: join(tmp, 'tiny.onnx'), checkpoint: join(tmp, 'tiny-ckpt'), checkpointEvery: 3, fp16: false, name: 'tiny', modelVersion: '1', skipEval: true,
     };
     const steps: number[] = [];
-    const res = await trainModel(opts, { onStep: (p) => steps.push(p.step) });
+    const checkpoints: string[] = [];
+    const onCheckpoint = (dir: string): void => {
+      const { state } = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as CheckpointData;
+      checkpoints.push(`${state.epoch}:${state.step}`);
+    };
+    const res = await trainModel(opts, { onStep: (p) => steps.push(p.step), onCheckpoint });
     assert.equal(res.stopped, false);
     assert.equal(res.out, opts.out);
     assert.deepEqual(steps, [1, 2, 3, 4, 1, 2, 3, 4], '64 images at batch 16: 4 steps per epoch, 2 epochs');
+    assert.deepEqual(checkpoints, ['0:3', '1:0', '1:3', '2:0'], '--checkpoint-every 3: after step 3 of each epoch, and at each epoch end');
     const { trainer } = res;
     assert.equal(trainer.state.epoch, 2);
     assert.equal(trainer.state.history.length, 2);
