@@ -4,7 +4,7 @@
  */
 import { OnnxError } from './errors.js';
 import type { IGraphProto, INodeProto, ITensorProto } from './proto.js';
-import { getAttr, int64Values, tensorDims } from './proto.js';
+import { getAttr, int64Values } from './proto.js';
 
 export function nodesOf(g: IGraphProto): INodeProto[] {
   return g.node ?? [];
@@ -45,11 +45,6 @@ export function constantTensor(g: IGraphProto, name: string, depth = 0): ITensor
   if (p.opType === 'Constant') return getAttr(p, 'value')?.t ?? undefined;
   if (p.opType === 'Cast' || p.opType === 'Identity') return constantTensor(g, p.input?.[0] ?? '', depth + 1);
   return undefined;
-}
-
-export function constantDims(g: IGraphProto, name: string): number[] | undefined {
-  const t = constantTensor(g, name);
-  return t ? tensorDims(t) : undefined;
 }
 
 export function constantInts(g: IGraphProto, name: string): number[] | undefined {
