@@ -120,7 +120,7 @@ class DuplicateFinder {
   }
 }
 
-class UnionFind {
+export class UnionFind {
   private readonly parent = new Map<number, number>();
   find(x: number): number {
     let root = x;
@@ -145,7 +145,7 @@ class UnionFind {
   }
 }
 
-function groupPairs(pairs: DuplicatePair[], uf: UnionFind): DuplicateGroup[] {
+export function groupPairs(pairs: DuplicatePair[], uf: UnionFind): DuplicateGroup[] {
   const groups = new Map<number, DuplicateGroup>();
   for (const p of pairs) {
     const root = uf.find(p.a);

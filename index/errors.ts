@@ -5,7 +5,7 @@
  */
 
 /** The kinds of index/ errors (a subset of server/errors.ts's ErrorKind, checked there). */
-export type IndexErrorKind = 'invalid_argument' | 'not_found' | 'conflict' | 'internal' | 'insufficient_storage';
+export type IndexErrorKind = 'invalid_argument' | 'not_found' | 'conflict' | 'internal' | 'insufficient_storage' | 'unavailable';
 
 export abstract class IndexError extends Error {
   abstract readonly kind: IndexErrorKind;
@@ -83,8 +83,11 @@ export class IndexMissingError extends IndexError {
   override readonly name = 'IndexMissingError';
   readonly kind = 'not_found';
   readonly code = 'index_missing';
-  constructor(readonly dir: string) {
-    super(`no index database in '${dir}' (expected '${dir}/sightline.db'); pass --db DIR or add images first`);
+  constructor(
+    readonly dir: string,
+    message = `no index database in '${dir}' (expected '${dir}/sightline.db'); pass --db DIR or add images first`,
+  ) {
+    super(message);
   }
 }
 
@@ -114,6 +117,27 @@ export class IndexCorruptError extends IndexError {
         `and move recovered.db to '${dbPath}' (delete the old -wal and -shm files first); the HNSW index is rebuilt from it at the next start.`,
     );
   }
+}
+
+/** A `--db` value (or SIGHTLINE_DATABASE_URL) that names no database this build can open. */
+export class IndexLocationError extends IndexError {
+  override readonly name = 'IndexLocationError';
+  readonly kind = 'invalid_argument';
+  readonly code = 'invalid_database_url';
+}
+
+/** The database server cannot be reached (down, refused, timed out, authentication failed). */
+export class IndexUnavailableError extends IndexError {
+  override readonly name = 'IndexUnavailableError';
+  readonly kind = 'unavailable';
+  readonly code = 'database_unavailable';
+}
+
+/** The database was created or migrated by a newer release: this one must not write to it. */
+export class IndexSchemaTooNewError extends IndexError {
+  override readonly name = 'IndexSchemaTooNewError';
+  readonly kind = 'conflict';
+  readonly code = 'schema_too_new';
 }
 
 /** The disk (or quota) is full: the write was not done, and nothing half-written was kept. */

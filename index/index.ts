@@ -1,4 +1,11 @@
 /** Public surface of the retrieval index. */
+export type { BackendMeta, BackendOpenReport, BackendStats, CatalogBackend } from './backend.js';
+export { type DbLocation, looksLikeUrl, parseDbLocation, redactUrl } from './location.js';
+export { type BackendOptions, openBackend, recordedCodesHashAt } from './open.js';
+export { SqliteBackend } from './sqlite-backend.js';
+export { type PoolOptions, poolClient, type SqlClient, type SqlQuery } from './pg/client.js';
+export { PostgresBackend } from './pg/backend.js';
+export { openPostgresWith } from './pg/open.js';
 export { Catalog, openCatalog, type CatalogOptions, type CatalogStats, type OpenReport } from './catalog.js';
 export {
   type CodeInput,
@@ -20,17 +27,20 @@ export {
   IndexCorruptError,
   IndexError,
   type IndexErrorKind,
+  IndexLocationError,
   IndexLockedError,
   IndexMissingError,
   IndexReadOnlyError,
   IndexModelMismatchError,
   IndexParamError,
   IndexSchemaError,
+  IndexSchemaTooNewError,
+  IndexUnavailableError,
   IndexStorageFullError,
   isStorageFull,
 } from './errors.js';
 export { DEFAULT_HNSW, type HnswParams } from './hnsw.js';
-export { catalogEmbeddings, type CatalogEmbeddings, type DuplicatesReport, type ExactCopies, findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
+export { backendDuplicates, catalogEmbeddings, type CatalogEmbeddings, type DuplicatesReport, type ExactCopies, findDuplicatesIn, inspectIndex, recordedCodesHash, type DuplicateMember, type DuplicateReport, type IndexSummary } from './inspect.js';
 /** Engines the benchmarks measure directly (bench/index.ts). */
 export { CodeHnsw } from './hnsw.js';
 export { CodeMatrix, recallWithTies } from './scan.js';

@@ -15,6 +15,7 @@ import { SketchProjection } from './sketch.js';
 import { DB_FILE, readSidecar } from './persist.js';
 import { openStore } from './integrity.js';
 import type { ImageStore } from './store.js';
+import type { CatalogBackend } from './backend.js';
 
 export interface IndexSummary {
   dir: string;
@@ -152,4 +153,16 @@ export function catalogEmbeddings(dir: string, limit?: number): CatalogEmbedding
   } finally {
     store.close();
   }
+}
+
+/** The same report from any backend (PostgreSQL: the groups come from searches in the database). */
+export async function backendDuplicates(cat: CatalogBackend, options: DuplicateOptions = {}): Promise<DuplicatesReport> {
+  const sourceOf = async (id: number): Promise<string> => (await cat.get(id))?.source ?? '?';
+  const groups: DuplicateReport[] = [];
+  for (const g of await cat.duplicates(options)) groups.push({ ...g, members: await Promise.all(g.ids.map(async (id) => ({ id, source: await sourceOf(id) }))) });
+  const byImage = new Map<number, string[]>();
+  for (const c of await cat.copies()) byImage.set(c.imageId, [...(byImage.get(c.imageId) ?? []), c.source]);
+  const exact: ExactCopies[] = [];
+  for (const [id, copies] of byImage) exact.push({ id, source: await sourceOf(id), copies });
+  return { groups, exact };
 }

@@ -33,7 +33,7 @@ export interface ListPage {
   more: boolean;
 }
 
-function check(o: ListOptions): void {
+export function checkListOptions(o: ListOptions): void {
   if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > MAX_LIST_LIMIT) throw new IndexParamError('limit', o.limit, `an integer in [1, ${MAX_LIST_LIMIT}]`);
   const after = o.afterId ?? 0;
   if (!Number.isSafeInteger(after) || after < 0) throw new IndexParamError('afterId', o.afterId, 'an integer ≥ 0');
@@ -43,7 +43,7 @@ function check(o: ListOptions): void {
 
 /** One page of rows in id order. */
 export function listImages(store: ImageStore, o: ListOptions): ListPage {
-  check(o);
+  checkListOptions(o);
   const where = ['id > @after'];
   const params: Record<string, string | number> = { after: o.afterId ?? 0, limit: o.limit + 1 };
   if (o.label !== undefined) {

@@ -57,9 +57,9 @@ export function createApp(services: AppServices, config: AppConfig): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(inference.info));
   });
-  app.get('/v1/info', (_req, res) => {
+  app.get('/v1/info', async (_req, res) => {
     const r = services.readiness();
-    res.json({ model: inference.info, index: { size: gallery.size() }, ready: r.ready, reason: r.reason });
+    res.json({ model: inference.info, index: { size: await gallery.size() }, ready: r.ready, reason: r.reason });
   });
 
   const schemas = routeSchemas({ labels: inference.info.labels, embedCrops: inference.embedCrops });

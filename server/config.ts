@@ -5,6 +5,7 @@
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { IndexLocationError, looksLikeUrl, parseDbLocation, type DbLocation } from '../index/index.js';
 import { registryCodesPath, RegistryError, resolveModelArg } from '../model/index.js';
 import { ConfigError } from './errors.js';
 import { packageRoot } from './paths.js';
@@ -32,8 +33,16 @@ export const configSchema = z.object({
    * model its pull made; else model/default/codes-128.onnx in the package; env SIGHTLINE_CODES; flag --codes).
    */
   codesPath: z.string().min(1).default(() => join(packageRoot(), 'model/default/codes-128.onnx')),
-  /** Folder of the SQLite catalog, HNSW index, uploads and thumbnails (default ./data; env SIGHTLINE_DATA; flag --db). */
+  /**
+   * Folder of the SQLite catalog, HNSW index, uploads, thumbnails and job state (default ./data;
+   * env SIGHTLINE_DATA; flag --db). With a PostgreSQL catalog it still holds the local files.
+   */
   dataDir: z.string().min(1).default('data'),
+  /**
+   * PostgreSQL catalog instead of the SQLite one in dataDir: postgres://USER:PASSWORD@HOST:PORT/DB
+   * (default unset: SQLite; env SIGHTLINE_DATABASE_URL; flag --db with a URL). A `--db` folder wins over the env.
+   */
+  databaseUrl: z.string().min(1).optional(),
   /** onnxruntime execution provider (default auto: CUDA when available, else CPU; env SIGHTLINE_DEVICE; flag --device). */
   device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
   /** onnxruntime intra-op threads; 0 (the default) means the session's default, 2 (model/session.ts), not onnxruntime's own choice (env SIGHTLINE_THREADS). */
@@ -112,6 +121,8 @@ export type Config = Readonly<
   Omit<z.infer<typeof configSchema>, 'blobDir'> & {
     /** Always set once loaded: SIGHTLINE_BLOB_DIR, else dataDir. */
     blobDir: string;
+    /** Where the catalog lives, derived from dataDir and databaseUrl (index/location.ts). */
+    database: DbLocation;
   }
 >;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -124,6 +135,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_CODES: 'codesPath',
   SIGHTLINE_HOME: 'home',
   SIGHTLINE_DATA: 'dataDir',
+  SIGHTLINE_DATABASE_URL: 'databaseUrl',
   SIGHTLINE_DEVICE: 'device',
   SIGHTLINE_THREADS: 'threads',
   SIGHTLINE_INFERENCE_WORKER: 'inferenceWorker',
@@ -179,6 +191,7 @@ export function loadConfig(
   };
   const merged: Record<string, unknown> = { ...configFromEnv(env) };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
+  const dbFrom = routeDatabaseUrl(merged, flags, env, source);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -202,7 +215,15 @@ export function loadConfig(
     throw err;
   }
   const codesPath = merged['codesPath'] === undefined ? (registryCodesPath(c.modelPath, home) ?? c.codesPath) : c.codesPath;
+  let database: DbLocation;
+  try {
+    database = parseDbLocation(c.databaseUrl ?? c.dataDir, dbFrom);
+  } catch (err) {
+    if (err instanceof IndexLocationError) throw new ConfigError(`config 'databaseUrl': ${err.message}`, { cause: err });
+    throw err;
+  }
   return Object.freeze({
+    database,
     ...c,
     home,
     modelPath,
@@ -212,4 +233,28 @@ export function loadConfig(
     goldenImage: c.goldenImage === undefined ? undefined : resolve(c.goldenImage),
     blobDir: resolve(c.blobDir ?? c.dataDir),
   });
+}
+
+/**
+ * `--db` takes a folder or a URL: a URL-shaped dataDir (flag or SIGHTLINE_DATA) becomes the
+ * database URL (a URL never names a folder), and a folder given as `--db` wins over
+ * SIGHTLINE_DATABASE_URL. Returns where the URL came from, for messages.
+ */
+function routeDatabaseUrl(
+  merged: Record<string, unknown>,
+  flags: Partial<Record<keyof ConfigInput, unknown>>,
+  env: NodeJS.ProcessEnv,
+  source: (key: string) => string | undefined,
+): string {
+  const dir = merged['dataDir'];
+  if (typeof dir === 'string' && looksLikeUrl(dir)) {
+    const from = source('dataDir') ?? 'SIGHTLINE_DATA';
+    merged['databaseUrl'] = dir;
+    delete merged['dataDir'];
+    const envDir = configFromEnv(env)['dataDir'];
+    if (flags.dataDir !== undefined && typeof envDir === 'string' && !looksLikeUrl(envDir)) merged['dataDir'] = envDir;
+    return from;
+  }
+  if (flags.dataDir !== undefined) delete merged['databaseUrl'];
+  return 'SIGHTLINE_DATABASE_URL';
 }

@@ -71,7 +71,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url, model: rt.inference.info.name, provider: rt.inference.info.provider, images: rt.gallery.size() }, 'listening');
+  logger.info({ url, model: rt.inference.info.name, provider: rt.inference.info.provider, images: await rt.gallery.size() }, 'listening');
 
   const stop = new AbortController();
   const startup = (async () => {

@@ -15,7 +15,7 @@ import type { BatcherObserver } from './batcher.js';
 
 export interface MetricSources {
   queueDepth(priority: 'interactive' | 'background'): number;
-  indexSize(): number;
+  indexSize(): Promise<number>;
   /** The state of each known job (the job manager keeps the last 100). */
   jobs(): readonly { state: string }[] | Promise<readonly { state: string }[]>;
 }
@@ -94,8 +94,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     name: 'sightline_index_images',
     help: 'Images in the similarity index',
     registers: [registry],
-    collect() {
-      if (sources) this.set(sources.indexSize());
+    async collect() {
+      // A catalog that cannot answer (a database down) keeps the last value; readiness reports it.
+      const n = sources ? await sources.indexSize().catch(() => undefined) : undefined;
+      if (n !== undefined) this.set(n);
     },
   });
   new Gauge({

@@ -196,11 +196,11 @@ export interface DuplicatePage {
 
 /** The indexed collection: images, their codes and similarity search. */
 export interface Gallery {
-  size(): number;
+  size(): Promise<number>;
   search(bytes: Buffer, opts: SearchOptions): Promise<SearchHit[]>;
   similar(id: number, opts: SearchOptions): Promise<SearchHit[]>;
-  get(id: number): ImageRecord;
-  list(opts: ListImagesOptions): ImagePage;
+  get(id: number): Promise<ImageRecord>;
+  list(opts: ListImagesOptions): Promise<ImagePage>;
   duplicates(opts: DuplicatesOptions): Promise<DuplicatePage>;
   /** Indexes uploaded bytes; `created` is false when the same bytes were already indexed. */
   upload(bytes: Buffer, filename: string | undefined): Promise<{ record: ImageRecord; created: boolean }>;
@@ -212,7 +212,7 @@ export interface Gallery {
 /** What batch indexing needs from the collection: lookup by content hash and adding a file's bytes. */
 export interface IndexTarget {
   /** The indexed image with these bytes' SHA-256, if any (`createdAt` lets a resumed job recognise its own rows). */
-  findBySha256(sha256: string): { id: number; source: string; createdAt: string } | undefined;
+  findBySha256(sha256: string): Promise<{ id: number; source: string; createdAt: string } | undefined>;
   /** Indexes `bytes` found at `source`; `existed` when the same bytes were added meanwhile. */
   add(bytes: Buffer, at: { source: string; sha256: string; priority: Priority }): Promise<{ id: number; existed: boolean }>;
 }

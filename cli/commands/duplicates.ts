@@ -1,10 +1,12 @@
 /** `sightline duplicates`: near-duplicate groups (close full embeddings) and recorded exact copies, read-only. */
 import type { Command } from 'commander';
-import { DEFAULT_NEAR_DUP_RELATIVE, findDuplicatesIn } from '../../index/index.js';
+import { backendDuplicates, DEFAULT_NEAR_DUP_RELATIVE, findDuplicatesIn, openBackend, type DbLocation, type DuplicateOptions, type DuplicatesReport } from '../../index/index.js';
+import { DB_FLAG_HELP, dbLocation } from '../db.js';
 import { CliError } from '../errors.js';
+import { asCliError } from './serve.js';
 
 interface DuplicatesFlags {
-  db: string;
+  db?: string;
   json?: boolean;
   maxRelativeDistance?: string;
   maxDistance?: string;
@@ -24,13 +26,13 @@ export function register(program: Command): void {
   program
     .command('duplicates')
     .description('list groups of near-duplicate images (embeddings within a distance calibrated on edited copies) and exact copies skipped at index time')
-    .option('--db <dir>', 'index directory', './data')
+    .option('--db <dir|url>', DB_FLAG_HELP)
     .option('--json', 'one JSON object: { groups: [{ ids, members: [{ id, source }], pairs: [{ a, b, hamming, distance }] }], exact: [{ id, source, copies }] }')
     .option('--max-relative-distance <x>', `max embedding distance / mean embedding norm of the pair (default ${DEFAULT_NEAR_DUP_RELATIVE}, calibrated on edited copies)`)
     .option('--max-distance <x>', 'absolute Euclidean threshold instead of the relative one')
     .option('--neighbours <n>', 'nearest images examined per image', '10')
-    .action((flags: DuplicatesFlags) => {
-      const report = findDuplicatesIn(flags.db, {
+    .action(async (flags: DuplicatesFlags) => {
+      const report = await duplicatesAt(dbLocation(flags.db), {
         maxRelativeDistance: num('--max-relative-distance', flags.maxRelativeDistance, false),
         maxDistance: num('--max-distance', flags.maxDistance, false),
         neighbours: num('--neighbours', flags.neighbours, true),
@@ -56,4 +58,17 @@ export function register(program: Command): void {
         }
       }
     });
+}
+
+/** SQLite: read-only beside a running server, exact scan; PostgreSQL: searches in the database. */
+async function duplicatesAt(location: DbLocation, options: DuplicateOptions): Promise<DuplicatesReport> {
+  if (location.kind === 'sqlite') return findDuplicatesIn(location.dir, options);
+  const cat = await openBackend(location, { readOnly: true, create: false }).catch((err: unknown) => {
+    throw asCliError(err);
+  });
+  try {
+    return await backendDuplicates(cat, options);
+  } finally {
+    await cat.close();
+  }
 }

@@ -105,7 +105,7 @@ export function register(program: Command): void {
       if (interactive) bar.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      const images = rt.gallery.size();
+      const images = await rt.gallery.size();
       await rt.close();
       process.stdout.write(summary(progress, (performance.now() - t0) / 1000, images, abort.signal.aborted));
     }

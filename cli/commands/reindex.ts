@@ -18,7 +18,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName, sha256File, registryCodesPath, sightlineHome } from '../../model/index.js';
-import { Catalog, inspectIndex, reembed } from '../../index/index.js';
+import { Catalog, inspectIndex, openBackend, PostgresBackend, reembed, type DbLocation } from '../../index/index.js';
+import { DB_FLAG_HELP, dbLocation } from '../db.js';
 import { CliError } from '../errors.js';
 import { packageRoot } from '../flags.js';
 import { reembedWithModel } from '../../server/index.js';
@@ -26,7 +27,7 @@ import { modelPath } from './train-codes.js';
 import { asCliError } from './serve.js';
 
 interface ReindexFlags {
-  db: string;
+  db?: string;
   m?: string;
   efConstruction?: string;
   model?: string;
@@ -86,7 +87,7 @@ async function recode(db: string, codesPath: string): Promise<void> {
 }
 
 /** A new image model: every source is read again and embedded (server/services/reembed.ts). */
-async function reembedModel(flags: ReindexFlags, modelPath: string): Promise<void> {
+async function reembedModel(flags: ReindexFlags & { db: string }, modelPath: string): Promise<void> {
   const codesPath = resolve(flags.codes ?? (flags.model !== undefined ? registryCodesPath(flags.model, sightlineHome()) : undefined) ?? join(packageRoot(), 'model/default/codes-128.onnx'));
   const bar = progressBar('re-embedding', 'images');
   try {
@@ -110,7 +111,7 @@ export function register(program: Command): void {
   program
     .command('reindex')
     .description('rebuild the HNSW graph from the codes stored in SQLite (the database is the source of truth)')
-    .option('--db <dir>', 'index directory', './data')
+    .option('--db <dir|url>', DB_FLAG_HELP)
     .option('--m <n>', 'HNSW graph degree M for the rebuilt graph', '16')
     .option('--ef-construction <n>', 'HNSW efConstruction for the rebuilt graph', '100')
     .option('--codes <file>', "first recompute every code from the stored embeddings with this codes model (ONNX), or 'random-projection' for the data-independent code")
@@ -119,11 +120,14 @@ export function register(program: Command): void {
     .action(async (flags: ReindexFlags) => {
       const M = intFlag('--m', flags.m, 2, 100);
       const efConstruction = intFlag('--ef-construction', flags.efConstruction, 4, 4096);
-      if (flags.model !== undefined) await reembedModel(flags, modelPath(flags.model));
-      else if (flags.codes !== undefined) await recode(flags.db, flags.codes);
+      const location = dbLocation(flags.db);
+      if (location.kind === 'postgres') return reindexPostgres(location, flags, { M, efConstruction });
+      const db = location.dir;
+      if (flags.model !== undefined) await reembedModel({ ...flags, db }, modelPath(flags.model));
+      else if (flags.codes !== undefined) await recode(db, flags.codes);
       const bar = progressBar('rebuilding HNSW', 'codes');
       const started = Date.now();
-      const cat = await Catalog.open(flags.db, { create: false, forceRebuild: true, saveDelayMs: null, M, efConstruction, onProgress: bar.update });
+      const cat = await Catalog.open(db, { create: false, forceRebuild: true, saveDelayMs: null, M, efConstruction, onProgress: bar.update });
       bar.stop();
       for (const w of cat.openReport.warnings) process.stderr.write(`sightline: warning: ${w}\n`);
       try {
@@ -135,4 +139,30 @@ export function register(program: Command): void {
         cat.close();
       }
     });
+}
+
+/** PostgreSQL keeps its index inside the database; re-embedding it in place is not supported yet. */
+async function reindexPostgres(location: Extract<DbLocation, { kind: 'postgres' }>, flags: ReindexFlags, params: { M: number | undefined; efConstruction: number | undefined }): Promise<void> {
+  if (flags.model !== undefined || flags.codes !== undefined) {
+    throw CliError.usage(`--model and --codes re-embed a SQLite catalog in place, not yet a PostgreSQL one ('${location.display}'): index the images into a new database instead`);
+  }
+  const cat = await openBackend(location, { create: false }).catch((err: unknown) => {
+    throw asCliError(err);
+  });
+  try {
+    if (!(cat instanceof PostgresBackend)) throw new Error('a postgres:// location opened another backend');
+    const started = Date.now();
+    const done = await cat.rebuildIndex(params).catch((err: unknown) => {
+      throw asCliError(err);
+    });
+    const s = await cat.stats();
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    process.stdout.write(
+      done === 'rebuilt'
+        ? `rebuilt the pgvector HNSW index of ${s.images} images (${s.bits}-bit codes) in ${secs} s → ${cat.location}\n`
+        : `nothing to rebuild: ${cat.location} has no pgvector, every search is an exact scan of its ${s.images} images\n`,
+    );
+  } finally {
+    await cat.close();
+  }
 }

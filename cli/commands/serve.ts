@@ -26,7 +26,7 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option('--model <file|name>', 'classifier ONNX with a Sightline contract, or a registry name such as alexnet-imagenet (default: model/default/sightline-fmnist.onnx; env SIGHTLINE_MODEL)')
     .option('--pull', 'pull the --model (or SIGHTLINE_MODEL) registry name first if it is not pulled yet')
     .option('--codes <file>', "codes model, embedding → binary code (default: a registry model's own, else model/default/codes-128.onnx; env SIGHTLINE_CODES)")
-    .option('--db <dir>', 'database folder (default: ./data; env SIGHTLINE_DATA)')
+    .option('--db <dir|url>', 'database folder, or a postgres://USER:PASSWORD@HOST:PORT/DATABASE catalog (default: ./data; env SIGHTLINE_DATA, SIGHTLINE_DATABASE_URL)')
     .option('--device <name>', 'execution provider: auto, cpu, cuda or webgpu (default auto; env SIGHTLINE_DEVICE)')
     .option('--threads <n>', 'onnxruntime intra-op threads, 0 = the default, 2 (env SIGHTLINE_THREADS)');
 }

@@ -28,9 +28,9 @@ export function imageRoutes(gallery: Gallery, schemas: RouteSchemas, opts: { bod
     res.status(created ? 201 : 200).json({ ...record, created });
   });
 
-  router.get('/v1/images', (req, res) => {
+  router.get('/v1/images', async (req, res) => {
     const q = parseRoute(schemas.listImages, req).query;
-    const page = gallery.list({ limit: q.limit, ...(q.cursor ? { afterId: q.cursor } : {}), ...(q.label ? { label: q.label } : {}), ...(q.unknown === undefined ? {} : { unknown: q.unknown }) });
+    const page = await gallery.list({ limit: q.limit, ...(q.cursor ? { afterId: q.cursor } : {}), ...(q.label ? { label: q.label } : {}), ...(q.unknown === undefined ? {} : { unknown: q.unknown }) });
     res.json({ images: page.images, next_cursor: page.lastId === null ? null : encodeCursor('images', page.lastId) });
   });
 
@@ -46,8 +46,8 @@ export function imageRoutes(gallery: Gallery, schemas: RouteSchemas, opts: { bod
     res.json({ groups: page.groups, total: page.total, next_cursor: page.lastId === null ? null : encodeCursor('groups', page.lastId) });
   });
 
-  router.get('/v1/images/:id', (req, res) => {
-    res.json(gallery.get(idOf(req)));
+  router.get('/v1/images/:id', async (req, res) => {
+    res.json(await gallery.get(idOf(req)));
   });
 
   router.get('/v1/images/:id/similar', async (req, res) => {

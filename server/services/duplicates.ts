@@ -10,7 +10,7 @@
  * generation and options: the pages of one listing, and every client asking the same, share one
  * pass; any add or delete makes the next request start a new one. Only the latest result is kept.
  */
-import type { Catalog, DuplicateGroup } from '../../index/index.js';
+import type { CatalogBackend, DuplicateGroup } from '../../index/index.js';
 import type { DuplicateGroupView, DuplicatePage, DuplicatesOptions } from '../ports.js';
 
 export class DuplicateGroups {
@@ -20,7 +20,7 @@ export class DuplicateGroups {
   private running: { key: string; groups: Promise<DuplicateGroup[]> } | undefined;
 
   constructor(
-    private readonly catalog: Catalog,
+    private readonly catalog: CatalogBackend,
     private readonly thumbnailUrl: (id: number) => string,
   ) {}
 
@@ -29,7 +29,7 @@ export class DuplicateGroups {
     const from = o.afterId === undefined ? 0 : firstAfter(groups, o.afterId);
     const page = groups.slice(from, from + o.limit);
     const more = from + o.limit < groups.length;
-    return { groups: page.map((g) => this.view(g)), total: groups.length, lastId: more ? ((page.at(-1)?.ids[0] as number | undefined) ?? null) : null };
+    return { groups: await Promise.all(page.map((g) => this.view(g))), total: groups.length, lastId: more ? ((page.at(-1)?.ids[0] as number | undefined) ?? null) : null };
   }
 
   /**
@@ -40,7 +40,7 @@ export class DuplicateGroups {
    */
   private async groups(o: DuplicatesOptions): Promise<DuplicateGroup[]> {
     for (;;) {
-      const key = JSON.stringify([this.catalog.meta.generation, o.maxRelativeDistance ?? null, o.maxDistance ?? null, o.neighbours]);
+      const key = JSON.stringify([await this.catalog.generation(), o.maxRelativeDistance ?? null, o.maxDistance ?? null, o.neighbours]);
       if (this.done?.key === key) return this.done.groups;
       const run = this.running ?? this.start(key, o);
       if (run.key === key) return run.groups;
@@ -50,7 +50,7 @@ export class DuplicateGroups {
 
   private start(key: string, o: DuplicatesOptions): { key: string; groups: Promise<DuplicateGroup[]> } {
     const groups = this.catalog
-      .duplicatesAsync({ neighbours: o.neighbours, ...(o.maxDistance === undefined ? {} : { maxDistance: o.maxDistance }), ...(o.maxRelativeDistance === undefined ? {} : { maxRelativeDistance: o.maxRelativeDistance }) })
+      .duplicates({ neighbours: o.neighbours, ...(o.maxDistance === undefined ? {} : { maxDistance: o.maxDistance }), ...(o.maxRelativeDistance === undefined ? {} : { maxRelativeDistance: o.maxRelativeDistance }) })
       .then((gs) => gs.sort((a, b) => (a.ids[0] as number) - (b.ids[0] as number)));
     const run = { key, groups };
     this.running = run;
@@ -65,14 +65,12 @@ export class DuplicateGroups {
     return run;
   }
 
-  private view(g: DuplicateGroup): DuplicateGroupView {
+  private async view(g: DuplicateGroup): Promise<DuplicateGroupView> {
+    // An image deleted after the pass is left out of its group until the next pass.
+    const rows = await Promise.all(g.ids.map((id) => this.catalog.get(id)));
     return {
       ids: g.ids,
-      // An image deleted after the pass is left out of its group until the next pass.
-      members: g.ids.flatMap((id) => {
-        const r = this.catalog.get(id);
-        return r ? [{ id, source: r.source, thumbnail_url: this.thumbnailUrl(id) }] : [];
-      }),
+      members: rows.flatMap((r) => (r ? [{ id: r.id, source: r.source, thumbnail_url: this.thumbnailUrl(r.id) }] : [])),
       pairs: g.pairs.map((p) => ({ a: p.a, b: p.b, hamming: p.hamming, distance: p.distance })),
     };
   }

@@ -1,5 +1,5 @@
 /**
- * The indexed collection over index/'s Catalog: search by image or by id, uploads (stored under
+ * The indexed collection over index/'s catalog (SQLite or PostgreSQL, index/backend.ts): search by image or by id, uploads (stored under
  * BLOBS/uploads so that `source` stays a readable path for thumbnails and re-embedding), deletes,
  * and WebP thumbnails generated with sharp on first request and cached under BLOBS/thumbnails.
  * BLOBS is SIGHTLINE_BLOB_DIR (default the data folder): replicas on one PostgreSQL catalog share
@@ -9,7 +9,7 @@
 import { readFile, realpath, rm } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
-import type { Catalog, ImageRecord as StoredImage, LabelScore, OodScore, SearchHit as IndexHit } from '../../index/index.js';
+import type { CatalogBackend, ImageRecord as StoredImage, LabelScore, OodScore, SearchHit as IndexHit } from '../../index/index.js';
 import { sha256Hex } from '../../index/index.js';
 import { sniffFormat } from '../../model/index.js';
 import type { Priority } from '../batcher.js';
@@ -54,7 +54,7 @@ export class GalleryService implements Gallery, IndexTarget {
   private readonly duplicateGroups: DuplicateGroups;
 
   constructor(
-    private readonly catalog: Catalog,
+    private readonly catalog: CatalogBackend,
     private readonly encoder: ImageEncoder,
     private readonly opts: GalleryOptions,
   ) {
@@ -63,13 +63,13 @@ export class GalleryService implements Gallery, IndexTarget {
     this.duplicateGroups = new DuplicateGroups(catalog, thumbnailUrl);
   }
 
-  size(): number {
-    return this.catalog.stats().images;
+  size(): Promise<number> {
+    return this.catalog.count();
   }
 
-  findBySha256(sha: string): { id: number; source: string; createdAt: string } | undefined {
-    const id = this.catalog.findBySha256(sha);
-    const r = id === undefined ? undefined : this.catalog.get(id);
+  async findBySha256(sha: string): Promise<{ id: number; source: string; createdAt: string } | undefined> {
+    const id = await this.catalog.findBySha256(sha);
+    const r = id === undefined ? undefined : await this.catalog.get(id);
     return r ? { id: r.id, source: r.source, createdAt: r.createdAt } : undefined;
   }
 
@@ -84,12 +84,12 @@ export class GalleryService implements Gallery, IndexTarget {
     const stored = typeof at.source === 'string' ? undefined : await at.source(extensionOf(bytes));
     const source = stored ?? (at.source as string);
     try {
-      const res = this.catalog.add({ source, sha256: at.sha256, width: e.width, height: e.height, labels: e.labels ?? [], code: e.code, embedding: e.embedding, ...(e.ood ? { ood: e.ood } : {}) });
+      const res = await this.catalog.add({ source, sha256: at.sha256, width: e.width, height: e.height, labels: e.labels ?? [], code: e.code, embedding: e.embedding, ...(e.ood ? { ood: e.ood } : {}) });
       return { id: res.id, existed: res.existed };
     } catch (err) {
       if (stored === undefined) throw err;
       // The same bytes may have been stored meanwhile by a concurrent upload: that row keeps the file.
-      if (this.catalog.findBySha256(at.sha256) === undefined) await rm(stored, { force: true });
+      if ((await this.catalog.findBySha256(at.sha256).catch(() => 0)) === undefined) await rm(stored, { force: true });
       throw storageError('store the upload', err);
     }
   }
@@ -115,8 +115,8 @@ export class GalleryService implements Gallery, IndexTarget {
     return { unknown, ood_score: unknown === null ? null : (ood?.score ?? null) };
   }
 
-  private stored(id: number): StoredImage {
-    const r = this.catalog.get(id);
+  private async stored(id: number): Promise<StoredImage> {
+    const r = await this.catalog.get(id);
     if (!r) throw new NotFoundError(`image ${id} is not in the index`);
     return r;
   }
@@ -136,39 +136,39 @@ export class GalleryService implements Gallery, IndexTarget {
 
   async search(bytes: Buffer, opts: SearchOptions): Promise<SearchHit[]> {
     const e = await this.encoder.encode(bytes);
-    return this.hits(this.catalog.search({ code: e.code, embedding: e.embedding }, opts).hits);
+    return this.hits((await this.catalog.search({ code: e.code, embedding: e.embedding }, opts)).hits);
   }
 
   async similar(id: number, opts: SearchOptions): Promise<SearchHit[]> {
-    const r = this.stored(id);
-    const embedding = this.catalog.embedding(id);
+    const r = await this.stored(id);
+    const embedding = await this.catalog.embedding(id);
     // One more than asked, because the image itself comes first.
-    const res = this.catalog.search({ code: r.code, embedding }, { ...opts, k: Math.min(100, opts.k + 1) });
+    const res = await this.catalog.search({ code: r.code, embedding }, { ...opts, k: Math.min(100, opts.k + 1) });
     return this.hits(res.hits.filter((h) => h.id !== id).slice(0, opts.k));
   }
 
-  get(id: number): ImageRecord {
-    return this.record(this.stored(id));
+  async get(id: number): Promise<ImageRecord> {
+    return this.record(await this.stored(id));
   }
 
   duplicates(opts: DuplicatesOptions): Promise<DuplicatePage> {
     return this.duplicateGroups.page(opts);
   }
 
-  list(opts: ListImagesOptions): ImagePage {
+  async list(opts: ListImagesOptions): Promise<ImagePage> {
     const ood = opts.unknown === undefined ? undefined : { ...this.encoder.oodRule, unknown: opts.unknown };
-    const page = this.catalog.list({ limit: opts.limit, ...(opts.afterId ? { afterId: opts.afterId } : {}), ...(opts.label ? { label: opts.label } : {}), ...(ood ? { ood } : {}) });
+    const page = await this.catalog.list({ limit: opts.limit, ...(opts.afterId ? { afterId: opts.afterId } : {}), ...(opts.label ? { label: opts.label } : {}), ...(ood ? { ood } : {}) });
     const images = page.images.map((r) => this.record(r));
     return { images, lastId: page.more ? (images.at(-1)?.id ?? null) : null };
   }
 
   async upload(bytes: Buffer, filename: string | undefined): Promise<{ record: ImageRecord; created: boolean }> {
     const sha = sha256Hex(bytes);
-    const existing = this.catalog.findBySha256(sha);
-    if (existing !== undefined) return { record: this.get(existing), created: false };
+    const existing = await this.catalog.findBySha256(sha);
+    if (existing !== undefined) return { record: await this.get(existing), created: false };
     // The bytes are stored under BLOBS/uploads only once they encoded: undecodable uploads leave nothing.
     const res = await this.add(bytes, { sha256: sha, priority: 'interactive', source: (ext) => this.store(bytes, sha, ext) });
-    const record = this.get(res.id);
+    const record = await this.get(res.id);
     return { record: filename ? { ...record, filename } : record, created: !res.existed };
   }
 
@@ -179,13 +179,13 @@ export class GalleryService implements Gallery, IndexTarget {
   }
 
   async remove(id: number): Promise<void> {
-    const r = this.stored(id);
-    this.catalog.remove(id);
+    const r = await this.stored(id);
+    await this.catalog.remove(id);
     await rm(this.thumbPath(id), { force: true });
     // Only files we stored ourselves are deleted; indexed folders belong to the user. The same bytes
     // uploaded again meanwhile (here or on another replica) own the file now: it stays.
     const rel = relative(this.uploadsDir, r.source);
-    if (!rel.startsWith('..') && !isAbsolute(rel) && this.catalog.findBySha256(r.sha256) === undefined) await rm(r.source, { force: true });
+    if (!rel.startsWith('..') && !isAbsolute(rel) && (await this.catalog.findBySha256(r.sha256)) === undefined) await rm(r.source, { force: true });
   }
 
   private thumbPath(id: number): string {
@@ -236,7 +236,7 @@ export class GalleryService implements Gallery, IndexTarget {
   }
 
   private async makeThumbnail(id: number, path: string): Promise<Buffer> {
-    const src = await this.sourceBytes(id, this.stored(id));
+    const src = await this.sourceBytes(id, await this.stored(id));
     const size = this.opts.thumbnailSize;
     const webp = await sharp(src, { failOn: 'none', limitInputPixels: 1e9 })
       .rotate()

@@ -74,7 +74,7 @@ export class IndexingService {
       return { kind: 'failed', message: err instanceof FileRefusedError ? `not read: ${err.message}` : `cannot read the file (${errCode(err)})` };
     }
     const sha = sha256Hex(bytes);
-    const known = this.target.findBySha256(sha);
+    const known = await this.target.findBySha256(sha);
     if (known !== undefined) return { kind: 'duplicate', id: known.id, sameSource: known.source === path, createdAt: known.createdAt };
     try {
       const res = await this.target.add(bytes, { source: path, sha256: sha, priority });

@@ -22,7 +22,7 @@ async function list(dir: string): Promise<string[]> {
 }
 
 /** `hasSha` says whether a row holds these bytes; upload files are named `<sha256>.<ext>`. */
-export async function reconcileFiles(blobDir: string, hasSha: (sha: string) => boolean | Promise<boolean>, opts: { minAgeMs?: number } = {}): Promise<ReconcileReport> {
+export async function reconcileFiles(blobDir: string, hasSha: (sha: string) => Promise<boolean>, opts: { minAgeMs?: number } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { temps: 0, orphanUploads: 0 };
   const minAge = opts.minAgeMs ?? 0;
   const young = async (path: string): Promise<boolean> => minAge > 0 && Date.now() - (await stat(path).then((s) => s.mtimeMs, () => 0)) < minAge;

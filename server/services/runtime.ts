@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { openCatalog, recordedCodesHash } from '../../index/index.js';
-import type { Catalog } from '../../index/index.js';
+import { openBackend, recordedCodesHashAt } from '../../index/index.js';
+import type { CatalogBackend } from '../../index/index.js';
 import { createSession, sha256File, fallbackCodesName } from '../../model/index.js';
 import type { Config } from '../config.js';
 import { JobManager } from '../jobs.js';
@@ -24,7 +24,7 @@ export interface Runtime {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly catalog: Catalog;
+  readonly catalog: CatalogBackend;
   readonly inference: InferenceService;
   readonly gallery: GalleryService;
   readonly indexing: IndexingService;
@@ -32,7 +32,7 @@ export interface Runtime {
   readonly modelHash: string;
   readiness(): Readiness;
   setReadiness(r: Readiness): void;
-  /** Stops jobs (with a checkpoint), drains the batcher, releases the sessions, closes SQLite. */
+  /** Stops jobs (with a checkpoint), drains the batcher, releases the sessions, closes the catalog. */
   close(): Promise<void>;
 }
 
@@ -58,11 +58,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     const embeddingDim = session.contract.embeddingDim;
     const modelHash = await sha256File(config.modelPath);
     const { codes, codesHash } = await resolveCodes(config.codesPath, modelHash, embeddingDim, {
-      recorded: recordedCodesHash(config.dataDir),
+      recorded: await recordedCodesHashAt(config.database),
       onFallback: (reason) => logger.warn({ reason, code: fallbackCodesName() }, FALLBACK_ADVICE),
     });
     cleanup.push(() => codes.close());
-    const catalog = await openCatalog(config.dataDir, {
+    const catalog = await openBackend(config.database, {
       bits: codes.bits,
       embeddingDim,
       modelHash,
@@ -75,6 +75,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     for (const w of catalog.openReport.warnings) logger.warn(w);
     if (catalog.openReport.removedTemps.length > 0) logger.warn({ files: catalog.openReport.removedTemps }, 'removed temp files of an interrupted index save');
     if (catalog.openReport.rebuilt) logger.warn({ reason: catalog.openReport.reason }, 'HNSW graph rebuilt from SQLite');
+    if (catalog.kind === 'postgres') logger.info({ database: catalog.location }, 'catalog in PostgreSQL');
     const metrics = opts.metrics ?? createMetrics();
     const inference = new InferenceService(session, codes, {
       maxBatch: config.maxBatch,
@@ -92,7 +93,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       // A blob folder of its own (SIGHTLINE_BLOB_DIR) may be shared with running replicas: leave
       // their writes under way alone, only leftovers older than any write are removed.
       const shared = config.blobDir !== config.dataDir;
-      const fixed = await reconcileFiles(config.blobDir, (sha) => catalog.findBySha256(sha) !== undefined, shared ? { minAgeMs: SHARED_LEFTOVER_MS } : {});
+      const fixed = await reconcileFiles(config.blobDir, async (sha) => (await catalog.findBySha256(sha)) !== undefined, shared ? { minAgeMs: SHARED_LEFTOVER_MS } : {});
       if (fixed.temps + fixed.orphanUploads > 0) logger.warn(fixed, 'removed partial files and uploads without a database row (an interrupted write)');
     }
     const indexing = new IndexingService(gallery, { maxFileBytes: MAX_INDEX_FILE_BYTES });
@@ -106,6 +107,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     });
     let readiness: Readiness = { ready: false, reason: 'golden check pending' };
     let closed = false;
+    const database = watchDatabase(catalog, logger);
     return {
       config,
       logger,
@@ -116,21 +118,54 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       indexing,
       jobs,
       modelHash,
-      readiness: () => readiness,
+      readiness: () => (readiness.ready ? (database.problem() ?? readiness) : readiness),
       setReadiness(r) {
         readiness = r;
       },
       async close() {
         if (closed) return;
         closed = true;
+        database.stop();
         readiness = { ready: false, reason: 'shutting down' };
         if (!opts.readOnly) await jobs.shutdown();
         await inference.close();
-        catalog.close();
+        await catalog.close();
       },
     };
   } catch (err) {
     for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
     throw err;
   }
+}
+
+/** How often a replica checks that its shared database answers (readiness). */
+const DATABASE_PING_MS = 2000;
+
+/**
+ * A database catalog can go away under a running replica: readiness then fails, with the reason,
+ * so a load balancer sends requests elsewhere until it answers again. A local SQLite file cannot.
+ */
+function watchDatabase(catalog: CatalogBackend, logger: Logger): { problem(): Readiness | undefined; stop(): void } {
+  if (catalog.kind === 'sqlite') return { problem: () => undefined, stop: () => undefined };
+  let problem: Readiness | undefined;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    catalog
+      .ping()
+      .then(
+        () => {
+          if (problem) logger.info({ database: catalog.location }, 'database reachable again');
+          problem = undefined;
+        },
+        (err: unknown) => {
+          if (!problem) logger.warn({ database: catalog.location, err: (err as Error).message }, 'database unreachable: not ready');
+          problem = { ready: false, reason: `database unreachable: ${(err as Error).message}` };
+        },
+      )
+      .finally(() => (busy = false));
+  }, DATABASE_PING_MS);
+  timer.unref();
+  return { problem: () => problem, stop: () => clearInterval(timer) };
 }

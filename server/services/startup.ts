@@ -81,7 +81,7 @@ export async function indexDemoGallery(rt: Runtime, opts: { dir?: string; signal
   const state = await readFile(marker, 'utf8')
     .then((t) => (JSON.parse(t) as { state?: string }).state)
     .catch(() => undefined);
-  if (state === 'done' || (state === undefined && rt.gallery.size() > 0)) return 0;
+  if (state === 'done' || (state === undefined && (await rt.gallery.size()) > 0)) return 0;
   await writeFile(marker, JSON.stringify({ state: 'running' }));
   const entries = (await walkFiles(dir, { recursive: true })).filter((e) => e.path.endsWith('.png'));
   let added = 0;

@@ -55,7 +55,7 @@ after(async () => {
 });
 
 /** What a failed request may not change: catalog rows and files under DATA/uploads. */
-function stored(): string {
+async function stored(): Promise<string> {
   const uploads = (() => {
     try {
       return readdirSync(join(s.dir, 'uploads')).sort().join(',');
@@ -63,7 +63,7 @@ function stored(): string {
       return '';
     }
   })();
-  return `${s.rt.gallery.size()}|${uploads}`;
+  return `${await s.rt.gallery.size()}|${uploads}`;
 }
 
 /** Outcomes per kind, summarised into the report table. */
@@ -78,7 +78,7 @@ type Expect = 'ok' | { status: number; code: string };
 
 /** Sends one request and checks the rules every answer obeys, then the expected outcome. */
 async function check(kind: string, label: string, send: () => request.Test, expect: Expect, oip = false): Promise<request.Response> {
-  const before = stored();
+  const before = await stored();
   const res = await send();
   const where = `${kind} → ${label}: ${res.status} ${String(res.text ?? '').slice(0, 300)}`;
   assert.ok(res.status < 500 || ((res.status === 503 || res.status === 507) && res.headers['retry-after']), `no 5xx: ${where}`);
@@ -98,7 +98,7 @@ async function check(kind: string, label: string, send: () => request.Test, expe
   assert.ok(!res.text.includes(s.dir), `no server path in the message: ${where}`);
   assert.equal(res.status, expect.status, where);
   if (!oip) assert.equal(code, expect.code, where);
-  assert.equal(stored(), before, `nothing stored for a failed request: ${where}`);
+  assert.equal(await stored(), before, `nothing stored for a failed request: ${where}`);
   record(kind, `${res.status} ${oip ? 'error' : String(code)}`);
   return res;
 }
@@ -251,7 +251,7 @@ test('job creation: hostile bodies and paths, then one job over a folder of ever
   // Every hostile image file in one folder: the job finishes, each file has an outcome, only the valid ones are added.
   const files = await imageKinds(BODY_LIMIT);
   files.forEach((k, i) => writeFileSync(join(root, 'photos', `${String(i).padStart(2, '0')}.img`), k.bytes));
-  const sizeBefore = s.rt.gallery.size();
+  const sizeBefore = await s.rt.gallery.size();
   const started = await check('job over every hostile file', '/v1/jobs/index', () => request(app).post('/v1/jobs/index').send({ path: join(root, 'photos') }), 'ok');
   let job: JobView;
   for (;;) {
@@ -266,7 +266,7 @@ test('job creation: hostile bodies and paths, then one job over a folder of ever
   assert.equal(job.done + job.duplicates, valid, `the ${valid} valid files are indexed (or already were): ${JSON.stringify(job)}`);
   assert.equal(job.failed + job.not_images, files.length - valid, 'every other file is failed or not an image');
   assert.equal(job.done + job.failed + job.skipped, files.length, JSON.stringify(job));
-  assert.equal(s.rt.gallery.size() - sizeBefore, job.done, 'the catalog gained exactly the newly indexed files');
+  assert.equal((await s.rt.gallery.size()) - sizeBefore, job.done, 'the catalog gained exactly the newly indexed files');
   for (const e of job.errors) assert.ok(!e.message.includes(work.path), `no server path in job errors: ${e.message}`);
   record('job over every hostile file', `done: ${job.done} new + ${job.duplicates} duplicates, ${job.failed} failed, ${job.not_images} not images`);
 });

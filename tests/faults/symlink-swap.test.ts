@@ -71,7 +71,7 @@ test('a job file swapped for a symlink or a FIFO after the walk is not read; the
   assert.match(reasons[0] ?? '', /not read: not a regular file/);
   assert.match(reasons[1] ?? '', /not read: the file resolves to a path outside the allowed roots/);
   for (const r of reasons) assert.doesNotMatch(r, new RegExp(work.path), 'no server path in job errors');
-  assert.equal(s.rt.gallery.findBySha256(sha256Hex(secret)), undefined, 'the outside image was not indexed');
+  assert.equal(await s.rt.gallery.findBySha256(sha256Hex(secret)), undefined, 'the outside image was not indexed');
   report.add({ kind: 'job file → symlink out of the roots after the walk', outcome: 'failed: outside the allowed roots', lost: 0 });
   report.add({ kind: 'job file → FIFO after the walk', outcome: 'failed: not a regular file (no hang)', lost: 0 });
 });

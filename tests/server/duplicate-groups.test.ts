@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { SqliteBackend } from '../../index/index.js';
 import { DuplicateGroups } from '../../server/services/duplicates.js';
 import { openTest, tempDir } from '../index/fixtures/catalog.js';
 import { dataset } from '../index/fixtures/synthetic.js';
@@ -30,7 +31,7 @@ test('one pass at a time, shared by equal requests, redone after a change', asyn
         running--;
       }
     };
-    const groups = new DuplicateGroups(cat, (id) => `/t/${id}`);
+    const groups = new DuplicateGroups(new SqliteBackend(cat), (id) => `/t/${id}`);
     const opts = { limit: 1000, neighbours: 10 };
     // Three requests at once: two alike, one with other options.
     const [a, b, c] = await Promise.all([groups.page(opts), groups.page(opts), groups.page({ ...opts, maxRelativeDistance: 2 })]);

@@ -298,7 +298,7 @@ describe('service routes', () => {
     assert.match(text, /sightline_queue_depth\{priority="interactive"\} 0/);
     assert.match(text, /sightline_queue_wait_seconds_count\{priority="interactive"\} [1-9]/);
     const size = /sightline_index_images (\d+)/.exec(text);
-    assert.equal(Number(size?.[1]), s.rt.gallery.size());
+    assert.equal(Number(size?.[1]), await s.rt.gallery.size());
   });
 
   test('JSON logs carry the request id', async () => {

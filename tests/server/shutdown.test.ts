@@ -64,7 +64,7 @@ test('graceful stop: in-flight requests finish, a running job is checkpointed an
     assert.equal(done.total, 120);
     assert.equal(done.done, 120, 'every file counted once over both runs');
     assert.equal(done.skipped + done.failed, 0);
-    assert.equal(second.runtime.gallery.size(), 120);
+    assert.equal(await second.runtime.gallery.size(), 120);
   } finally {
     await second.close();
   }

@@ -24,9 +24,9 @@ after(async () => {
 
 test('the demo gallery is indexed once into an empty database, and never over a user’s images', async () => {
   assert.equal(await indexDemoGallery(s.rt, { dir: gallery }), 6);
-  assert.equal(s.rt.gallery.size(), 6);
+  assert.equal(await s.rt.gallery.size(), 6);
   assert.deepEqual(JSON.parse(readFileSync(join(s.dir, 'demo.json'), 'utf8')), { state: 'done', images: 6 });
-  s.rt.catalog.remove(1);
+  await s.rt.catalog.remove(1);
   assert.equal(await indexDemoGallery(s.rt, { dir: gallery }), 0, 'a deleted demo image does not come back');
 
   rmSync(join(s.dir, 'demo.json'));

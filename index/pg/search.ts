@@ -1,0 +1,192 @@
+/**
+ * Two-stage search inside PostgreSQL, with the SQLite catalog's semantics (search.ts), so that the
+ * same images give the same ids:
+ * 1. Hamming candidates: an exact `bit_count(code # q)` scan for collections up to scanThreshold and
+ *    for selective label filters — at least max(k × oversample, POOL_MIN) images and every
+ *    image tying with the last (never a cut inside a tie) — else pgvector's HNSW index (`<~>`,
+ *    `SET LOCAL hnsw.ef_search` = k × oversample per query, an iterative scan reading on to
+ *    POOL_MIN images as the SQLite graph's pool does), extended by every image sharing a code at
+ *    the cut-off distance (the SQLite graph holds one node per distinct code). HNSW coming back
+ *    short (a filter, many deletions) falls back to the scan.
+ * 2. A pool larger than k × oversample is narrowed by the stored sketches (sketch.ts; same
+ *    arithmetic as the in-memory matrix, pool in id order), then re-ranked by exact Euclidean
+ *    distance on the stored float16 embeddings, computed here in JS like the SQLite catalog.
+ * Nothing is cached in the process: every replica answers from the database as it is now.
+ */
+import { toPackedCode } from '../codes.js';
+import { IndexParamError } from '../errors.js';
+import { distanceAndNorm, roundToHalf } from '../float16.js';
+import { nearDuplicateTest } from '../near-dup.js';
+import { POOL_MIN } from '../pool.js';
+import { checkEmbedding } from '../records.js';
+import { type CandidateEngine, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from '../search.js';
+import type { SketchProjection } from '../sketch.js';
+import type { SqlClient } from './client.js';
+import { bitString, halvesOf, labelsOf, num, oodOf, toBuffer, vectorBytesSql } from './rows.js';
+import type { PgMeta } from './schema.js';
+
+export interface PgSearchContext {
+  db: SqlClient;
+  meta: PgMeta;
+  sketch: SketchProjection;
+  scanThreshold: number;
+  filterScanFraction: number;
+  /** Lower bound of hnsw.ef_search (raised to k × oversample, at most 1000). */
+  efSearch: number;
+  /** Images in the catalog now (catalog_state). */
+  count(): Promise<number>;
+}
+
+interface Candidate {
+  id: number;
+  hamming: number;
+  sketch: Buffer | null;
+}
+
+interface Pool {
+  cand: Candidate[];
+  engine: CandidateEngine;
+}
+
+const MAX_EF = 1000;
+
+async function scan(ctx: PgSearchContext, q: string, want: number, label: string | undefined, pool: boolean): Promise<Candidate[]> {
+  const bits = ctx.meta.bits;
+  const where = label === undefined ? '' : 'WHERE top_label = $3';
+  const params: unknown[] = [q, want, ...(label === undefined ? [] : [label])];
+  const sql = pool
+    ? `WITH d AS (SELECT id, bit_count(code # $1::bit(${bits}))::int AS h, sketch FROM images ${where})
+       SELECT id, h, sketch FROM d WHERE h <= COALESCE((SELECT h FROM d ORDER BY h OFFSET $2 - 1 LIMIT 1), ${bits}) ORDER BY id`
+    : `SELECT id, bit_count(code # $1::bit(${bits}))::int AS h, NULL::bytea AS sketch FROM images ${where} ORDER BY h, id LIMIT $2`;
+  const rows = (await ctx.db.query<{ id: unknown; h: unknown; sketch: unknown }>(sql, params)).rows;
+  return rows.map((r) => ({ id: num(r.id), hamming: num(r.h), sketch: r.sketch == null ? null : toBuffer(r.sketch) }));
+}
+
+async function hnsw(ctx: PgSearchContext, q: string, want: number, label: string | undefined, pool: boolean): Promise<Candidate[]> {
+  const bits = ctx.meta.bits;
+  const ef = Math.min(MAX_EF, Math.max(ctx.efSearch, want));
+  return ctx.db.transaction(async (tx) => {
+    await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
+    // The pool reads on past the k × oversample nearest to POOL_MIN images (pool.ts), and a label
+    // filter drops nodes: both need the index scan to continue beyond ef_search.
+    if (pool || label !== undefined) await tx.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+    const filter = label === undefined ? '' : 'WHERE top_label = $3';
+    const params: unknown[] = [q, pool ? Math.max(want, POOL_MIN) : want, ...(label === undefined ? [] : [label])];
+    const near = (
+      await tx.query<{ id: unknown; h: unknown; code: string; sketch: unknown }>(
+        `SELECT id, h, code, sketch FROM (SELECT id, (code <~> $1::bit(${bits}))::int AS h, code::text AS code, sketch FROM images ${filter} ORDER BY code <~> $1::bit(${bits}) LIMIT $2) n ORDER BY h, id`,
+        params,
+      )
+    ).rows;
+    const out = near.map((r) => ({ id: num(r.id), hamming: num(r.h), sketch: r.sketch == null ? null : toBuffer(r.sketch) }));
+    if (!pool || near.length < want) return out;
+    // relaxed_order: the scan may return a little out of order; the cut is the farthest returned.
+    const cut = out.reduce((m, c) => Math.max(m, c.hamming), 0);
+    const codes = [...new Set(near.filter((r) => num(r.h) === cut).map((r) => r.code))];
+    const seen = new Set(out.map((c) => c.id));
+    const tied = (
+      await tx.query<{ id: unknown; sketch: unknown }>(
+        `SELECT id, sketch FROM images WHERE code = ANY($1::bit(${bits})[]) ${label === undefined ? '' : 'AND top_label = $2'}`,
+        [codes, ...(label === undefined ? [] : [label])],
+      )
+    ).rows;
+    for (const r of tied) if (!seen.has(num(r.id))) out.push({ id: num(r.id), hamming: cut, sketch: r.sketch == null ? null : toBuffer(r.sketch) });
+    return out.sort((a, b) => a.id - b.id);
+  });
+}
+
+async function candidates(ctx: PgSearchContext, q: string, want: number, label: string | undefined, pool: boolean): Promise<Pool> {
+  const total = await ctx.count();
+  const eligible = label === undefined ? total : num((await ctx.db.query<{ n: unknown }>('SELECT count(*) AS n FROM images WHERE top_label = $1', [label])).rows[0]?.n);
+  if (Math.min(want, eligible) === 0) return { cand: [], engine: 'scan' };
+  const selective = label !== undefined && eligible < ctx.filterScanFraction * total;
+  const exact = (): Promise<Candidate[]> => scan(ctx, q, pool ? Math.max(want, POOL_MIN) : want, label, pool);
+  if (total <= ctx.scanThreshold || selective || !ctx.meta.hnsw) return { cand: await exact(), engine: 'scan' };
+  const ann = await hnsw(ctx, q, want, label, pool);
+  if (ann.length < Math.min(want, eligible)) return { cand: await exact(), engine: 'hnsw→scan' };
+  return { cand: ann, engine: 'hnsw' };
+}
+
+const MAX_POOL = 2 ** 21;
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Squared distance between a query projection and a stored sketch, as CodeMatrix.sketchDistance computes it. */
+export function sketchDistance(sketch: Buffer | null, p: Float32Array, qNorm: number): number {
+  if (sketch === null || sketch.length !== 4 + p.length) return Infinity;
+  const scale = sketch.readFloatLE(0);
+  let sum = 0;
+  let dot = 0;
+  for (let i = 0; i < p.length; i++) {
+    const v = sketch.readInt8(4 + i);
+    sum += v * v;
+    dot += (p[i] as number) * v;
+  }
+  return qNorm + Math.fround(sum * scale * scale) - 2 * scale * dot;
+}
+
+/** Positions of the `want` candidates nearest by sketch (search.ts narrow(), same keys). */
+function narrow(sketch: SketchProjection, q: Float32Array, cand: Candidate[], want: number): number[] {
+  const n = cand.length;
+  if (n <= want) return cand.map((_, i) => i);
+  const p = sketch.project(q);
+  let qNorm = 0;
+  for (let i = 0; i < p.length; i++) qNorm += (p[i] as number) * (p[i] as number);
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    f32[0] = Math.max(0, sketchDistance((cand[i] as Candidate).sketch, p, qNorm));
+    keys[i] = (u32[0] as number) * MAX_POOL + i;
+  }
+  keys.sort();
+  return Array.from(keys.subarray(0, want), (k) => k % MAX_POOL);
+}
+
+interface Ranked {
+  c: Candidate;
+  distance: number | null;
+  norm?: number;
+}
+
+async function rerank(ctx: PgSearchContext, q: Float32Array, picked: Candidate[]): Promise<Ranked[]> {
+  const byId = new Map(picked.map((c) => [c.id, c]));
+  const rows = (await ctx.db.query<{ id: unknown; v: unknown }>(`SELECT id, ${vectorBytesSql(ctx.meta.vector)} AS v FROM embeddings WHERE id = ANY($1::bigint[])`, [picked.map((c) => c.id)])).rows;
+  const out: Ranked[] = rows.map((r) => {
+    const halves = halvesOf(ctx.meta.vector, r.v);
+    const { distance, norm } = distanceAndNorm(q, halves);
+    return { c: byId.get(num(r.id)) as Candidate, distance, norm };
+  });
+  return out.sort((a, b) => (a.distance as number) - (b.distance as number) || a.c.id - b.c.id);
+}
+
+export async function pgSearch(ctx: PgSearchContext, query: SearchQuery, options: SearchOptions): Promise<SearchResult> {
+  const opts = validateSearchOptions(options);
+  if (query === null || typeof query !== 'object') throw new IndexParamError('query', query, 'an object {code, embedding}');
+  const code = toPackedCode(query.code, ctx.meta.bits, 'query.code');
+  let q: Float32Array | undefined;
+  if (opts.rerank) {
+    if (query.embedding === undefined) throw new IndexParamError('query.embedding', undefined, `${ctx.meta.embeddingDim} floats (or rerank: false)`);
+    q = roundToHalf(checkEmbedding(query.embedding, ctx.meta.embeddingDim, 'query.embedding'));
+  }
+  const want = opts.rerank ? opts.k * opts.oversample : opts.k;
+  const { cand, engine } = await candidates(ctx, bitString(code, ctx.meta.bits), want, opts.label, q !== undefined);
+  const order: Ranked[] = q
+    ? await rerank(ctx, q, narrow(ctx.sketch, q, cand, want).map((i) => cand[i] as Candidate))
+    : [...cand].sort((a, b) => a.hamming - b.hamming || a.id - b.id).map((c) => ({ c, distance: null }));
+  const top: Ranked[] = [];
+  for (const r of order.slice(0, opts.k)) {
+    if (opts.maxDistance !== undefined && r.distance !== null && r.distance > opts.maxDistance) break;
+    top.push(r);
+  }
+  const rows = (await ctx.db.query<{ id: unknown; source: string; labels: unknown; ood_score: unknown; ood_basis: unknown }>('SELECT id, source, labels, ood_score, ood_basis FROM images WHERE id = ANY($1::bigint[])', [top.map((r) => r.c.id)])).rows;
+  const summary = new Map(rows.map((r) => [num(r.id), r]));
+  const nearDup = nearDuplicateTest();
+  const qNorm = q ? Math.sqrt(q.reduce((acc, v) => acc + v * v, 0)) : 0;
+  const hits: SearchHit[] = [];
+  for (const { c, distance, norm } of top) {
+    const row = summary.get(c.id);
+    if (row === undefined) continue;
+    const nearDuplicate = distance !== null && norm !== undefined && nearDup(distance, qNorm, norm);
+    hits.push({ id: c.id, source: row.source, distance, hamming: c.hamming, labels: labelsOf(row.labels), ood: oodOf(row), nearDuplicate });
+  }
+  return { hits, engine, candidates: cand.length };
+}
