@@ -3,20 +3,29 @@
  * test split or an image folder, through the served onnxruntime session) and `sightline eval retrieval` (mAP, mAP@1000
  * and P@10 of five rankings, HNSW recall, index bytes per image, queries/s; see training/codes/retrieval.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createSession } from '../../model/index.js';
+import { createSession, readContractSync, replaceContract } from '../../model/index.js';
 import { loadFashionMnist, evaluateClassifier, formatConfusion, matchLabels, loadImageFolder, evaluateRetrieval, METHODS, type RetrievalReport } from '../../training/index.js';
 import type { SquareDataset, NearDupReport } from '../../training/index.js';
 import type { ModelSession } from '../../model/index.js';
 import { CliError } from '../errors.js';
 import { cropsFlag, intFlag, packageRoot } from '../flags.js';
 import { formatSeconds, makeBar } from '../progress.js';
+import { writeModelFile } from './import.js';
 import { modelPath } from './train-codes.js';
 
 interface ClassifyFlags {
-  model?: string; dataset: string; data?: string; crops: string; limit?: string; threads: string; json?: boolean;
+  model?: string; dataset: string; data?: string; crops: string; limit?: string; threads: string; json?: boolean; record?: boolean;
+}
+
+/** `--record`: the whole Fashion-MNIST test split's result goes into the model's contract under the keys training writes. */
+function recordAccuracy(path: string, m: { n: number; crops: number; top1: number; top5: number }): void {
+  const bytes = readFileSync(path);
+  const c = readContractSync(path);
+  const metrics = { ...c.metrics, [`test_top1_${m.crops}crop`]: m.top1, [`test_top5_${m.crops}crop`]: m.top5, test_images: m.n };
+  writeModelFile(path, replaceContract(bytes, { ...c, metrics }));
 }
 
 interface RetrievalFlags {
@@ -107,9 +116,13 @@ export function register(program: Command): void {
     .option('--limit <n>', 'only the first N test images')
     .option('--threads <n>', 'onnxruntime threads', '2')
     .option('--json', 'one JSON object { n, crops, top1, top5, confusion, missing }')
+    .option('--record', "write top-1/top-5 into the model's contract (test_top1_<crops>crop, test_top5_<crops>crop, test_images); whole Fashion-MNIST test split only")
     .action(async (f: ClassifyFlags) => {
       const crops = cropsFlag(f.crops);
       const limit = f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8);
+      if (f.record && (f.dataset !== 'fashion-mnist' || limit !== undefined)) {
+        throw CliError.usage(`--record takes the whole Fashion-MNIST test split: drop ${limit !== undefined ? `--limit ${limit}` : `--dataset '${f.dataset}'`}`);
+      }
       const threads = intFlag('--threads', f.threads, 1, 256);
       const session = await createSession(modelPath(f.model), { device: 'cpu', threads });
       const ui = progress();
@@ -125,6 +138,10 @@ export function register(program: Command): void {
         if (missing.length > 0 && !f.json) process.stderr.write(`no images for the model's label(s) ${missing.map((l) => `'${l}'`).join(', ')}\n`);
         const m = await evaluateClassifier(session, ds, crops, (d, t) => ui.tick(d, t));
         ui.stop();
+        if (f.record) {
+          recordAccuracy(session.modelPath, m);
+          process.stderr.write(`recorded top-1 ${(m.top1 * 100).toFixed(2)}% and top-5 ${(m.top5 * 100).toFixed(2)}% on ${m.n} images in the contract of '${session.modelPath}'\n`);
+        }
         if (f.json) {
           process.stdout.write(`${JSON.stringify({ n: m.n, crops: m.crops, top1: m.top1, top5: m.top5, confusion: m.confusion, missing })}\n`);
           return;

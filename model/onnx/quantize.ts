@@ -185,6 +185,15 @@ function prune(g: IGraphProto): void {
   g.input = (g.input ?? []).filter((i) => inits.has(i.name) || read.has(i.name ?? '') || !(i.name ?? '').length);
 }
 
+/**
+ * The source's measured results (`test_*`, `val_*`) were measured on the fp32 graph: the int8
+ * contract keeps them as `fp32_*`, so that it never shows them as its own accuracy (that is
+ * measured on the int8 graph: `quantize --eval`, `eval classify --record`). Training facts stay.
+ */
+export function fp32Metrics(metrics: Readonly<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).map(([k, v]) => [/^(test|val)_/.test(k) ? `fp32_${k}` : k, v]));
+}
+
 /** The QDQ model bytes and its updated contract. */
 export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: QuantizeInfo): { bytes: Uint8Array; contract: ModelContract } {
   const m: IModelProto = decodeModel(bytes);
@@ -229,6 +238,7 @@ export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: Quantize
   const contract = parseContract(
     JSON.stringify({
       ...before,
+      metrics: fp32Metrics(before.metrics),
       quantization: {
         format: 'qdq-int8',
         weights: 'int8, symmetric, per output channel (Conv, Gemm)',
