@@ -238,7 +238,7 @@ export function loadConfig(
 /**
  * `--db` takes a folder or a URL: a URL-shaped dataDir (flag or SIGHTLINE_DATA) becomes the
  * database URL (a URL never names a folder), and a folder given as `--db` wins over
- * SIGHTLINE_DATABASE_URL. Returns where the URL came from, for messages.
+ * SIGHTLINE_DATABASE_URL (not over a databaseUrl given alongside it, as tests and embedders do). Returns where the URL came from, for messages.
  */
 function routeDatabaseUrl(
   merged: Record<string, unknown>,
@@ -255,6 +255,6 @@ function routeDatabaseUrl(
     if (flags.dataDir !== undefined && typeof envDir === 'string' && !looksLikeUrl(envDir)) merged['dataDir'] = envDir;
     return from;
   }
-  if (flags.dataDir !== undefined) delete merged['databaseUrl'];
+  if (flags.dataDir !== undefined && flags.databaseUrl === undefined) delete merged['databaseUrl'];
   return 'SIGHTLINE_DATABASE_URL';
 }

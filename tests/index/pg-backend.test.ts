@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Catalog, type CatalogBackend, openPostgresWith, poolClient, type SearchOptions } from '../../index/index.js';
+import { Catalog, type CatalogBackend, openPostgresWith, poolClient, PostgresBackend, type SearchOptions } from '../../index/index.js';
 import { pgliteClient } from '../../testing/pglite.js';
 import { postgresSkipReason, startPostgres, type PgCluster } from '../../testing/postgres.js';
 import { dataset, gaussian, rng, type SynthItem } from './fixtures/synthetic.js';
@@ -86,6 +86,29 @@ describe('PostgreSQL backend = SQLite catalog on the same images', () => {
             assert.equal(got.candidates, want.candidates);
           }
         }
+      });
+
+      it('keeps embeddings as halfvec with an HNSW index when pgvector is there, else float16 bytea', () => {
+        assert.ok(pg instanceof PostgresBackend);
+        const pgvector = b.name.startsWith('PGlite');
+        assert.equal(pg.pgMeta.vector, pgvector ? 'halfvec' : 'bytea');
+        assert.equal(pg.pgMeta.hnsw, pgvector);
+      });
+
+      it('above the scan threshold: pgvector HNSW finds the near-copy first and the exact answer (else the scan)', async () => {
+        assert.ok(pg instanceof PostgresBackend);
+        const ann = new PostgresBackend(pg.db, pg.pgMeta, { readOnly: true, scanThreshold: 0, filterScanFraction: 0.1, efSearch: 40 });
+        let same = 0;
+        let total = 0;
+        for (const q of queries) {
+          const exact = sqlite.search({ code: q.code, embedding: q.embedding }, { k: 10 }).hits.map((h) => h.id);
+          const got = await ann.search({ code: q.code, embedding: q.embedding }, { k: 10 });
+          assert.equal(got.engine, pg.pgMeta.hnsw ? 'hnsw' : 'scan');
+          assert.equal(got.hits[0]?.id, exact[0], `near-copy of ${q.image.source} first`);
+          same += got.hits.filter((h) => exact.includes(h.id)).length;
+          total += exact.length;
+        }
+        assert.ok(same / total >= 0.95, `recall@10 of the exact answer ${same}/${total}`);
       });
 
       it('lists the same pages (keyset, label and unknown-image filters)', async () => {
