@@ -248,12 +248,12 @@ export class CodeHnsw {
 
   /**
    * Every image of the nearest nodes until at least `minImages` images are in (default k), plus every
-   * other found node at the last included distance: whole codes, never a cut inside one (unordered;
-   * the search ranks the pool by sketch). The graph is asked for k nodes only, so a larger
-   * `minImages` costs no graph search: it reads further down the nodes already found. Nodes at that
-   * distance the graph did not return are not included.
+   * other found node within `marginBits` of the last included distance: whole codes, never a cut
+   * inside one (unordered; the search ranks the pool by sketch). The graph is asked for k nodes
+   * only, so a larger `minImages` or margin costs no graph search: it reads further down the nodes
+   * already found. Nodes the graph did not return are not included.
    */
-  pool(code: Uint8Array, k: number, filter?: (id: number) => boolean, minImages = k): AnnHits {
+  pool(code: Uint8Array, k: number, filter?: (id: number) => boolean, minImages = k, marginBits = 0): AnnHits {
     const n = Math.min(k, this.slotOf.size, this.index.getMaxElements());
     if (n <= 0) return { ids: [], hamming: [] };
     this.index.setEf(Math.max(this.params.efSearch, n));
@@ -263,15 +263,15 @@ export class CodeHnsw {
     const ids: number[] = [];
     const hamming: number[] = [];
     const enough = Math.max(k, minImages);
-    let last = -1;
+    let limit = Infinity;
     for (const { slot, d } of order) {
-      if (ids.length >= enough && d !== last) break;
+      if (d > limit) break;
       for (const id of this.idsOf(slot)) {
         if (filter && !filter(id)) continue;
         ids.push(id);
         hamming.push(d);
       }
-      last = d;
+      if (limit === Infinity && ids.length >= enough) limit = d + marginBits;
     }
     return { ids, hamming };
   }

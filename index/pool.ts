@@ -23,14 +23,18 @@ export interface Ranked {
 }
 
 /**
- * Stage 1's pool holds at least this many images: a transformed copy's code often lands a bit or
- * two away from its original's, next to a shared code that alone would fill k × oversample.
- * Measured at 10k (eval retrieval, near_dup): served recall@1 0.727 with a pool of k × oversample
- * = 100 (exact Euclidean: 0.767). The exact scan computes every distance anyway; HNSW is still asked
- * for k × oversample nodes only (a larger efSearch costs more than the sketches) and the pool reads
- * further down the nodes it found, whose codes hold at least one image each.
+ * Stage 1's pool holds at least this many images, and every image within POOL_MARGIN_BITS of the
+ * farthest of them: a transformed copy's code often lands a few bits from its original's, next to
+ * shared codes that alone fill k × oversample. Measured on the 300 edited copies of `eval retrieval
+ * --near-dup 100` (exact fc7 Euclidean recall@1 / @10: 0.767 / 0.907 at 10k images, 0.737 / 0.843 at
+ * 60k): a pool of k × oversample = 100 gave 0.727 / 0.840 at 10k; ≥ 1,000 gave 0.767 / 0.903 at 10k
+ * but 0.697 / 0.777 at 60k (the original's code outside the pool in 32 of 300 copies); ≥ 3,000,
+ * 0.717 / 0.813; ≥ 1,000 + 2 bits, 0.730 / 0.827 (pool p50 5,237 images, p90 5,844: about one
+ * class). HNSW is asked for k × oversample nodes only (a larger efSearch costs more than the
+ * sketches); its pool reads down the nodes found (each holds at least one image) by the same rule.
  */
 export const POOL_MIN = 1000;
+export const POOL_MARGIN_BITS = 2;
 
 /** Stage 1's pool as matrix rows (see CodeMatrix.poolRows), with each row's Hamming distance. */
 export interface RowPool {
@@ -40,8 +44,8 @@ export interface RowPool {
 }
 
 /**
- * Stage 1 for the re-rank: at least `want` images and every image tying with the last (the exact
- * scan: at least POOL_MIN), as rows of the code matrix.
+ * Stage 1 for the re-rank: at least max(`want`, POOL_MIN) images and every image within
+ * POOL_MARGIN_BITS of the farthest of them (whole codes), as rows of the code matrix.
  */
 export function findPool(ctx: SearchContext, code: Uint8Array, want: number, label: number | undefined): RowPool {
   const { matrix } = ctx;
@@ -49,12 +53,12 @@ export function findPool(ctx: SearchContext, code: Uint8Array, want: number, lab
   const eligible = label === undefined ? total : ctx.labelCount(label);
   const selective = label !== undefined && eligible < ctx.filterScanFraction * total;
   const scan = (engine: CandidateEngine): RowPool => {
-    const rows = matrix.poolRows(code, Math.max(want, POOL_MIN), label);
+    const rows = matrix.poolRows(code, Math.max(want, POOL_MIN), label, POOL_MARGIN_BITS);
     return { rows, hamming: (i) => matrix.hammingAt(rows[i] as number), engine };
   };
   if (total <= ctx.scanThreshold || selective || ctx.hnsw === undefined || eligible === 0) return scan('scan');
   const filter = label === undefined ? undefined : (id: number): boolean => matrix.labelOf(id) === label;
-  const ann = ctx.hnsw.pool(code, want, filter, POOL_MIN);
+  const ann = ctx.hnsw.pool(code, want, filter, POOL_MIN, POOL_MARGIN_BITS);
   // HNSW can come back short (a filter that prunes the graph, many deletions); the scan is exact.
   if (ann.ids.length < Math.min(want, eligible)) return scan('hnsw→scan');
   // Every id HNSW returns is in the matrix (both mirror SQLite); a missing one would rank last.

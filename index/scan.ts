@@ -182,15 +182,15 @@ export class CodeMatrix {
   }
 
   /**
-   * Every row (filtered by `label`) whose distance is at most the k-th smallest: the exact top-k
-   * plus every row that ties with the k-th, as ascending row numbers. Stage 1 of the search ranks
+   * Every row (filtered by `label`) whose distance is at most the k-th smallest (+ `marginBits`):
+   * the exact top-k plus every row that ties with the k-th, as ascending row numbers. Stage 1 of the search ranks
    * this pool by sketch, so an image is never dropped only because its id is high inside a shared
    * code. The rows are a view of a reused buffer, valid until the next scan, add or delete, with
    * each row's distance in `hammingAt(row)` until then. The search's hot path works on
    * rows so that no per-query id list, Map lookup or allocation is needed (profiled at 60k images:
    * the id → row Map lookups of a 6,000-image pool alone cost more than the scan).
    */
-  poolRows(code: Uint8Array, k: number, label?: number): Uint32Array {
+  poolRows(code: Uint8Array, k: number, label?: number, marginBits = 0): Uint32Array {
     const q = codeWords(code, this.query);
     const { dist, hist, within } = this;
     hist.fill(0);
@@ -199,6 +199,7 @@ export class CodeMatrix {
     let cutoff = -1;
     let seen = 0;
     while (seen < k && cutoff < this.bits) seen += hist[++cutoff] as number;
+    cutoff += marginBits;
     let m = 0;
     for (let r = 0; r < this.n; r++) if ((dist[r] as number) <= cutoff) within[m++] = r;
     return within.subarray(0, m);
