@@ -135,7 +135,12 @@ export async function run(args: string[]): Promise<void> {
     console.log(rows.join('\n'));
     if (impls.length > 1) {
       const differ = (results[0] as SearchResult[]).filter((r, i) => !same(r, (results[1] as SearchResult[])[i] as SearchResult)).length;
+      const sum = (r: SearchResult): number => r.hits.reduce((t, h) => t + (h.distance ?? 0), 0);
+      const closer = (results[0] as SearchResult[]).filter((r, i) => sum(r) < sum((results[1] as SearchResult[])[i] as SearchResult) - 1e-9).length;
+      const farther = (results[0] as SearchResult[]).filter((r, i) => sum(r) > sum((results[1] as SearchResult[])[i] as SearchResult) + 1e-9).length;
       console.log(`\nhits (ids, distances, near-duplicate flags) differ from the baseline's on ${differ} of ${nq} queries`);
+      const rel = (results[0] as SearchResult[]).reduce((t, r, i) => t + sum(r) / Math.max(1e-12, sum((results[1] as SearchResult[])[i] as SearchResult)), 0) / nq;
+      console.log(`sum of the 10 hits' distances: smaller than the baseline's on ${closer}, larger on ${farther} queries; mean ratio ${rel.toFixed(4)}`);
     }
     for (const [, s] of impls.slice(1)) s.close();
   } finally {
