@@ -3,10 +3,11 @@
  * same images give the same ids:
  * 1. Hamming candidates: an exact `bit_count(code # q)` scan for collections up to scanThreshold and
  *    for selective label filters — at least max(k × oversample, POOL_MIN) images and every
- *    image tying with the last (never a cut inside a tie) — else pgvector's HNSW index (`<~>`,
+ *    image within POOL_MARGIN_BITS of the last (never a cut inside a tie) — else pgvector's HNSW index (`<~>`,
  *    `SET LOCAL hnsw.ef_search` = k × oversample per query, an iterative scan reading on to
  *    POOL_MIN images as the SQLite graph's pool does), extended by every image sharing a code at
- *    the cut-off distance (the SQLite graph holds one node per distinct code). HNSW coming back
+ *    the cut-off distance (the SQLite graph holds one node per distinct code; its pool also takes
+ *    the found nodes within POOL_MARGIN_BITS beyond, which this path does not). HNSW coming back
  *    short (a filter, many deletions) falls back to the scan.
  * 2. A pool larger than k × oversample is narrowed by the stored sketches (sketch.ts; same
  *    arithmetic as the in-memory matrix, pool in id order), then re-ranked by exact Euclidean
@@ -17,7 +18,7 @@ import { toPackedCode } from '../codes.js';
 import { IndexParamError } from '../errors.js';
 import { distanceAndNorm, roundToHalf } from '../float16.js';
 import { nearDuplicateTest } from '../near-dup.js';
-import { POOL_MIN } from '../pool.js';
+import { POOL_MARGIN_BITS, POOL_MIN } from '../pool.js';
 import { checkEmbedding } from '../records.js';
 import { type CandidateEngine, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from '../search.js';
 import type { SketchProjection } from '../sketch.js';
@@ -56,7 +57,7 @@ async function scan(ctx: PgSearchContext, q: string, want: number, label: string
   const params: unknown[] = [q, want, ...(label === undefined ? [] : [label])];
   const sql = pool
     ? `WITH d AS (SELECT id, bit_count(code # $1::bit(${bits}))::int AS h, sketch FROM images ${where})
-       SELECT id, h, sketch FROM d WHERE h <= COALESCE((SELECT h FROM d ORDER BY h OFFSET $2 - 1 LIMIT 1), ${bits}) ORDER BY id`
+       SELECT id, h, sketch FROM d WHERE h <= COALESCE((SELECT h FROM d ORDER BY h OFFSET $2 - 1 LIMIT 1), ${bits}) + ${POOL_MARGIN_BITS} ORDER BY id`
     : `SELECT id, bit_count(code # $1::bit(${bits}))::int AS h, NULL::bytea AS sketch FROM images ${where} ORDER BY h, id LIMIT $2`;
   const rows = (await ctx.db.query<{ id: unknown; h: unknown; sketch: unknown }>(sql, params)).rows;
   return rows.map((r) => ({ id: num(r.id), hamming: num(r.h), sketch: r.sketch == null ? null : toBuffer(r.sketch) }));
