@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMANDS } from '../../cli/commands/index.js';
 import { FIXTURES, tempDir, testModelPath } from '../server/helpers.js';
@@ -99,6 +99,22 @@ test('unknown commands and options, missing arguments exit 2; --help and --versi
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Exit codes:\n\s+0\s+success\n\s+1\s+.*\n(.*\n)*\s+2\s+usage error/);
   assert.equal(cli(['--version']).status, 0);
+});
+
+test('--db takes a postgres:// URL and never makes it a folder: a bad URL exits 2, an unreachable database 1, the password never printed', () => {
+  for (const cmd of ['serve', 'index', 'search', 'stats', 'duplicates', 'reindex']) {
+    const extra = cmd === 'index' ? [IMAGES] : cmd === 'search' ? [join(IMAGES, 'dog.jpg')] : [];
+    for (const [db, re] of [['postgres://', /--db 'postgres:\/\/' names no host/], ['mysql://u:pw@h/db', /--db 'mysql:\/\/u:\*\*\*@h\/db': unsupported scheme 'mysql'/]] as const) {
+      const r = cli([cmd, ...extra, '--db', db, ...(cmd === 'serve' ? ['--port', '0'] : [])]);
+      assert.equal(r.status, 2, `${cmd} --db ${db}: ${r.stderr}`);
+      assert.match(r.stderr, re, cmd);
+      assert.doesNotMatch(r.stderr, /pw@/);
+    }
+  }
+  const down = cli(['stats', '--db', 'postgres://u:pw@127.0.0.1:1/x']);
+  assert.equal(down.status, 1);
+  assert.match(down.stderr, /database 'postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/x' is unreachable/);
+  assert.ok(!existsSync(join(tmp.path, 'postgres:')) && !existsSync(join(tmp.path, 'mysql:')), 'no folder named after a URL');
 });
 
 test('serve --port names the flag when the flag was used, the variable when the environment set it', () => {
