@@ -35,7 +35,10 @@ async function build(cat: Catalog, n: number): Promise<void> {
   const rand = rng(11);
   const means = Array.from({ length: 10 }, () => Float32Array.from({ length: DIM }, () => Math.max(0, rand() * 4 - 1.5)));
   const centres = Array.from({ length: 10 }, () => Uint8Array.from({ length: 16 }, () => Math.floor(rand() * 256)));
-  for (let s = cat.matrix.size; s < n; s += 500) {
+  // Rows a kept catalog already holds are generated again but not added, so that a catalog grown
+  // in steps holds the same images as one built at once (and no copies of its first rows).
+  const have = cat.matrix.size;
+  for (let s = 0; s < n; s += 500) {
     const batch: NewImage[] = [];
     for (let i = s; i < Math.min(n, s + 500); i++) {
       const c = i % 10;
@@ -51,7 +54,8 @@ async function build(cat: Catalog, n: number): Promise<void> {
       const labels = [{ label: `class-${c}`, probability: 0.9 }];
       batch.push({ source: `bench/${i}.png`, sha256: (i + 1).toString(16).padStart(64, '0'), width: 28, height: 28, labels, code, embedding });
     }
-    cat.addMany(batch);
+    const fresh = batch.slice(Math.max(0, have - s));
+    if (fresh.length > 0) cat.addMany(fresh);
     if (s % 10_000 === 0) console.error(`  built ${s}/${n}`);
   }
   cat.flush();
