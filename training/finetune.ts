@@ -7,6 +7,8 @@
  * cached features, and the exported model is the source with its head's weights replaced: the
  * convolutions stay bit for bit, the contract keeps the source's preprocessing with the new labels.
  * `--train-layers all` loads a Sightline-preset source into the full trainer instead (training/run.ts).
+ * With a checkpoint folder, each epoch is checkpointed and `--resume DIR` continues the run exactly
+ * (head-checkpoint.ts).
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,9 +20,10 @@ import { subset } from './data/dataset.js';
 import { loadImageFolder, splitIndices } from './data/image-folder.js';
 import { evaluateClassifier, type ClassifierMetrics } from './evaluate.js';
 import { featureExtractor } from './features.js';
+import { loadHeadCheckpoint, saveHeadCheckpoint } from './head-checkpoint.js';
 import { newLastLayer, trainHead, type HeadEvents } from './head-trainer.js';
 import { planSizes, TrainSizeError } from './options.js';
-import type { TrainOptions } from './run.js';
+import { runArgsOf, type TrainOptions } from './run.js';
 import type { EpochRecord } from './types.js';
 
 /** Cached augmentation: every training image's 10 crops (corners + center, and their mirrors). */
@@ -81,15 +84,22 @@ export async function finetune(o: TrainOptions, events: FinetuneEvents = {}): Pr
   const featureSeconds = (performance.now() - tf0) / 1000;
 
   // Batch and warm-up are sized on the cached rows (10 per image), as a run over them is.
-  const rows = planSizes(trainF.rows, { val: 0, batch: o.batch, warmupSteps: o.warmupSteps, epochs: o.epochs, workers: 1 });
+  const planned = planSizes(trainF.rows, { val: 0, batch: o.batch, warmupSteps: o.warmupSteps, epochs: o.epochs, workers: 1 });
   const init: NamedWeights = new Map(trainable.map((l) => [l.name, l.weights]));
   init.set(last.name, newLastLayer(last.weights.wShape[0] ?? 0, classes.length, o.seed));
+  const order = trainable.map((l) => l.name);
+  const resume = o.resume ? await loadHeadCheckpoint(o.resume, init, order, classes) : undefined;
+  const checkpointDir = o.checkpoint;
+  const args = runArgsOf(o);
+  // A resumed run keeps its batch and warm-up (with `auto`, they would follow a changed --epochs).
+  const rows = resume ? { batch: resume.state.batch, warmupSteps: resume.state.warmupSteps } : planned;
+  const onEpochEnd = checkpointDir ? (r: Parameters<typeof saveHeadCheckpoint>[4]) => saveHeadCheckpoint(checkpointDir, args, classes, order, r) : undefined;
   events.onPhase?.(`training ${trainable.map((l) => l.name).join(', ')} on ${trainF.rows} cached rows (batch ${rows.batch}, warm-up ${rows.warmupSteps} steps)`);
   await useBackend(o.backend);
   const th0 = performance.now();
-  const { weights, history, bestEpoch } = await trainHead(init, trainable.map((l) => l.name), trainF, valF, {
+  const { weights, history, bestEpoch } = await trainHead(init, order, trainF, valF, {
     epochs: o.epochs, batch: rows.batch, lr: o.lr, minLr: o.minLr, patience: o.patience, warmupSteps: rows.warmupSteps, seed: o.seed, dropout: 0.5,
-  }, events);
+  }, { ...events, onEpochEnd }, resume);
   const trainSeconds = (performance.now() - th0) / 1000;
 
   const contract = (metrics: Record<string, number>): ModelContract =>

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerWeights, NamedWeights } from '../model/index.js';
 import type { FeatureSet } from './features.js';
 import { mulberry32 } from './network.js';
+import type { HeadResume } from './head-checkpoint.js';
 import { PAPER_SGD } from './sgd.js';
 import { epochOrder, mixSeed } from './trainer.js';
 import type { EpochRecord, StepProgress } from './types.js';
@@ -26,6 +27,8 @@ export interface HeadConfig {
 export interface HeadEvents {
   onStep?: (p: StepProgress) => void;
   onEpoch?: (r: EpochRecord) => void;
+  /** After each epoch, with everything a resumed run needs (the caller checkpoints it). */
+  onEpochEnd?: (r: HeadResume) => Promise<void>;
 }
 
 interface Layer {
@@ -82,24 +85,26 @@ function accuracy(layers: Layer[], set: FeatureSet): { loss: number; accuracy: n
   });
 }
 
-export async function trainHead(init: NamedWeights, order: string[], train: FeatureSet, val: FeatureSet | undefined, cfg: HeadConfig, events: HeadEvents = {}): Promise<{ weights: NamedWeights; history: EpochRecord[]; bestEpoch: number }> {
+/** Trains the head from `init`, or continues a checkpointed run exactly where it ended (`resume`). */
+export async function trainHead(init: NamedWeights, order: string[], train: FeatureSet, val: FeatureSet | undefined, cfg: HeadConfig, events: HeadEvents = {}, resume?: HeadResume): Promise<{ weights: NamedWeights; history: EpochRecord[]; bestEpoch: number }> {
   const layers: Layer[] = order.map((name) => {
-    const lw = init.get(name);
+    const lw = (resume?.current ?? init).get(name);
+    const v = resume?.velocity.get(name);
     if (!lw) throw new Error(`no initial weights for '${name}'`);
     return {
       name, w: tf.variable(tf.tensor2d(lw.w, lw.wShape as [number, number])), b: tf.variable(tf.tensor1d(lw.b)),
-      vw: tf.variable(tf.zeros(lw.wShape)), vb: tf.variable(tf.zeros([lw.b.length])),
+      vw: tf.variable(v ? tf.tensor2d(v.w, v.wShape as [number, number]) : tf.zeros(lw.wShape)), vb: tf.variable(v ? tf.tensor1d(v.b) : tf.zeros([lw.b.length])),
     };
   });
   const steps = Math.floor(train.rows / cfg.batch);
-  const history: EpochRecord[] = [];
-  let lr = cfg.lr;
-  let best = await snapshot(layers);
-  let bestAcc = -1;
-  let bestEpoch = 0;
-  let bad = 0;
+  const history: EpochRecord[] = [...(resume?.state.history ?? [])];
+  let lr = resume?.state.lr ?? cfg.lr;
+  let best = resume?.best ?? (await snapshot(layers));
+  let bestAcc = resume?.state.bestAcc ?? -1;
+  let bestEpoch = resume?.state.bestEpoch ?? 0;
+  let bad = resume?.state.bad ?? 0;
   try {
-    for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+    for (let epoch = resume?.state.epoch ?? 0; epoch < cfg.epochs; epoch++) {
       const perm = epochOrder(train.rows, cfg.seed, epoch);
       const t0 = performance.now();
       let lossSum = 0;
@@ -160,6 +165,11 @@ export async function trainHead(init: NamedWeights, order: string[], train: Feat
       } else if (++bad >= cfg.patience) {
         lr = Math.max(lr / 10, cfg.minLr);
         bad = 0;
+      }
+      if (events.onEpochEnd) {
+        const velocity: NamedWeights = new Map();
+        for (const l of layers) velocity.set(l.name, { w: new Float32Array(await l.vw.data()), wShape: [...l.vw.shape], b: new Float32Array(await l.vb.data()) });
+        await events.onEpochEnd({ state: { epoch: epoch + 1, lr, bestAcc, bestEpoch, bad, history: [...history], batch: cfg.batch, warmupSteps: cfg.warmupSteps }, current: await snapshot(layers), velocity, best });
       }
     }
     return { weights: best, history, bestEpoch };

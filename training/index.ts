@@ -4,7 +4,7 @@
  * Code outside training/ imports this file only.
  */
 export { useBackend } from './backend.js';
-export { readCheckpointData } from './checkpoint.js';
+export { readCheckpointData, readCheckpointJson } from './checkpoint.js';
 export { trainModel, type TrainOptions } from './run.js';
 export { finetune } from './finetune.js';
 export { initialState, Trainer } from './trainer.js';

@@ -6,7 +6,7 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PRESET_NAMES } from '../../model/index.js';
-import { trainModel, type TrainOptions, formatConfusion, readCheckpointData, resumeArgs, resumeCommand, TRAIN_LAYERS, type RunArgs, type TrainLayers, type ValSpec, finetune } from '../../training/index.js';
+import { trainModel, type TrainOptions, formatConfusion, readCheckpointJson, resumeArgs, resumeCommand, TRAIN_LAYERS, type RunArgs, type TrainLayers, type ValSpec, finetune } from '../../training/index.js';
 import { modelArgPath } from './models.js';
 import type { StepProgress } from '../../training/index.js';
 import { CliError } from '../errors.js';
@@ -77,7 +77,7 @@ export async function resumeOptions(f: TrainFlags, givenOnCli: (attr: string) =>
   const dir = resolve(f.resume ?? '');
   let saved: RunArgs | undefined;
   try {
-    saved = (await readCheckpointData(dir)).args;
+    saved = (await readCheckpointJson(dir)).args;
   } catch (err) {
     throw CliError.failure(`--resume: ${(err as Error).message}`);
   }
@@ -174,14 +174,14 @@ export function register(program: Command): void {
     .option('--train-layers <which>', "with --from: 'fc8' (a new last layer), 'fc' (fc6–fc8) or 'all'", 'fc8')
     .option('--out <file.onnx>', 'where to write the trained model (required unless resuming)')
     .action(async (flags: TrainFlags, cmd: Command) => {
-      if (flags.from !== undefined && flags.trainLayers !== 'all') {
-        if (flags.resume !== undefined) throw CliError.usage('--resume continues a training run; fine-tuning the fc layers (--from) is short and is started again instead');
-        await runFinetune({ ...parseTrainFlags(flags), from: await modelArgPath(flags.from, false) });
+      const opts = flags.resume !== undefined ? await resumeOptions(flags, (a) => cmd.getOptionValueSource(a) === 'cli') : parseTrainFlags(flags);
+      // A resumed run's --from is the source file it recorded.
+      if (flags.from !== undefined && flags.resume === undefined) opts.from = await modelArgPath(flags.from, false);
+      if (opts.from !== undefined && opts.trainLayers !== 'all') {
+        await runFinetune(opts);
         return;
       }
-      // --from with --train-layers all trains the whole network from the source's weights, with checkpoints.
-      const opts = flags.resume !== undefined ? await resumeOptions(flags, (a) => cmd.getOptionValueSource(a) === 'cli') : parseTrainFlags(flags);
-      if (flags.from !== undefined && flags.resume === undefined) opts.from = await modelArgPath(flags.from, false);
+      // --from with --train-layers all trains the whole network from the source's weights.
       let bar: ReturnType<typeof makeBar> | undefined;
       let stopping = false;
       let trainerRef: { requestStop(): void } | undefined;

@@ -24,6 +24,8 @@ import { finetune } from '../../training/finetune.js';
 import { writeFashionFolder } from './fmnist-folder.js';
 import { readPresetWeights } from '../../model/onnx/index.js';
 import { sourceWeights, trainModel } from '../../training/run.js';
+import { readCheckpointJson } from '../../training/checkpoint.js';
+import { resumeOptions } from '../../cli/commands/train.js';
 import { headForward, newLastLayer } from '../../training/head-trainer.js';
 import { initWeights } from '../../training/network.js';
 import type { TrainOptions } from '../../training/run.js';
@@ -121,6 +123,44 @@ describe('train --from: fine-tuning the last layer on cached features', () => {
     } finally {
       await session.close();
     }
+  });
+
+  it('a checkpointed fine-tune resumed from its checkpoint ends where an uninterrupted run ends; another dataset is refused', async () => {
+    const base: TrainOptions = {
+      preset: 'alexnet-small', dataset: folder, from: sourcePath, trainLayers: 'fc8', epochs: 3, batch: 'auto', lr: 0.01, minLr: 1e-5,
+      patience: 1, lrDrops: [], warmupSteps: 2, init: 'paper', seed: 3, val: 6, workers: 2, backend: 'wasm', pcaStd: 0,
+      out: join(tmp, 'r.onnx'), fp16: false, name: 'r', modelVersion: '1', skipEval: true,
+    };
+    const whole = await finetune({ ...base, checkpoint: join(tmp, 'ck-whole') });
+    const ck = join(tmp, 'ck-part');
+    await finetune({ ...base, epochs: 1, checkpoint: ck });
+    const saved = await readCheckpointJson(ck);
+    assert.equal(saved.kind, 'head');
+    assert.equal(saved.args?.dataset, folder, 'the checkpoint records the run');
+    const ran: number[] = [];
+    const resumed = await finetune({ ...base, resume: ck, checkpoint: ck }, { onEpoch: (r) => ran.push(r.epoch) });
+    assert.deepEqual(ran, [2, 3], 'the resumed run trains only the epochs the checkpoint had not done');
+    assert.equal(resumed.history.length, 3);
+    assert.deepEqual(resumed.history.map((h) => [h.trainLoss, h.valAccuracy, h.lr]), whole.history.map((h) => [h.trainLoss, h.valAccuracy, h.lr]));
+    assert.equal(resumed.bestEpoch, whole.bestEpoch);
+    const a = whole.trained.get('fc8');
+    const b = resumed.trained.get('fc8');
+    assert.ok(a && b && Buffer.from(a.w.buffer).equals(Buffer.from(b.w.buffer)) && Buffer.from(a.b.buffer).equals(Buffer.from(b.b.buffer)), 'same weights bit for bit');
+
+    // The CLI refuses a conflicting --dataset, naming what the checkpoint holds ...
+    const flags = {
+      preset: 'alexnet-small', dataset: '/data/other', epochs: '30', batch: 'auto', lr: '0.01', minLr: '0.00001', patience: '3', lrDrops: '',
+      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', fp16: false, modelVersion: '1', trainLayers: 'fc8',
+      checkpointEvery: '0', resume: ck,
+    };
+    await assert.rejects(resumeOptions(flags, (a) => a === 'dataset'), /--dataset \/data\/other \(the checkpoint holds --dataset .*folder\)/);
+    const alone = await resumeOptions(flags, () => false);
+    assert.deepEqual([alone.from, alone.trainLayers, alone.dataset], [sourcePath, 'fc8', folder], '--resume alone continues the fine-tune');
+    // ... and the library a folder of other classes, or a full-trainer resume of a head checkpoint.
+    const other = join(tmp, 'other');
+    await writeFashionFolder(other, 'train', { 0: 'T-shirt', 1: 'Trouser' }, 5);
+    await assert.rejects(finetune({ ...base, dataset: other, val: 2, resume: ck }), /was trained on the classes Bag, Sneaker, Trouser; the dataset has T-shirt, Trouser/);
+    await assert.rejects(trainModel({ ...base, trainLayers: 'all', resume: ck }), /is a fine-tune of the dense layers/);
   });
 
   it('refuses what it cannot do, naming the flag', async () => {
