@@ -44,7 +44,9 @@ COPY package.json ./
 COPY bin ./bin
 COPY server/public ./server/public
 COPY server/demo ./server/demo
-RUN mkdir -p /data && chown node:node /data
+# /blobs: where deploy/compose.yaml mounts the volume shared by the replicas (SIGHTLINE_BLOB_DIR), owned by
+# node so that a fresh named volume, which takes the ownership of the folder it is mounted on, is writable.
+RUN mkdir -p /data /blobs && chown node:node /data /blobs
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
