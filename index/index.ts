@@ -51,3 +51,4 @@ export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, t
 export { type AddResult, type ImageRecord, type ImageSummary, type LabelScore, type NewImage, type OodScore, sha256Hex } from './records.js';
 export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';
 export { type FileKind, JOB_TABLES_SQL, type JobState, PgJobQueue, type Queryable, type StoredJob } from './pg/jobs.js';
+export { jobQueueOf } from './pg/open.js';

@@ -101,6 +101,12 @@ export const configSchema = z.object({
   httpRequestTimeoutMs: int(100, 3_600_000).default(60_000),
   /** Images of an indexing job in flight at once: bounds what a job puts in front of interactive requests (default 4; env SIGHTLINE_JOB_CONCURRENCY; flag --concurrency). */
   jobConcurrency: int(1, 64).default(4),
+  /**
+   * PostgreSQL catalogs: a replica renews its claim on the job it runs every third of this; a job
+   * not renewed for this long (its replica died) is taken over by another replica (default 15000 ms;
+   * env SIGHTLINE_JOB_LEASE_MS). Shorter: faster takeover; longer: a stalled replica keeps its job.
+   */
+  jobLeaseMs: int(300, 3_600_000).default(15_000),
   /** Golden image checked at readiness (default: the per-model entry of server/demo/golden.json; env SIGHTLINE_GOLDEN_IMAGE). */
   goldenImage: z.string().min(1).optional(),
   /** Label the golden image must get as its top prediction (env SIGHTLINE_GOLDEN_LABEL). */
@@ -156,6 +162,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_HEADERS_TIMEOUT_MS: 'headersTimeoutMs',
   SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   SIGHTLINE_JOB_CONCURRENCY: 'jobConcurrency',
+  SIGHTLINE_JOB_LEASE_MS: 'jobLeaseMs',
   SIGHTLINE_GOLDEN_IMAGE: 'goldenImage',
   SIGHTLINE_GOLDEN_LABEL: 'goldenLabel',
   SIGHTLINE_BLOB_DIR: 'blobDir',

@@ -7,7 +7,6 @@
  * counters are a fold over rows and survive any crash. Times come from the database's clock, the
  * same one that stamps image rows, so "added by this job" never depends on replicas' clocks.
  */
-
 export type JobState = 'queued' | 'running' | 'done' | 'cancelled' | 'failed' | 'interrupted';
 export type FileKind = 'added' | 'duplicate' | 'not_image' | 'failed';
 

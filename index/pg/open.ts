@@ -4,10 +4,12 @@
  * against the loaded ones exactly as the SQLite catalog does (IndexModelMismatchError).
  */
 import { checkHashes, resolveOptions } from '../catalog-support.js';
+import type { CatalogBackend } from '../backend.js';
 import type { DbLocation } from '../location.js';
 import type { BackendOptions } from '../open.js';
 import { poolClient, type SqlClient } from './client.js';
 import { PostgresBackend } from './backend.js';
+import { PgJobQueue } from './jobs.js';
 import { migrate } from './schema.js';
 
 type PgLocation = Extract<DbLocation, { kind: 'postgres' }>;
@@ -41,4 +43,9 @@ export async function recordedPostgresCodesHash(location: PgLocation): Promise<s
   } finally {
     await db.close();
   }
+}
+
+/** The shared job queue of a PostgreSQL catalog; undefined for SQLite (its server keeps DATA/jobs.json). */
+export function jobQueueOf(catalog: CatalogBackend): PgJobQueue | undefined {
+  return catalog instanceof PostgresBackend ? new PgJobQueue(catalog.db) : undefined;
 }

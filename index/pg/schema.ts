@@ -16,8 +16,9 @@ import { IndexMissingError, IndexSchemaTooNewError } from '../errors.js';
 import type { InitMeta, StoreMeta } from '../store.js';
 import { DEFAULT_SKETCH_DIM, DEFAULT_SKETCH_SEED } from '../sketch.js';
 import type { SqlClient, SqlQuery } from './client.js';
+import { JOB_TABLES_SQL } from './jobs.js';
 
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /** Any fixed key: every Sightline process agrees on it. */
 const MIGRATION_LOCK = 0x5197_11e0;
@@ -135,7 +136,13 @@ export async function migrate(db: SqlClient, init: (() => InitMeta) | undefined,
       for (const [k, v] of metaRows(meta, vector)) await tx.query('INSERT INTO meta (key, value) VALUES ($1, $2)', [k, v]);
       await tx.query('INSERT INTO schema_version (version) VALUES ($1)', [1]);
     }
-    // Later versions: `if (version < 2) { …; INSERT INTO schema_version VALUES (2) }`, each idempotent.
+    if (version < 2) {
+      // Indexing jobs shared by replicas (jobs.ts); v1's placeholder table was never used.
+      await tx.query('DROP TABLE IF EXISTS jobs');
+      for (const statement of JOB_TABLES_SQL) await tx.query(statement);
+      await tx.query('INSERT INTO schema_version (version) VALUES ($1)', [2]);
+    }
+    // Later versions: `if (version < 3) { …; INSERT INTO schema_version VALUES (3) }`, each idempotent.
     return readMeta(tx);
   });
 }

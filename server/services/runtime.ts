@@ -5,17 +5,18 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { openBackend, recordedCodesHashAt } from '../../index/index.js';
+import { jobQueueOf, openBackend, recordedCodesHashAt } from '../../index/index.js';
 import type { CatalogBackend } from '../../index/index.js';
 import { createSession, sha256File, fallbackCodesName } from '../../model/index.js';
 import type { Config } from '../config.js';
 import { JobManager } from '../jobs.js';
+import { SharedJobManager } from '../jobs-shared.js';
 import { createMetrics } from '../metrics.js';
 import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../ports.js';
 import { FALLBACK_ADVICE, resolveCodes } from './codes.js';
 import { GalleryService } from './gallery.js';
-import { IndexingService } from './indexing.js';
+import { IndexingService, type Outcome } from './indexing.js';
 import { reconcileFiles } from './reconcile.js';
 import { InferenceService } from './inference.js';
 import { resolveRoots } from './walk.js';
@@ -28,7 +29,8 @@ export interface Runtime {
   readonly inference: InferenceService;
   readonly gallery: GalleryService;
   readonly indexing: IndexingService;
-  readonly jobs: JobManager;
+  /** DATA/jobs.json for a SQLite catalog; the database's job queue, shared by replicas, for PostgreSQL. */
+  readonly jobs: JobManager | SharedJobManager;
   readonly modelHash: string;
   readiness(): Readiness;
   setReadiness(r: Readiness): void;
@@ -99,7 +101,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     const indexing = new IndexingService(gallery, { maxFileBytes: MAX_INDEX_FILE_BYTES });
     const { roots, missing } = await resolveRoots(config.indexRoots);
     if (missing.length > 0) logger.warn({ missing }, 'allowed index roots that do not exist are ignored');
-    const jobs = new JobManager(indexing, { roots, stateFile: join(config.dataDir, 'jobs.json'), concurrency: config.jobConcurrency, logger, onFile: (o) => metrics.jobFile(o) });
+    const queue = jobQueueOf(catalog);
+    const jobOptions = { roots, concurrency: config.jobConcurrency, logger, onFile: (o: Outcome['kind']) => metrics.jobFile(o) };
+    const jobs = queue ? new SharedJobManager(queue, indexing, { ...jobOptions, leaseMs: config.jobLeaseMs }) : new JobManager(indexing, { ...jobOptions, stateFile: join(config.dataDir, 'jobs.json') });
     metrics.setSources({
       queueDepth: (p) => inference.batcher.depth(p),
       indexSize: () => gallery.size(),

@@ -246,7 +246,7 @@ test('job creation: hostile bodies and paths, then one job over a folder of ever
     { name: 'job body over 64 KiB', body: JSON.stringify({ path: root, pad: 'x'.repeat(70_000) }), expect: { status: 413, code: 'payload_too_large' } },
   ];
   for (const k of kinds) await check(k.name, '/v1/jobs/index', () => request(app).post('/v1/jobs/index').set('content-type', 'application/json').send(k.body), k.expect);
-  assert.equal(s.rt.jobs.list().length, 0, 'no job was created by a refused request');
+  assert.equal((await s.rt.jobs.list()).length, 0, 'no job was created by a refused request');
 
   // Every hostile image file in one folder: the job finishes, each file has an outcome, only the valid ones are added.
   const files = await imageKinds(BODY_LIMIT);
