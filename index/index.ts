@@ -52,3 +52,4 @@ export { type AddResult, type ImageRecord, type ImageSummary, type LabelScore, t
 export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';
 export { type FileKind, JOB_TABLES_SQL, type JobState, PgJobQueue, type Queryable, type StoredJob } from './pg/jobs.js';
 export { jobQueueOf } from './pg/open.js';
+export { transferCatalog, TransferIncompleteError, type TransferOptions, type TransferReport } from './transfer.js';

@@ -25,6 +25,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'reindex', args: '', summary: 'rebuild the HNSW graph from SQLite, or re-embed every image with another model', load: () => import('./reindex.js') },
   { name: 'train', args: '', summary: 'train an AlexNet preset with TensorFlow.js and export ONNX', load: () => import('./train.js') },
   { name: 'serve', args: '', summary: 'start the HTTP server (/v1, /v2 Open Inference Protocol, /metrics, web page)', load: () => import('./serve.js') },
+  { name: 'migrate', args: '', summary: 'copy a catalog between a SQLite folder and PostgreSQL, either way (resumable)', load: () => import('./migrate.js') },
   { name: 'index', args: '<dir>', summary: 'index the images of a folder into the local database', load: () => import('./index-dir.js') },
   { name: 'search', args: '<images...>', summary: 'find the indexed images most similar to an image', load: () => import('./search.js') },
   { name: 'train-codes', args: '', summary: 'train the autoencoder that turns embeddings into binary codes', load: () => import('./train-codes.js') },

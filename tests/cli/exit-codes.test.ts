@@ -64,6 +64,7 @@ const CASES: Record<string, Case> = {
   duplicates: { usage: ['duplicates', '--neighbours', 'x', '--db', EMPTY], names: '--neighbours', failure: ['duplicates', '--db', EMPTY] },
   reindex: { usage: ['reindex', '--m', '1', '--db', EMPTY], names: '--m', failure: ['reindex', '--db', EMPTY] },
   train: { usage: ['train', '--init', 'nope', '--out', 'm.onnx'], names: '--init', failure: ['train', '--resume', EMPTY, '--epochs', '1'] },
+  migrate: { usage: ['migrate', '--from', EMPTY, '--to', 'mysql://h/db'], names: '--to', failure: ['migrate', '--from', join(tmp.path, 'no-such-index'), '--to', join(tmp.path, 'copy')] },
   serve: { usage: ['serve', '--port', '99999', '--db', EMPTY], names: '--port', failure: ['serve', '--model', MISSING, '--port', '0', '--db', EMPTY] },
   index: { usage: ['index', EMPTY, '--concurrency', '0'], names: '--concurrency', failure: ['index', join(tmp.path, 'no-such-folder')] },
   search: { usage: ['search', MISSING, '--k', '0'], names: '--k', failure: ['search', MISSING, '--db', EMPTY] },
