@@ -107,6 +107,12 @@ export const configSchema = z.object({
    * env SIGHTLINE_JOB_LEASE_MS). Shorter: faster takeover; longer: a stalled replica keeps its job.
    */
   jobLeaseMs: int(300, 3_600_000).default(15_000),
+  /**
+   * PostgreSQL catalogs: most connections this replica opens (default 10; env SIGHTLINE_DATABASE_POOL).
+   * Searches and uploads hold one for a few statements, a job up to SIGHTLINE_JOB_CONCURRENCY; the
+   * server's max_connections must cover replicas × this (docs/deploy.md, Sizing).
+   */
+  databasePool: int(1, 1000).default(10),
   /** Golden image checked at readiness (default: the per-model entry of server/demo/golden.json; env SIGHTLINE_GOLDEN_IMAGE). */
   goldenImage: z.string().min(1).optional(),
   /** Label the golden image must get as its top prediction (env SIGHTLINE_GOLDEN_LABEL). */
@@ -163,6 +169,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   SIGHTLINE_JOB_CONCURRENCY: 'jobConcurrency',
   SIGHTLINE_JOB_LEASE_MS: 'jobLeaseMs',
+  SIGHTLINE_DATABASE_POOL: 'databasePool',
   SIGHTLINE_GOLDEN_IMAGE: 'goldenImage',
   SIGHTLINE_GOLDEN_LABEL: 'goldenLabel',
   SIGHTLINE_BLOB_DIR: 'blobDir',

@@ -70,6 +70,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       modelHash,
       codesHash,
       readOnly: opts.readOnly ?? false,
+      poolSize: config.databasePool,
       onSaveError: (err) => logger.warn({ err }, 'saving the HNSW graph failed; will retry'),
     });
     cleanup.push(() => catalog.close());
