@@ -93,9 +93,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     const gallery = new GalleryService(catalog, inference, { blobDir: config.blobDir, thumbnailSize: config.thumbnailSize, indexRoots: config.indexRoots });
     if (!opts.readOnly) {
       // Leftovers of a crash or a full disk: temp files, and uploads whose row was never committed.
-      // A blob folder of its own (SIGHTLINE_BLOB_DIR) may be shared with running replicas: leave
+      // A blob folder that replicas may share (SIGHTLINE_BLOB_DIR, or any PostgreSQL catalog): leave
       // their writes under way alone, only leftovers older than any write are removed.
-      const shared = config.blobDir !== config.dataDir;
+      const shared = config.blobDir !== config.dataDir || config.database.kind === 'postgres';
       const fixed = await reconcileFiles(config.blobDir, async (sha) => (await catalog.findBySha256(sha)) !== undefined, shared ? { minAgeMs: SHARED_LEFTOVER_MS } : {});
       if (fixed.temps + fixed.orphanUploads > 0) logger.warn(fixed, 'removed partial files and uploads without a database row (an interrupted write)');
     }
