@@ -11,6 +11,7 @@
  * ranks the images inside a shared code by approximate embedding distance (`poolRows` + `sketchDistance`).
  */
 import { codeWords } from './codes.js';
+import { IdRows } from './id-rows.js';
 
 export const NO_LABEL = -1;
 
@@ -35,7 +36,7 @@ export class CodeMatrix {
   /** Per row: the sketch's scale, and its squared norm (dequantized); NaN = no sketch. */
   private scales: Float32Array;
   private norms: Float32Array;
-  private readonly rowOf = new Map<number, number>();
+  private readonly rowOf = new IdRows();
   private readonly hist: Uint32Array;
   private readonly query: Uint32Array;
   private n = 0;
@@ -64,17 +65,17 @@ export class CodeMatrix {
   }
 
   has(id: number): boolean {
-    return this.rowOf.has(id);
+    return this.rowOfId(id) !== undefined;
   }
 
   labelOf(id: number): number {
-    const r = this.rowOf.get(id);
+    const r = this.rowOfId(id);
     return r === undefined ? NO_LABEL : (this.labels[r] as number);
   }
 
   /** The packed code of `id` (a copy), or undefined. */
   code(id: number): Uint8Array | undefined {
-    const r = this.rowOf.get(id);
+    const r = this.rowOfId(id);
     if (r === undefined) return undefined;
     return new Uint8Array(this.codes.buffer, r * this.words * 4, this.words * 4).slice();
   }
@@ -86,7 +87,7 @@ export class CodeMatrix {
 
   /** Adds or replaces the row of `id`; `sketch` is the stored blob (sketch.ts), absent = none. */
   set(id: number, code: Uint8Array, label = NO_LABEL, sketch?: Uint8Array | null): void {
-    let r = this.rowOf.get(id);
+    let r = this.rowOfId(id);
     if (r === undefined) {
       if (this.n === this.ids.length) this.grow();
       r = this.n++;
@@ -132,7 +133,7 @@ export class CodeMatrix {
 
   /** Swap-remove keeps the matrix dense, so the scan never skips holes. */
   delete(id: number): boolean {
-    const r = this.rowOf.get(id);
+    const r = this.rowOfId(id);
     if (r === undefined) return false;
     const last = --this.n;
     if (r !== last) {

@@ -73,4 +73,22 @@ describe('exact Hamming scan', () => {
     assert.equal(recallWithTies([0, 1, 3, 4], [0, 1, 2, 2], 4), 0.5);
     assert.equal(recallWithTies([0], [0, 1], 2), 0.5, 'missing results are misses');
   });
+
+  it('maps ids to rows across swap-removes, dense and far-apart ids alike', () => {
+    const rand = rng(91);
+    const m = new CodeMatrix(128, 4);
+    const ids = [1, 2, 3, 5000, 2 ** 30, 2 ** 31 + 7, 4]; // the id column is 32-bit
+    const codes = new Map(ids.map((id) => [id, randomCode(rand, 128)]));
+    for (const id of ids) m.set(id, codes.get(id)!);
+    for (const gone of [2, 2 ** 30, 1]) assert.equal(m.delete(gone), true);
+    assert.equal(m.delete(2), false, 'already gone');
+    for (const id of ids) {
+      const live = ![2, 2 ** 30, 1].includes(id);
+      assert.equal(m.has(id), live, `has(${id})`);
+      assert.deepEqual(m.code(id), live ? codes.get(id) : undefined, `code(${id})`);
+      if (live) assert.equal(m.idAt(m.rowOfId(id)!), id, `row of ${id}`);
+    }
+    assert.equal(m.rowOfId(6), undefined);
+    assert.equal(m.size, 4);
+  });
 });
