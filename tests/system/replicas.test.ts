@@ -2,13 +2,15 @@
  * Two `sightline serve` processes on one throw-away PostgreSQL 15 (testing/postgres.ts; Debian
  * package: postgresql), sharing one blob folder, as docs/deploy.md runs them: the same 50 images
  * uploaded through both at once land as 50 rows; search through either answers the same ids; a
- * thumbnail of an image uploaded through one is served by the other; kill -9 of the replica that
+ * thumbnail of an image uploaded through one is served by the other, and a delete through one is
+ * seen by the other at once; kill -9 of the replica that
  * runs a batch-index job makes the other take the job over and finish it, nothing lost, nothing
  * doubled. The replicas are node processes spawned directly (tests/faults/fixtures/proc.ts).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { tempDir } from '../../testing/models.js';
@@ -98,6 +100,17 @@ describe('two replicas on one PostgreSQL', { skip }, () => {
     const thumb = await fetch(`${b.url}/v1/images/${someId}/thumbnail`);
     assert.equal(thumb.status, 200, 'any replica serves any thumbnail');
     assert.equal(thumb.headers.get('content-type'), 'image/webp');
+
+    // A delete through one replica is seen by the other at once: no cache of the catalog anywhere.
+    const gone = (await (await fetch(`${a.url}/v1/images/${someId}`)).json()) as { sha256: string };
+    assert.equal((await fetch(`${a.url}/v1/images/${someId}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await fetch(`${b.url}/v1/images/${someId}`)).status, 404);
+    // Searched with the deleted image's own bytes: before the delete, it was the first hit.
+    const first = files.find((f) => createHash('sha256').update(readFileSync(join(dir, f))).digest('hex') === gone.sha256) as string;
+    const after = await fetch(`${b.url}/v1/search?k=50`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: readFileSync(join(dir, first)) });
+    assert.ok(!((await after.json()) as { results: { id: number }[] }).results.some((h) => h.id === someId), 'search through the other replica no longer finds it');
+    assert.equal(await count('SELECT count(*) AS n FROM images'), 49);
+    assert.ok(!readdirSync(join(blobs, 'uploads')).some((f) => f.startsWith(gone.sha256)), 'its stored original is gone from the shared folder');
   });
 
   test('kill -9 of the replica running a batch job: the other takes it over and finishes it, nothing lost or doubled', async () => {
@@ -131,7 +144,7 @@ describe('two replicas on one PostgreSQL', { skip }, () => {
     assert.equal(job.processed, JOB_FILES, 'every file once in the counts');
     assert.equal(job.new, JOB_FILES, 'files in flight at the kill count once, as added');
     assert.equal(job.failed, 0);
-    assert.equal(await count('SELECT count(*) AS n FROM images'), 50 + JOB_FILES, 'nothing lost, nothing doubled');
+    assert.equal(await count('SELECT count(*) AS n FROM images'), 49 + JOB_FILES, 'nothing lost, nothing doubled (49 uploads left after the delete)');
     assert.equal(await count(`SELECT runs AS n FROM index_jobs WHERE id = '${id}'`), 2, 'claimed by the victim, then by the survivor');
     assert.notEqual((await db?.query<{ owner: string | null }>('SELECT owner FROM index_jobs WHERE id = $1', [id]))?.rows[0]?.owner, owner);
     replicas.splice(replicas.indexOf(victim), 1);
