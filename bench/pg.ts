@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- pg [--size 100000] [--queries 200] [--dim 64] [--uploads 120] [--skip search|uploads]`
+ * `npm run bench -- pg [--size 100000] [--queries 200] [--dim 64] [--uploads 120] [--skip search|uploads] [--engines hnsw,pglite,pg15]`
  *
  * 1. Search through the storage port on the same synthetic catalog (128-bit codes around
  *    clusters, `--dim`-d embeddings; small so that 100k rows fit PGlite's memory: the candidate
@@ -109,7 +109,9 @@ export async function run(args: string[]): Promise<void> {
         ['PGlite + pgvector HNSW', async () => openPostgresWith(await pgliteClient(), { ...open, scanThreshold: 0 })],
         ...(cluster ? ([['PostgreSQL 15, bit_count scan', async () => openPostgresWith(poolClient(await cluster.createDatabase(), 'pg15'), open)]] as [string, () => Promise<CatalogBackend>][]) : []),
       ];
-      for (const [name, make] of engines) {
+      const wanted = args.includes('--engines') ? (args[args.indexOf('--engines') + 1] ?? '').split(',') : ['hnsw', 'pglite', 'pg15'];
+      const keys = ['hnsw', 'pglite', 'pg15'];
+      for (const [name, make] of engines.filter((_, i) => wanted.includes(keys[i] as string))) {
         const cat = await make();
         const t = await fill(cat, items);
         const m = await measure(cat, queries, truth.ids);
