@@ -30,7 +30,7 @@ export function register(program: Command): void {
       .argument('<images...>', 'query image files, or folders of them (one search per image)')
       .option('--recursive', 'a folder stands for the images of its sub-folders too (default: its top level only)')
       .option('--k <n>', 'results', '10')
-      .option('--json', 'one line per query: { "query": FILE, "results": [{ id, source, distance, hamming, labels, near_duplicate }] }')
+      .option('--json', 'one line per query: { "query": FILE, "results": [{ id, source, distance, hamming, labels, unknown, ood_score, near_duplicate }] }')
       .option('--label <label>', 'only images whose top label is this')
       .option('--no-rerank', 'order by Hamming distance only')
       .option('--max-distance <d>', 'only hits within this fc7 Euclidean distance (the `distance` column; bundled model: 1.82 best separated edited copies from other images, README Retrieval)'),
@@ -70,7 +70,7 @@ async function searchOne(rt: Runtime, query: string, bytes: Buffer, o: SearchOpt
   const hits = await rt.gallery.search(bytes, { k, rerank: o.rerank, ...(label ? { label } : {}), ...(maxDistance === undefined ? {} : { maxDistance }) }).catch((err: unknown) => {
     throw asCliError(err);
   });
-  const results = hits.map(({ id, source, distance, hamming, labels, near_duplicate }) => ({ id, source, distance, hamming, labels, near_duplicate }));
+  const results = hits.map(({ id, source, distance, hamming, labels, unknown, ood_score, near_duplicate }) => ({ id, source, distance, hamming, labels, unknown, ood_score, near_duplicate }));
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ query, results })}\n`);
     return;

@@ -49,15 +49,18 @@ test('index: skips non-images and duplicates, reports the broken file, prints a 
   assert.match(again.stdout, /the index holds 3 images/);
 });
 
-test('search --json: results with id, source (the indexed path), distance, hamming, labels', () => {
+test('search --json: results with id, source (the indexed path), distance, hamming, labels, unknown, ood_score', () => {
   const res = cli('search', join(photos, 'horses.jpg'), '--k', '2', '--json');
   assert.equal(res.code, 0, res.stderr);
-  const body = JSON.parse(res.stdout) as { results: { id: number; source: string; distance: number; hamming: number; labels: string[] }[] };
+  const body = JSON.parse(res.stdout) as { results: { id: number; source: string; distance: number; hamming: number; labels: string[]; unknown: unknown; ood_score: unknown }[] };
   assert.equal(body.results.length, 2);
+  // `sightline index` scores each image (catalog schema 3): the verdict and score come back, not null.
+  assert.equal(typeof body.results[0]?.unknown, 'boolean');
+  assert.ok(Number.isFinite(body.results[0]?.ood_score), `ood_score ${String(body.results[0]?.ood_score)}`);
   assert.equal(body.results[0]?.source, join(photos, 'horses.jpg'));
   assert.equal(body.results[0]?.distance, 0);
   assert.equal(body.results[0]?.hamming, 0);
-  assert.deepEqual(Object.keys(body.results[0] ?? {}).sort(), ['distance', 'hamming', 'id', 'labels', 'near_duplicate', 'source']);
+  assert.deepEqual(Object.keys(body.results[0] ?? {}).sort(), ['distance', 'hamming', 'id', 'labels', 'near_duplicate', 'ood_score', 'source', 'unknown']);
   assert.ok((body.results[1]?.distance ?? 0) > 0);
 });
 
