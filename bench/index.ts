@@ -18,18 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Catalog, halfView, squaredDistanceHalf, CodeHnsw, DEFAULT_HNSW, CodeMatrix, recallWithTies } from '../index/index.js';
+import { rng } from './rng.js';
 
 const BITS = 128;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n codes in one buffer: clusters of ~50 around random centres, up to 12 bits flipped. */
 function clusteredCodes(n: number, rand: () => number): Uint8Array {

@@ -18,18 +18,9 @@ import { type CatalogBackend, openPostgresWith, poolClient, SqliteBackend } from
 import { pgliteClient } from '../testing/pglite.js';
 import { postgresSkipReason, startPostgres } from '../testing/postgres.js';
 import { uploadThroughput } from './pg-uploads.js';
+import { rng } from './rng.js';
 
 const HASHES = { modelHash: 'bench-model', codesHash: 'bench-codes' };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Item {
   code: Uint8Array;

@@ -1,16 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import sharp from 'sharp';
-import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { loadConfig, startServer } from '../../server/index.js';
 import type { RunningServer } from '../../server/index.js';
 import { createLogger } from '../../server/logging.js';
+import { chromiumSkip, launchChromium } from './chromium.js';
 import { image, tempDir, testCodesPath, testModelPath } from '../server/helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (Debian package: chromium)`;
+const skip = chromiumSkip;
 const data = tempDir('sightline-browser-collection-');
 const profile = tempDir('sightline-chromium-collection-');
 let server: RunningServer;
@@ -23,11 +21,7 @@ before(async () => {
   server = await startServer(config, { logger: createLogger('silent') });
   await server.startup;
   base = server.url.replace('localhost', '127.0.0.1');
-  browser = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium(profile.path);
 });
 
 after(async () => {

@@ -1,17 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { loadConfig, startServer } from '../../server/index.js';
 import type { RunningServer } from '../../server/index.js';
 import { createLogger } from '../../server/logging.js';
+import { chromiumSkip, launchChromium } from './chromium.js';
 import { DEMO_DIR, FIXTURES, brokenJpeg, heicHeader, image, tempDir, testCodesPath, testModelPath } from '../server/helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (Debian package: chromium)`;
+const skip = chromiumSkip;
 const data = tempDir('sightline-browser-');
 const profile = tempDir('sightline-chromium-');
 let server: RunningServer;
@@ -24,11 +22,7 @@ before(async () => {
   server = await startServer(config, { logger: createLogger('silent') });
   await server.startup;
   base = server.url.replace('localhost', '127.0.0.1');
-  browser = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium(profile.path);
 });
 
 after(async () => {

@@ -1,16 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import type { BrowserContext } from 'playwright-core';
 import { loadConfig, startServer } from '../../server/index.js';
 import type { RunningServer } from '../../server/index.js';
 import { createLogger } from '../../server/logging.js';
+import { chromiumSkip, launchChromium } from './chromium.js';
 import { FIXTURES, tempDir, testCodesPath, testModelPath } from '../server/helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (Debian package: chromium)`;
+const skip = chromiumSkip;
 const TOKEN = 'page-test-token-5c1e';
 const data = tempDir('sightline-browser-token-');
 const profile = tempDir('sightline-chromium-token-');
@@ -27,11 +25,7 @@ before(async () => {
   server = await startServer(config, { logger: createLogger('silent') });
   await server.startup;
   base = server.url.replace('localhost', '127.0.0.1');
-  browser = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium(profile.path);
 });
 
 after(async () => {
