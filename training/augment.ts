@@ -4,11 +4,13 @@
  *     reflections (the paper's 224 patches from 256 images; here e.g. 28 from 32);
  *  2. for RGB data, PCA color augmentation: add Σ pᵢ·αᵢ·λᵢ to every pixel, with pᵢ, λᵢ the
  *     eigenvectors/eigenvalues of the RGB covariance over the training set and αᵢ ~ N(0, 0.1)
- *     drawn once per image per presentation.
+ *     drawn once per image per presentation;
+ *  3. optionally, random erasing (Zhong et al.; training/erasing.ts) with probability `erasing`.
  * Output is NHWC float32, normalized as the preprocessing contract says.
  */
 import type { SquareDataset } from './data/dataset.js';
 import type { ColorPca } from './pca.js';
+import { drawErasure, eraseInto } from './erasing.js';
 
 export interface Normalization {
   scale: number;
@@ -25,6 +27,8 @@ export interface BatchSpec {
   rand: () => number;
   pca?: ColorPca;
   pcaStd?: number;
+  /** Random-erasing probability per image (training crops only; 0 or absent: off). */
+  erasing?: number;
 }
 
 function gauss(rand: () => number): number {
@@ -56,7 +60,8 @@ export function fillBatch(ds: SquareDataset, spec: BatchSpec, norm: Normalizatio
         shift[k] = v * (mul[k] as number);
       }
     }
-    let o = i * s * s * c;
+    const start = i * s * s * c;
+    let o = start;
     for (let y = 0; y < s; y++) {
       const row = src + ((oy + y) * side + ox) * c;
       for (let x = 0; x < s; x++) {
@@ -66,6 +71,8 @@ export function fillBatch(ds: SquareDataset, spec: BatchSpec, norm: Normalizatio
         }
       }
     }
+    const rect = spec.augment ? drawErasure(s, spec.erasing ?? 0, rand) : undefined;
+    if (rect) eraseInto(out, start, s, c, rect, mul, add, rand);
   }
   return spec.indices.length;
 }

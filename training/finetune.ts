@@ -53,6 +53,9 @@ export async function finetune(o: TrainOptions, events: FinetuneEvents = {}): Pr
   if (layersToTrain === 'all') {
     throw new TrainSizeError('--train-layers all trains the whole network: it runs through trainModel (training/run.ts), not on cached features');
   }
+  if ((o.randomErasing ?? 0) > 0) {
+    throw new TrainSizeError(`--random-erasing ${o.randomErasing} needs --train-layers all: fc8 and fc train on features of cached crops, which cannot be erased`);
+  }
   if (o.dataset === 'fashion-mnist') throw new TrainSizeError("--from fine-tunes on an image folder: pass --dataset DIR (ROOT/<class>/<image>), not 'fashion-mnist'");
   const source = new Uint8Array(await readFile(o.from));
   const src = await readContract(source);

@@ -96,9 +96,12 @@ const MAY_CHANGE: ReadonlySet<keyof RunArgs> = new Set<keyof RunArgs>(['epochs',
 export const FLAG_OF: Record<keyof RunArgs, string> = {
   preset: '--preset', dataset: '--dataset', dataDir: '--data', epochs: '--epochs', batch: '--batch', lr: '--lr', minLr: '--min-lr',
   patience: '--patience', lrDrops: '--lr-drops', warmupSteps: '--warmup', init: '--init', seed: '--seed', limit: '--limit',
-  val: '--val', workers: '--workers', backend: '--backend', pcaStd: '--pca-std', out: '--out', fp16: '--fp16', name: '--name',
+  val: '--val', workers: '--workers', backend: '--backend', pcaStd: '--pca-std', randomErasing: '--random-erasing', out: '--out', fp16: '--fp16', name: '--name',
   modelVersion: '--model-version', from: '--from', trainLayers: '--train-layers', checkpointEvery: '--checkpoint-every',
 };
+
+/** What an option absent from an older checkpoint's arguments meant (it did not exist then: off). */
+const ABSENT_MEANS: Partial<RunArgs> = { randomErasing: 0 };
 
 function show(key: keyof RunArgs, v: unknown): string {
   if (v === undefined) return '(not set)';
@@ -122,8 +125,9 @@ export function resumeArgs(saved: RunArgs, given: Partial<RunArgs>, dir: string)
       (out as unknown as Record<string, unknown>)[key] = v;
       continue;
     }
-    if (JSON.stringify(v) !== JSON.stringify(saved[key])) {
-      conflicts.push(`${FLAG_OF[key]} ${show(key, v)} (the checkpoint holds ${FLAG_OF[key]} ${show(key, saved[key])})`);
+    const held = saved[key] ?? ABSENT_MEANS[key];
+    if (JSON.stringify(v) !== JSON.stringify(held)) {
+      conflicts.push(`${FLAG_OF[key]} ${show(key, v)} (the checkpoint holds ${FLAG_OF[key]} ${show(key, held)})`);
     }
   }
   if (conflicts.length > 0) {

@@ -42,6 +42,8 @@ export interface TrainOptions {
   workers: number;
   backend: 'wasm' | 'cpu';
   pcaStd: number;
+  /** Random-erasing probability per training image (0 or absent: off). */
+  randomErasing?: number;
   out: string;
   checkpoint?: string;
   /** Also checkpoint every this many steps within an epoch (long epochs on a busy machine); 0 or absent: at epoch ends only. */
@@ -94,7 +96,7 @@ function configFrom(o: TrainOptions, splits: Splits, numClasses: number, inputSi
     preset: { name: src?.preset ?? o.preset, numClasses, channels: splits.train.channels, inputSize },
     epochs: o.epochs, batch: splits.sizes.batch, lr: o.lr, minLr: o.minLr, patience: o.patience, lrDrops: o.lrDrops,
     warmupSteps: splits.sizes.warmupSteps, init: o.init, seed: o.seed, momentum: 0.9, weightDecay: 0.0005,
-    workers: o.workers, backend: o.backend, pcaStd: o.pcaStd,
+    workers: o.workers, backend: o.backend, pcaStd: o.pcaStd, randomErasing: o.randomErasing ?? 0,
     // Mean subtraction (and scaling) computed over the training set, stored in the contract.
     // A fine-tuned model keeps its source's normalization (the features it learned expect it).
     normalization: src

@@ -141,7 +141,7 @@ export class Trainer {
     const rand = mulberry32(seed);
     const batch = this.batches[buffer] as Float32Array;
     const labels = this.labels[buffer] as Int32Array;
-    fillBatch(ds, { indices, inputSize: this.preset.inputSize, augment, rand, pca: this.pca, pcaStd: this.cfg.pcaStd }, this.cfg.normalization, batch);
+    fillBatch(ds, { indices, inputSize: this.preset.inputSize, augment, rand, pca: this.pca, pcaStd: this.cfg.pcaStd, erasing: this.cfg.randomErasing ?? 0 }, this.cfg.normalization, batch);
     indices.forEach((j, i) => (labels[i] = ds.labels[j] as number));
   }
 

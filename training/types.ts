@@ -25,6 +25,8 @@ export interface TrainConfig {
   backend: 'wasm' | 'cpu';
   /** σ of the PCA color augmentation's α (the paper: 0.1); RGB data only. */
   pcaStd: number;
+  /** Random-erasing probability per training image (training/erasing.ts); absent in older checkpoints: 0, off. */
+  randomErasing?: number;
   /** Preprocessing normalization computed over the training set (stored in the model contract). */
   normalization: { scale: number; mean: number[]; std: number[] };
 }

@@ -16,7 +16,7 @@ import { formatSeconds, makeBar } from '../progress.js';
 interface TrainFlags {
   preset: string; dataset: string; data?: string; epochs: string; batch: string; lr: string; minLr: string;
   patience: string; lrDrops: string; warmup: string; init: string; seed: string; limit?: string; val: string;
-  workers: string; backend: string; pcaStd: string; out?: string; checkpoint?: string; checkpointEvery: string; resume?: string;
+  workers: string; backend: string; pcaStd: string; randomErasing: string; out?: string; checkpoint?: string; checkpointEvery: string; resume?: string;
   fp16: boolean; name?: string; modelVersion: string; resumeLr?: string; from?: string; trainLayers: string;
 }
 
@@ -52,7 +52,8 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
     minLr: numFlag('--min-lr', f.minLr, 0, 10), patience: intFlag('--patience', f.patience, 1, 1000), lrDrops: drops,
     warmupSteps: autoOr('--warmup', f.warmup, 0, 1e7), init: f.init, seed: intFlag('--seed', f.seed, 0, 2 ** 31 - 1),
     limit: f.limit === undefined ? undefined : intFlag('--limit', f.limit, 1, 1e8), val: valFlag(f.val), workers: intFlag('--workers', f.workers, 1, 64),
-    backend: f.backend, pcaStd: numFlag('--pca-std', f.pcaStd, 0, 10), out, fp16: f.fp16,
+    backend: f.backend, pcaStd: numFlag('--pca-std', f.pcaStd, 0, 10),
+    randomErasing: numFlag('--random-erasing', f.randomErasing, 0, 1), out, fp16: f.fp16,
     checkpoint: f.checkpoint ? resolve(f.checkpoint) : f.resume ? resolve(f.resume) : resolve('checkpoints', basename(out, '.onnx')),
     checkpointEvery: intFlag('--checkpoint-every', f.checkpointEvery, 0, 1e7),
     resume: f.resume ? resolve(f.resume) : undefined,
@@ -66,7 +67,7 @@ export function parseTrainFlags(f: TrainFlags): TrainOptions {
 const ATTR_OF: Partial<Record<keyof RunArgs, keyof TrainFlags>> = {
   preset: 'preset', dataset: 'dataset', dataDir: 'data', epochs: 'epochs', batch: 'batch', lr: 'lr', minLr: 'minLr', patience: 'patience',
   lrDrops: 'lrDrops', warmupSteps: 'warmup', init: 'init', seed: 'seed', limit: 'limit', val: 'val', workers: 'workers', backend: 'backend',
-  pcaStd: 'pcaStd', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion', trainLayers: 'trainLayers', checkpointEvery: 'checkpointEvery',
+  pcaStd: 'pcaStd', randomErasing: 'randomErasing', out: 'out', fp16: 'fp16', name: 'name', modelVersion: 'modelVersion', trainLayers: 'trainLayers', checkpointEvery: 'checkpointEvery',
 };
 
 /**
@@ -163,6 +164,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (one wasm backend each)', '2')
     .option('--backend <name>', "'wasm' or 'cpu' (pure JS, very slow)", 'wasm')
     .option('--pca-std <x>', 'σ of the PCA color augmentation (RGB data)', '0.1')
+    .option('--random-erasing <p>', 'random erasing (Zhong et al.): with probability p, overwrite a random rectangle (2–40 % of the crop, aspect 0.3–3.3) of each training crop with random values; 0 = off', '0')
     .option('--checkpoint <dir>', 'checkpoint folder (default: the --resume folder, else checkpoints/<out name>)')
     .option('--checkpoint-every <steps>', 'also write the checkpoint every this many steps within an epoch (0: at epoch ends and on Ctrl-C only)', '0')
     .option('--resume <dir>', 'continue the checkpoint\'s run exactly where it stopped (its recorded arguments; only --epochs, --lr-drops, --resume-lr, --checkpoint-every and the output flags may change)')

@@ -150,7 +150,7 @@ describe('train --from: fine-tuning the last layer on cached features', () => {
     // The CLI refuses a conflicting --dataset, naming what the checkpoint holds ...
     const flags = {
       preset: 'alexnet-small', dataset: '/data/other', epochs: '30', batch: 'auto', lr: '0.01', minLr: '0.00001', patience: '3', lrDrops: '',
-      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', fp16: false, modelVersion: '1', trainLayers: 'fc8',
+      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', randomErasing: '0', fp16: false, modelVersion: '1', trainLayers: 'fc8',
       checkpointEvery: '0', resume: ck,
     };
     await assert.rejects(resumeOptions(flags, (a) => a === 'dataset'), /--dataset \/data\/other \(the checkpoint holds --dataset .*folder\)/);

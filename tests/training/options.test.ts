@@ -66,6 +66,14 @@ describe('resume: the checkpoint holds the run', () => {
     );
   });
 
+  it('--random-erasing is part of the run: a different value is refused; an older checkpoint without it held 0 (off)', () => {
+    const erasing = args({ randomErasing: 0.5 });
+    assert.deepEqual(resumeArgs(erasing, { randomErasing: 0.5 }, '/ck'), erasing);
+    assert.throws(() => resumeArgs(erasing, { randomErasing: 0 }, '/ck'), /--random-erasing 0 \(the checkpoint holds --random-erasing 0\.5\)/);
+    assert.deepEqual(resumeArgs(args(), { randomErasing: 0 }, '/ck'), args());
+    assert.throws(() => resumeArgs(args(), { randomErasing: 0.3 }, '/ck'), /--random-erasing 0\.3 \(the checkpoint holds --random-erasing 0\)/);
+  });
+
   it('`--resume DIR` alone continues; a conflicting --dataset on the command line is refused', async () => {
     const dir = join(tmp, 'ck');
     const cfg = { lr: 0.01 } as TrainConfig;
@@ -74,7 +82,7 @@ describe('resume: the checkpoint holds the run', () => {
     // Commander fills every flag with its default; only those given on the command line count.
     const defaults = {
       preset: 'alexnet-small', dataset: 'fashion-mnist', epochs: '30', batch: 'auto', lr: '0.01', minLr: '0.00001', patience: '3', lrDrops: '',
-      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', fp16: false, modelVersion: '1', trainLayers: 'fc8',
+      warmup: 'auto', init: 'paper', seed: '1', val: '10%', workers: '2', backend: 'wasm', pcaStd: '0.1', randomErasing: '0', fp16: false, modelVersion: '1', trainLayers: 'fc8',
       checkpointEvery: '0',
     };
     const alone = await resumeOptions({ ...defaults, resume: dir }, () => false);
@@ -85,6 +93,10 @@ describe('resume: the checkpoint holds the run', () => {
     await assert.rejects(
       resumeOptions({ ...defaults, resume: dir }, (a) => a === 'dataset'),
       /--dataset fashion-mnist \(the checkpoint holds --dataset \/data\/flowers\)/,
+    );
+    await assert.rejects(
+      resumeOptions({ ...defaults, randomErasing: '0.5', resume: dir }, (a) => a === 'randomErasing'),
+      /--random-erasing 0\.5 \(the checkpoint holds --random-erasing 0\)/,
     );
     const longer = await resumeOptions({ ...defaults, epochs: '45', resume: dir }, (a) => a === 'epochs');
     assert.equal(longer.epochs, 45);
