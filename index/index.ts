@@ -47,6 +47,8 @@ export { CodeMatrix, recallWithTies } from './scan.js';
 export { halfView, squaredDistanceHalf } from './float16.js';
 export { DB_FILE, HNSW_FILE, SIDECAR_FILE } from './persist.js';
 export type { ListOptions, ListPage } from './listing.js';
+export { reembedAt, storedMetaAt } from './reembed-at.js';
+export { type PgReembedOptions, reembedPostgres } from './pg/reembed.js';
 export { reembed, type ReembedOptions, type ReembedOutput, type ReembedReport, type ReembedRow } from './reembed.js';
 export { type AddResult, type ImageRecord, type ImageSummary, type LabelScore, type NewImage, type OodScore, sha256Hex } from './records.js';
 export { search, type SearchContext, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from './search.js';

@@ -13,12 +13,16 @@
  *
  * `--model FILE` (a new image model) re-reads every image from its stored source and embeds it with
  * the new model and `--codes` (default: the bundled codes model, which only fits the bundled model).
+ *
+ * `--db postgres://…`: the same three, on the database (index/pg/reembed.ts): the new vectors are
+ * staged while replicas keep serving and switched in one transaction, which also rebuilds the
+ * pgvector index; an interrupted run leaves the old catalog serving and resumes when rerun.
  */
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { checkCodesFor, createCodesSession, fallbackCodes, fallbackCodesName, sha256File, registryCodesPath, sightlineHome } from '../../model/index.js';
-import { Catalog, inspectIndex, openBackend, PostgresBackend, reembed, type DbLocation } from '../../index/index.js';
+import { Catalog, openBackend, PostgresBackend, reembedAt, storedMetaAt, type DbLocation } from '../../index/index.js';
 import { DB_FLAG_HELP, dbLocation } from '../db.js';
 import { CliError } from '../errors.js';
 import { packageRoot } from '../flags.js';
@@ -63,20 +67,25 @@ function progressBar(label: string, unit: string): { update: (done: number, tota
 /** `--codes random-projection`: the data-independent fallback code (model/codes-fallback.ts). */
 export const FALLBACK_CODES_ARG = 'random-projection';
 
-async function recode(db: string, codesPath: string): Promise<void> {
-  const stored = inspectIndex(db);
+type HnswFlags = { M: number | undefined; efConstruction: number | undefined };
+
+async function recode(location: DbLocation, codesPath: string, index: HnswFlags): Promise<void> {
+  const stored = await storedMetaAt(location).catch((err: unknown) => {
+    throw asCliError(err);
+  });
   const fallback = codesPath === FALLBACK_CODES_ARG;
-  const codes = fallback ? fallbackCodes(stored.model, stored.embeddingDim) : await createCodesSession(resolve(codesPath));
+  const codes = fallback ? fallbackCodes(stored.modelHash, stored.embeddingDim) : await createCodesSession(resolve(codesPath));
   const bar = progressBar('recomputing codes', 'images');
   try {
-    checkCodesFor(codes, stored.model, stored.embeddingDim);
+    checkCodesFor(codes, stored.modelHash, stored.embeddingDim);
     const codesHash = fallback ? fallbackCodesName() : await sha256File(codesPath);
-    const report = await reembed(db, {
-      modelHash: stored.model,
+    const report = await reembedAt(location, {
+      modelHash: stored.modelHash,
       codesHash,
       bits: codes.bits,
       compute: async (row) => ({ code: await codes.encode(row.embedding, 1) }),
       onProgress: bar.update,
+      index,
     });
     bar.stop();
     process.stdout.write(`recomputed ${report.updated} codes (${codes.bits} bits) with '${codesPath}'\n`);
@@ -87,17 +96,21 @@ async function recode(db: string, codesPath: string): Promise<void> {
 }
 
 /** A new image model: every source is read again and embedded (server/services/reembed.ts). */
-async function reembedModel(flags: ReindexFlags & { db: string }, modelPath: string): Promise<void> {
+async function reembedModel(location: DbLocation, flags: ReindexFlags, modelPath: string, index: HnswFlags): Promise<void> {
   const codesPath = resolve(flags.codes ?? (flags.model !== undefined ? registryCodesPath(flags.model, sightlineHome()) : undefined) ?? join(packageRoot(), 'model/default/codes-128.onnx'));
   const bar = progressBar('re-embedding', 'images');
   try {
-    const r = await reembedWithModel(flags.db, { modelPath, codesPath, dropUnavailable: flags.dropUnavailable === true, onProgress: bar.update });
+    const r = await reembedWithModel(location, { modelPath, codesPath, dropUnavailable: flags.dropUnavailable === true, onProgress: bar.update, index });
     bar.stop();
     process.stdout.write(`re-embedded ${r.updated} images with '${modelPath}' and '${codesPath}' (${r.bits} bits)` + (r.removed ? `, removed ${r.removed} whose source is gone` : '') + '\n');
     if (!r.complete) {
+      const kept =
+        location.kind === 'postgres'
+          ? 'nothing was switched: the catalog still serves the old model, and the images re-embedded so far are kept for the rerun.'
+          : 'they keep the old vectors, so the index still belongs to the old model.';
       throw CliError.failure(
-        `${r.unavailable.length} images could not be re-embedded (source gone or changed; first ids ${r.unavailable.slice(0, 5).join(', ')}); ` +
-          'they keep the old vectors, so the index still belongs to the old model. Restore the files and rerun, or pass --drop-unavailable to delete them.',
+        `${r.unavailable.length} images could not be re-embedded (source gone or changed; first ids ${r.unavailable.slice(0, 5).join(', ')}); ${kept} ` +
+          'Restore the files and rerun, or pass --drop-unavailable to delete them.',
       );
     }
   } catch (err) {
@@ -110,7 +123,7 @@ async function reembedModel(flags: ReindexFlags & { db: string }, modelPath: str
 export function register(program: Command): void {
   program
     .command('reindex')
-    .description('rebuild the HNSW graph from the codes stored in SQLite (the database is the source of truth)')
+    .description('rebuild the HNSW graph (SQLite) or the pgvector index (PostgreSQL) from the stored codes; --codes / --model recompute them first')
     .option('--db <dir|url>', DB_FLAG_HELP)
     .option('--m <n>', 'HNSW graph degree M for the rebuilt graph', '16')
     .option('--ef-construction <n>', 'HNSW efConstruction for the rebuilt graph', '100')
@@ -120,11 +133,12 @@ export function register(program: Command): void {
     .action(async (flags: ReindexFlags) => {
       const M = intFlag('--m', flags.m, 2, 100);
       const efConstruction = intFlag('--ef-construction', flags.efConstruction, 4, 4096);
+      if (flags.dropUnavailable === true && flags.model === undefined) throw CliError.usage("'--drop-unavailable' applies to --model only (a new codes model reads no image)");
       const location = dbLocation(flags.db);
+      if (flags.model !== undefined) await reembedModel(location, flags, modelPath(flags.model), { M, efConstruction });
+      else if (flags.codes !== undefined) await recode(location, flags.codes, { M, efConstruction });
       if (location.kind === 'postgres') return reindexPostgres(location, flags, { M, efConstruction });
       const db = location.dir;
-      if (flags.model !== undefined) await reembedModel({ ...flags, db }, modelPath(flags.model));
-      else if (flags.codes !== undefined) await recode(db, flags.codes);
       const bar = progressBar('rebuilding HNSW', 'codes');
       const started = Date.now();
       const cat = await Catalog.open(db, { create: false, forceRebuild: true, saveDelayMs: null, M, efConstruction, onProgress: bar.update });
@@ -141,16 +155,21 @@ export function register(program: Command): void {
     });
 }
 
-/** PostgreSQL keeps its index inside the database; re-embedding it in place is not supported yet. */
-async function reindexPostgres(location: Extract<DbLocation, { kind: 'postgres' }>, flags: ReindexFlags, params: { M: number | undefined; efConstruction: number | undefined }): Promise<void> {
-  if (flags.model !== undefined || flags.codes !== undefined) {
-    throw CliError.usage(`--model and --codes re-embed a SQLite catalog in place, not yet a PostgreSQL one ('${location.display}'): index the images into a new database instead`);
-  }
+/**
+ * PostgreSQL keeps its index inside the database: rebuilt here, or already by the switch of
+ * --codes / --model (pg/reembed.ts), which then only reports the result.
+ */
+async function reindexPostgres(location: Extract<DbLocation, { kind: 'postgres' }>, flags: ReindexFlags, params: HnswFlags): Promise<void> {
   const cat = await openBackend(location, { create: false }).catch((err: unknown) => {
     throw asCliError(err);
   });
   try {
     if (!(cat instanceof PostgresBackend)) throw new Error('a postgres:// location opened another backend');
+    if (flags.model !== undefined || flags.codes !== undefined) {
+      const s = await cat.stats();
+      process.stdout.write(`${cat.location}: ${s.images} images, ${s.bits}-bit codes, ${cat.engine === 'hnsw' ? 'pgvector HNSW index rebuilt' : 'exact scan (no pgvector)'}\nmodel ${s.model}\ncode model ${s.codeModel}\n`);
+      return;
+    }
     const started = Date.now();
     const done = await cat.rebuildIndex(params).catch((err: unknown) => {
       throw asCliError(err);

@@ -10,7 +10,7 @@
 import type { BackendMeta, BackendOpenReport, BackendStats, CatalogBackend } from '../backend.js';
 import type { DuplicateGroup, DuplicateOptions } from '../duplicates.js';
 import { checkListOptions, type ListOptions, type ListPage } from '../listing.js';
-import { IndexParamError, IndexReadOnlyError } from '../errors.js';
+import { type HashDifference, IndexModelMismatchError, IndexParamError, IndexReadOnlyError } from '../errors.js';
 import { decodeHalf } from '../float16.js';
 import { type AddResult, type ImageRecord, type NewImage, type PreparedImage, prepareImage } from '../records.js';
 import type { SearchOptions, SearchQuery, SearchResult } from '../search.js';
@@ -20,7 +20,17 @@ import type { SqlClient, SqlQuery } from './client.js';
 import { pgDuplicates } from './duplicates.js';
 import { bitString, halvesOf, num, RECORD_COLUMNS, toRecord, vectorBytesSql, vectorParam } from './rows.js';
 import type { PgMeta } from './schema.js';
+import { hnswIndexSql } from './reembed.js';
 import { pgSearch, type PgSearchContext } from './search.js';
+
+interface StoredHashes {
+  bits: unknown;
+  model_hash: unknown;
+  code_model_hash: unknown;
+}
+
+/** The meta values a process checks its loaded model against (subqueries on a 7-row table). */
+const STORED_HASHES = ['bits', 'model_hash', 'code_model_hash'].map((k) => `(SELECT value FROM meta WHERE key = '${k}') AS ${k}`).join(', ');
 
 export interface PgBackendOptions {
   readOnly: boolean;
@@ -65,9 +75,24 @@ export class PostgresBackend implements CatalogBackend {
     return (await this.state()).images;
   }
 
+  /**
+   * The row count and generation, and a check that the catalog still belongs to this process's
+   * model and codes: after `sightline reindex --codes/--model` (pg/reembed.ts) a replica started
+   * before it would compare its queries' codes with another model's. Read in the same round trip.
+   */
   private async state(): Promise<{ images: number; generation: number }> {
-    const r = (await this.db.query<{ images: unknown; generation: unknown }>('SELECT images, generation FROM catalog_state WHERE id = 1')).rows[0];
+    const r = (await this.db.query<{ images: unknown; generation: unknown } & StoredHashes>(`SELECT images, generation, ${STORED_HASHES} FROM catalog_state WHERE id = 1`)).rows[0];
+    if (r !== undefined) this.checkCurrent(r);
     return { images: num(r?.images ?? 0), generation: num(r?.generation ?? 0) };
+  }
+
+  private checkCurrent(stored: StoredHashes): void {
+    const m = this.pgMeta;
+    const diffs: HashDifference[] = [];
+    if (stored.model_hash !== m.modelHash) diffs.push({ field: 'model', stored: String(stored.model_hash), loaded: m.modelHash });
+    if (stored.code_model_hash !== m.codesHash) diffs.push({ field: 'code model', stored: String(stored.code_model_hash), loaded: m.codesHash });
+    if (Number(stored.bits) !== m.bits) diffs.push({ field: 'bits', stored: String(stored.bits), loaded: String(m.bits) });
+    if (diffs.length > 0) throw new IndexModelMismatchError(this.location, diffs);
   }
 
   async generation(): Promise<number> {
@@ -101,6 +126,10 @@ export class PostgresBackend implements CatalogBackend {
     const { bits, embeddingDim } = this.pgMeta;
     const prepared = images.map((img) => prepareImage(img, bits, embeddingDim, this.sketch));
     return this.db.transaction(async (tx) => {
+      // Shared locks on the meta rows: a reindex's switch (pg/reembed.ts) waits for this add, and
+      // an add after the switch sees the new hashes and is refused instead of mixing models.
+      const rows = (await tx.query<{ key: string; value: string }>(`SELECT key, value FROM meta WHERE key IN ('bits', 'model_hash', 'code_model_hash') FOR SHARE`)).rows;
+      this.checkCurrent(Object.fromEntries(rows.map((r) => [r.key, r.value])) as unknown as StoredHashes);
       if (prepared.length > 1) await lockHashes(tx, prepared);
       const out = new Array<AddResult>(prepared.length);
       const seen = new Map<string, { id: number; source: string }>();
@@ -204,18 +233,17 @@ export class PostgresBackend implements CatalogBackend {
   async rebuildIndex(params: { M?: number | undefined; efConstruction?: number | undefined } = {}): Promise<'rebuilt' | 'no index'> {
     this.assertWritable('rebuild the index');
     if (this.pgMeta.vector !== 'halfvec') return 'no index';
-    const m = Math.trunc(params.M ?? 16);
-    const ef = Math.trunc(params.efConstruction ?? 64);
     await this.db.transaction(async (tx) => {
       await tx.query('DROP INDEX IF EXISTS images_code_hnsw');
-      await tx.query(`CREATE INDEX images_code_hnsw ON images USING hnsw (code bit_hamming_ops) WITH (m = ${m}, ef_construction = ${ef})`);
+      await tx.query(hnswIndexSql(params));
     });
     this.pgMeta.hnsw = true;
     return 'rebuilt';
   }
 
+  /** Reachable, and still this process's model and codes (not ready after a reindex: restart it). */
   async ping(): Promise<void> {
-    await this.db.query('SELECT 1');
+    await this.state();
   }
 
   async close(): Promise<void> {
@@ -226,6 +254,11 @@ export class PostgresBackend implements CatalogBackend {
 
   private assertOpen(): void {
     if (this.closed) throw new IndexParamError('catalog', 'closed', 'open (it was closed)');
+  }
+
+  /** For maintenance (pg/reembed.ts): open and writable, else the reason. */
+  assertWritableFor(operation: string): void {
+    this.assertWritable(operation);
   }
 
   private assertWritable(operation: string): void {

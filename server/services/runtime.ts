@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { jobQueueOf, openBackend, recordedCodesHashAt } from '../../index/index.js';
+import { IndexModelMismatchError, jobQueueOf, openBackend, recordedCodesHashAt } from '../../index/index.js';
 import type { CatalogBackend } from '../../index/index.js';
 import { createSession, sha256File, fallbackCodesName } from '../../model/index.js';
 import type { Config } from '../config.js';
@@ -148,7 +148,8 @@ const DATABASE_PING_MS = 2000;
 
 /**
  * A database catalog can go away under a running replica: readiness then fails, with the reason,
- * so a load balancer sends requests elsewhere until it answers again. A local SQLite file cannot.
+ * so a load balancer sends requests elsewhere until it answers again; so can its model (another
+ * process reindexed it). A local SQLite file cannot do either under a running server (its lock).
  */
 function watchDatabase(catalog: CatalogBackend, logger: Logger): { problem(): Readiness | undefined; stop(): void } {
   if (catalog.kind === 'sqlite') return { problem: () => undefined, stop: () => undefined };
@@ -165,8 +166,10 @@ function watchDatabase(catalog: CatalogBackend, logger: Logger): { problem(): Re
           problem = undefined;
         },
         (err: unknown) => {
-          if (!problem) logger.warn({ database: catalog.location, err: (err as Error).message }, 'database unreachable: not ready');
-          problem = { ready: false, reason: `database unreachable: ${(err as Error).message}` };
+          // A reindex switched the catalog to another model (index/pg/reembed.ts): restart with it.
+          const what = err instanceof IndexModelMismatchError ? 'catalog reindexed for another model' : 'database unreachable';
+          if (!problem) logger.warn({ database: catalog.location, err: (err as Error).message }, `${what}: not ready`);
+          problem = { ready: false, reason: `${what}: ${(err as Error).message}` };
         },
       )
       .finally(() => (busy = false));
