@@ -6,14 +6,14 @@
  * input geometry; the graph is checked against it at load, then warmed up with one 10-crop batch.
  */
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InferenceSession, listSupportedBackends, Tensor } from './ort.js';
 import type { ModelContract } from './contract.js';
 import { channelCount, ContractError } from './contract.js';
 import { checkIntOption, InvalidOptionError, ModelLoadError } from './errors.js';
-import { readContract } from './onnx/index.js';
+import { expandLrn, readContract } from './onnx/index.js';
 import { withOod } from './ood-sidecar.js';
 import { createWorkerSession } from './worker-session.js';
 import { checkRunArgs, cropShape, DEVICES } from './session-types.js';
@@ -202,8 +202,12 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
     // Session config entries session.intra_op.allow_spinning / session.inter_op.allow_spinning.
     extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' }, inter_op: { allow_spinning: spin ? '1' : '0' } } },
   };
+  // LRN nodes are rewritten as plain operators before loading: onnxruntime's LRN kernel was the
+  // slowest node of AlexNet (onnx/lrn.ts). Other models load from their path, as they are.
+  const lrn = expandLrn(await readFile(modelPath), modelPath);
+  const source = lrn?.bytes ?? modelPath;
   const { session, provider } = await openWithFallback(modelPath, device, opts.logger, (eps) =>
-    InferenceSession.create(modelPath, { ...base, executionProviders: eps }),
+    typeof source === 'string' ? InferenceSession.create(source, { ...base, executionProviders: eps }) : InferenceSession.create(source, { ...base, executionProviders: eps }),
   );
   try {
     checkGraph(contract, modelPath, session);

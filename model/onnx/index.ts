@@ -4,6 +4,8 @@ export type { ExportContract, ExportOptions } from './export.js';
 export { importOnnx, importOnnxDetailed, IMPORT_PRESETS, IMPORT_PREPROCESS } from './import.js';
 export type { ImportOptions, ImportPreset, ImportResult } from './import.js';
 export { readContract, readContractSync, readHeader } from './metadata.js';
+export { expandLrn, lrnNodes } from './lrn.js';
+export type { LrnParams } from './lrn.js';
 export type { OnnxHeader } from './metadata.js';
 export { inspectOnnx, formatSummary } from './inspect.js';
 export type { OnnxSummary, TensorSummary } from './inspect.js';

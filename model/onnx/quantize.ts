@@ -4,8 +4,18 @@
  * DequantizeLinear pair on its data input; every Conv output gets a pair too. onnxruntime fuses
  * DQ → Conv → Q into QLinearConv and DQ → Gemm into QGemm (u8 activations × s8 weights, VNNI).
  *
- * A Conv whose only reader is a ReLU is quantized with the ReLU output's range (lower end 0):
- * the uint8 grid then spends no codes on negatives, which the ReLU zeroes anyway.
+ * Where the pairs go is chosen for what onnxruntime's graph optimizer does with them (profiled on
+ * `alexnet` at batch 10; README, benchmarks):
+ * - A Conv whose only reader is a ReLU gets its pair after the ReLU (Conv → Relu → Q → DQ), with
+ *   the ReLU output's range: lower end 0, so zero point 0, and onnxruntime drops the ReLU into the
+ *   QLinearConv's uint8 output (ReluQuantFusion) instead of running it in float on the dequantized
+ *   tensor. The uint8 grid spends no codes on negatives either.
+ * - A pair whose tensor comes out of a MaxPool (conv2's input: conv1 → LRN → MaxPool) gets a Relu
+ *   in front: onnxruntime would otherwise move the QuantizeLinear above the MaxPool (QDQ
+ *   propagation) and run the pool on uint8 in NCHW, which its CPU kernels do 8–10× slower than the
+ *   float pool (conv1.pool 11–17 ms vs 1.3 ms). The Relu changes nothing (a zero-point-0
+ *   QuantizeLinear clamps negatives to 0 anyway) and onnxruntime removes it after propagation.
+ * - An LRN reading a dequantized tensor reads it through a Relu (see quantizeModel).
  * Graph outputs (`logits`, `embedding`) stay float: the embedding is the ReLU of fc7's
  * dequantized QGemm output, and fc8 reads its quantized copy.
  *
@@ -97,7 +107,8 @@ export function planQuantization(bytes: Uint8Array, what = 'model'): QuantPlan {
       const y = n.output?.[0] ?? '';
       const readers = consumersOf(g, y);
       const relu = readers.length === 1 && readers[0]?.opType === 'Relu' && !isGraphOutput(g, y) ? readers[0].output?.[0] : undefined;
-      qdq.set(y, relu ?? y);
+      const q = relu ?? y;
+      qdq.set(q, q);
     }
   }
   if (targets.length === 0) throw new OnnxError('onnx_unsupported_graph', `${what} has no Conv or Gemm with constant float weights to quantize${skipped.length ? ` (${skipped.join('; ')})` : ''}`);
@@ -129,12 +140,18 @@ class Rewriter {
 
   constructor(private readonly g: IGraphProto) {}
 
-  /** Q → DQ nodes for activation `t`; readers then use `${t}.dq`. */
-  qdqNodes(t: string, p: ActivationQuant): INodeProto[] {
+  /**
+   * Q → DQ nodes for activation `t`; readers then use `${t}.dq`. `guard` puts a Relu before the Q
+   * (only where the zero point is 0, so the Relu changes no value): see the top of this file.
+   */
+  qdqNodes(t: string, p: ActivationQuant, guard = false): INodeProto[] {
     this.params.set(t, p);
     this.inits.push(scalar(`${t}.scale`, DataType.FLOAT, Float32Array.of(p.scale)), scalar(`${t}.zp`, DataType.UINT8, Uint8Array.of(p.zeroPoint)));
+    const relu = guard && p.zeroPoint === 0 ? [node('Relu', [t], [`${t}.guard`], `${t}.guard`)] : [];
+    const x = relu.length > 0 ? `${t}.guard` : t;
     return [
-      node('QuantizeLinear', [t, `${t}.scale`, `${t}.zp`], [`${t}.q`], `${t}.quantize`),
+      ...relu,
+      node('QuantizeLinear', [x, `${t}.scale`, `${t}.zp`], [`${t}.q`], `${t}.quantize`),
       node('DequantizeLinear', [`${t}.q`, `${t}.scale`, `${t}.zp`], [`${t}.dq`], `${t}.dequantize`),
     ];
   }
@@ -220,11 +237,19 @@ export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: Quantize
       const wn = rw.weightNodes(target, xs);
       out.push(...wn.nodes);
       n.input = [dq(x), wn.w, ...(wn.b ? [wn.b] : [])];
+    } else if (n.opType === 'LRN' && plan.qdq.has(ins[0] ?? '') && rw.params.get(ins[0] ?? '')?.zeroPoint === 0) {
+      // The session expands LRN into nodes that read its input three times (onnx/lrn.ts), and
+      // onnxruntime gives every reader of a DequantizeLinear its own copy (EnsureUniqueDQForNodeUnit):
+      // three dequantizations of conv1's output instead of one. A Relu (exact: zero point 0 means
+      // no negative values) is the one reader.
+      const x = ins[0] ?? '';
+      out.push(node('Relu', [dq(x)], [`${x}.dq.once`], `${x}.dq.once`));
+      n.input = [`${x}.dq.once`, ...ins.slice(1)];
     } else {
       n.input = ins.map(dq);
     }
     out.push(n);
-    for (const y of n.output ?? []) if (plan.qdq.has(y)) out.push(...rw.qdqNodes(y, paramsOf(y)));
+    for (const y of n.output ?? []) if (plan.qdq.has(y)) out.push(...rw.qdqNodes(y, paramsOf(y), n.opType === 'MaxPool'));
   }
   g.node = out;
   g.initializer = [...(g.initializer ?? []), ...rw.inits];
@@ -242,7 +267,7 @@ export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: Quantize
       quantization: {
         format: 'qdq-int8',
         weights: 'int8, symmetric, per output channel (Conv, Gemm)',
-        activations: 'uint8, asymmetric, per tensor (Conv/Gemm inputs and Conv outputs)',
+        activations: 'uint8, asymmetric, per tensor (Conv/Gemm inputs and Conv outputs, after their ReLU)',
         calibration: info.calibration,
         quantizedNodes: plan.targets.length,
         floatNodes: plan.skipped,

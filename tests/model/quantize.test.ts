@@ -116,8 +116,8 @@ describe('QDQ graph', () => {
   const g = decodeModel(bytes).graph ?? {};
   const init = (name: string): ITensorProto | undefined => (g.initializer ?? []).find((t) => t.name === name);
 
-  it('plans Q/DQ on the Conv/Gemm inputs and on the Conv output with its ReLU range', () => {
-    assert.deepEqual([...plan.qdq], [['images', 'images'], ['c', 'r'], ['f', 'f']]);
+  it('plans Q/DQ on the Conv/Gemm inputs and after the Conv output\'s ReLU', () => {
+    assert.deepEqual([...plan.qdq], [['images', 'images'], ['r', 'r'], ['f', 'f']]);
     assert.deepEqual(plan.observe, ['images', 'r', 'f']);
   });
 
@@ -134,7 +134,9 @@ describe('QDQ graph', () => {
     assert.deepEqual(Array.from(floats(init('conv.bias.scale'))), bs);
     assert.deepEqual(ints(init('conv.bias.int32'), 'int32'), [Math.round(Math.fround(0.1) / (bs[0] ?? 1)), -Math.round(Math.fround(0.2) / (bs[1] ?? 1))]);
     assert.deepEqual(ints(init('images.zp'), 'uint8'), [64]);
-    assert.deepEqual(ints(init('c.zp'), 'uint8'), [0], 'Conv output uses the ReLU range');
+    assert.deepEqual(ints(init('r.zp'), 'uint8'), [0], 'Conv output quantized after its ReLU');
+    const order = (g.node ?? []).map((n) => n.opType);
+    assert.deepEqual(order.slice(order.indexOf('Conv'), order.indexOf('Conv') + 4), ['Conv', 'Relu', 'QuantizeLinear', 'DequantizeLinear'], 'Conv → Relu → Q → DQ (onnxruntime folds the Relu into QLinearConv)');
     assert.equal(init('cw'), undefined, 'the float weights are gone');
   });
 

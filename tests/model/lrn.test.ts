@@ -1,0 +1,57 @@
+/**
+ * The LRN expansion (model/onnx/lrn.ts) against onnxruntime's own LRN kernel: same values on
+ * random inputs for the paper's constants and for others (beta ≠ 0.75 takes the Pow path, an
+ * opset-12 graph the attribute form of Unsqueeze/Squeeze), and a model without LRN is left alone.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { expandLrn } from '../../model/onnx/lrn.js';
+import type { IAttributeProto } from '../../model/onnx/proto.js';
+import { attr, DataType, decodeModel, encodeModel, modelProto, node, valueInfo } from '../../model/onnx/proto.js';
+import { mulberry32 } from '../../training/network.js';
+import { relativeError, runOrt } from './onnx-checker.js';
+
+const SHAPE = [2, 7, 5, 4];
+
+function lrnModel(attrs: IAttributeProto[], opset: number): Uint8Array {
+  const graph = {
+    name: 'lrn',
+    node: [node('LRN', ['x'], ['y'], 'norm', attrs)],
+    input: [valueInfo('x', DataType.FLOAT, SHAPE)],
+    output: [valueInfo('y', DataType.FLOAT, SHAPE)],
+  };
+  const m = modelProto(graph);
+  m.opsetImport = [{ domain: '', version: opset }];
+  return encodeModel(m);
+}
+
+const CASES: { label: string; attrs: IAttributeProto[]; opset: number }[] = [
+  { label: 'paper constants (size 5, alpha 5e-4, beta 0.75, bias 2), opset 13', attrs: [attr.int('size', 5), attr.float('alpha', 5e-4), attr.float('beta', 0.75), attr.float('bias', 2)], opset: 13 },
+  { label: 'size 3, alpha 0.3, beta 0.6, bias 1.5 (Pow), opset 13', attrs: [attr.int('size', 3), attr.float('alpha', 0.3), attr.float('beta', 0.6), attr.float('bias', 1.5)], opset: 13 },
+  { label: 'ONNX defaults (alpha 1e-4, beta 0.75, bias 1), size 5, opset 12', attrs: [attr.int('size', 5)], opset: 12 },
+];
+
+describe('expandLrn', () => {
+  for (const c of CASES) {
+    it(`equals onnxruntime's LRN: ${c.label}`, async () => {
+      const src = lrnModel(c.attrs, c.opset);
+      const ex = expandLrn(src);
+      assert.ok(ex, 'the LRN node was expanded');
+      assert.equal(ex.expanded, 1);
+      const ops = (decodeModel(ex.bytes).graph?.node ?? []).map((n) => n.opType);
+      assert.ok(!ops.includes('LRN') && ops.includes('AveragePool'), ops.join(' '));
+      const rand = mulberry32(7);
+      // Large values, so the window sum of squares (not only the bias) shapes the denominator.
+      const x = new Float32Array(SHAPE.reduce((a, b) => a * b, 1)).map(() => (rand() - 0.5) * 20);
+      const feeds = { x: { data: x, dims: SHAPE } };
+      const [a, b] = await Promise.all([runOrt(src, feeds, ['y']), runOrt(ex.bytes, feeds, ['y'])]);
+      const err = relativeError(b['y'] ?? [], a['y'] ?? []);
+      assert.ok(err < 1e-5, `relative error ${err}`);
+    });
+  }
+
+  it('returns undefined for a graph with no LRN', () => {
+    const graph = { name: 'relu', node: [node('Relu', ['x'], ['y'], 'relu')], input: [valueInfo('x', DataType.FLOAT, SHAPE)], output: [valueInfo('y', DataType.FLOAT, SHAPE)] };
+    assert.equal(expandLrn(encodeModel(modelProto(graph))), undefined);
+  });
+});
