@@ -4,11 +4,11 @@
  * 1. Hamming candidates: an exact `bit_count(code # q)` scan for collections up to scanThreshold and
  *    for selective label filters — at least max(k × oversample, POOL_MIN) images and every
  *    image within POOL_MARGIN_BITS of the last (never a cut inside a tie) — else pgvector's HNSW index (`<~>`,
- *    `SET LOCAL hnsw.ef_search` = k × oversample per query, an iterative scan reading on to
- *    POOL_MIN images as the SQLite graph's pool does), extended by every image sharing a code at
- *    the cut-off distance (the SQLite graph holds one node per distinct code; its pool also takes
- *    the found nodes within POOL_MARGIN_BITS beyond, which this path does not). HNSW coming back
- *    short (a filter, many deletions) falls back to the scan.
+ *    `SET LOCAL hnsw.ef_search` = k × oversample per query, an iterative scan reading on past
+ *    POOL_MIN rows, and on while they hold fewer than k × oversample distinct codes, the nodes the
+ *    graph reads), by the SQLite graph's rule: the distinct codes found, each with all its images,
+ *    in distance order to POOL_MIN images and then POOL_MARGIN_BITS beyond (hnswPool). HNSW coming
+ *    back short (a filter, many deletions) falls back to the scan.
  * 2. A pool larger than k × oversample is narrowed by the stored sketches (sketch.ts; same
  *    arithmetic as the in-memory matrix, pool in id order), then re-ranked by exact Euclidean
  *    distance on the stored float16 embeddings, computed here in JS like the SQLite catalog.
@@ -63,37 +63,66 @@ async function scan(ctx: PgSearchContext, q: string, want: number, label: string
   return rows.map((r) => ({ id: num(r.id), hamming: num(r.h), sketch: r.sketch == null ? null : toBuffer(r.sketch) }));
 }
 
+/** Most index rows one pool query reads (pgvector's own hnsw.max_scan_tuples default is 20,000). */
+const MAX_POOL_ROWS = 16_000;
+
 async function hnsw(ctx: PgSearchContext, q: string, want: number, label: string | undefined, pool: boolean): Promise<Candidate[]> {
   const bits = ctx.meta.bits;
   const ef = Math.min(MAX_EF, Math.max(ctx.efSearch, want));
   return ctx.db.transaction(async (tx) => {
     await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
-    // The pool reads on past the k × oversample nearest to POOL_MIN images (pool.ts), and a label
-    // filter drops nodes: both need the index scan to continue beyond ef_search.
+    // The pool reads on past the k × oversample nearest (pool.ts), and a label filter drops
+    // nodes: both need the index scan to continue beyond ef_search.
     if (pool || label !== undefined) await tx.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
     const filter = label === undefined ? '' : 'WHERE top_label = $3';
-    const params: unknown[] = [q, pool ? Math.max(want, POOL_MIN) : want, ...(label === undefined ? [] : [label])];
-    const near = (
-      await tx.query<{ id: unknown; h: unknown; code: string; sketch: unknown }>(
-        `SELECT id, h, code, sketch FROM (SELECT id, (code <~> $1::bit(${bits}))::int AS h, code::text AS code, sketch FROM images ${filter} ORDER BY code <~> $1::bit(${bits}) LIMIT $2) n ORDER BY h, id`,
-        params,
-      )
-    ).rows;
+    if (!pool) {
+      const rows = (
+        await tx.query<{ id: unknown; h: unknown }>(
+          `SELECT id, h FROM (SELECT id, (code <~> $1::bit(${bits}))::int AS h FROM images ${filter} ORDER BY code <~> $1::bit(${bits}) LIMIT $2) n ORDER BY h, id`,
+          [q, want, ...(label === undefined ? [] : [label])],
+        )
+      ).rows;
+      return rows.map((r) => ({ id: num(r.id), hamming: num(r.h), sketch: null }));
+    }
+    const enough = Math.max(want, POOL_MIN);
+    let near: NearRow[];
+    for (let read = enough; ; read *= 4) {
+      const limit = Math.min(read, MAX_POOL_ROWS);
+      near = (
+        await tx.query<NearRow>(
+          `SELECT id, h, code, sketch FROM (SELECT id, (code <~> $1::bit(${bits}))::int AS h, code::text AS code, sketch FROM images ${filter} ORDER BY code <~> $1::bit(${bits}) LIMIT $2) n ORDER BY h, id`,
+          [q, limit, ...(label === undefined ? [] : [label])],
+        )
+      ).rows;
+      // The graph's pool reads `want` nodes (distinct codes); rows that share a few codes (hash
+      // centres hold whole classes) hold fewer: read on, as the margin may lie beyond them.
+      if (near.length < limit || limit >= MAX_POOL_ROWS || new Set(near.map((r) => r.code)).size >= want) break;
+    }
     const out = near.map((r) => ({ id: num(r.id), hamming: num(r.h), sketch: r.sketch == null ? null : toBuffer(r.sketch) }));
-    if (!pool || near.length < want) return out;
-    // relaxed_order: the scan may return a little out of order; the cut is the farthest returned.
-    const cut = out.reduce((m, c) => Math.max(m, c.hamming), 0);
-    const codes = [...new Set(near.filter((r) => num(r.h) === cut).map((r) => r.code))];
-    const seen = new Set(out.map((c) => c.id));
-    const tied = (
-      await tx.query<{ id: unknown; sketch: unknown }>(
-        `SELECT id, sketch FROM images WHERE code = ANY($1::bit(${bits})[]) ${label === undefined ? '' : 'AND top_label = $2'}`,
-        [codes, ...(label === undefined ? [] : [label])],
+    if (out.length < want) return out;
+    // The cut: where the rows read reach POOL_MIN images; the pool keeps every row found within
+    // POOL_MARGIN_BITS beyond it, and the codes at those distances whole (the index may have read
+    // only part of a shared code where it stopped).
+    const cut = (out[Math.min(enough, out.length) - 1] as Candidate).hamming;
+    const found = out.filter((c) => c.hamming <= cut + POOL_MARGIN_BITS);
+    const edge = new Map(near.filter((r) => num(r.h) >= cut && num(r.h) <= cut + POOL_MARGIN_BITS).map((r) => [r.code, num(r.h)]));
+    const seen = new Set(found.map((c) => c.id));
+    const whole = (
+      await tx.query<{ id: unknown; code: string; sketch: unknown }>(
+        `SELECT id, code::text AS code, sketch FROM images WHERE code = ANY($1::bit(${bits})[]) ${label === undefined ? '' : 'AND top_label = $2'}`,
+        [[...edge.keys()], ...(label === undefined ? [] : [label])],
       )
     ).rows;
-    for (const r of tied) if (!seen.has(num(r.id))) out.push({ id: num(r.id), hamming: cut, sketch: r.sketch == null ? null : toBuffer(r.sketch) });
-    return out.sort((a, b) => a.id - b.id);
+    for (const r of whole) if (!seen.has(num(r.id))) found.push({ id: num(r.id), hamming: edge.get(r.code) as number, sketch: r.sketch == null ? null : toBuffer(r.sketch) });
+    return found.sort((a, b) => a.id - b.id);
   });
+}
+
+interface NearRow {
+  id: unknown;
+  h: unknown;
+  code: string;
+  sketch: unknown;
 }
 
 async function candidates(ctx: PgSearchContext, q: string, want: number, label: string | undefined, pool: boolean): Promise<Pool> {

@@ -6,6 +6,7 @@
  * server (exact `bit_count` scan: no pgvector there); without it those cases skip (Debian package: postgresql).
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Catalog, type CatalogBackend, openPostgresWith, poolClient, PostgresBackend, type SearchOptions } from '../../index/index.js';
 import { pgliteClient } from '../../testing/pglite.js';
@@ -131,4 +132,44 @@ describe('PostgreSQL backend = SQLite catalog on the same images', () => {
       });
     });
   }
+});
+
+describe('pgvector HNSW pool: the images within POOL_MARGIN_BITS of the cut, as SQLite takes them', () => {
+  // 1,100 images share code A (more than the pool's 1,000: the cut falls at distance 0); the query's
+  // near-copy holds code B, 2 bits from A. Without the margin the HNSW pool is A's images only and
+  // the near-copy is never re-ranked; the exact scan and SQLite (scan and graph) take B in.
+  const shared = dataset({ n: 1100, dim: DIM, clusters: 1, flips: 0, seed: 51, offset: 1000 });
+  const codeA = shared[0]!.code;
+  const codeB = Uint8Array.from(codeA, (b, i) => (i === 0 ? b ^ 0b101 : b));
+  const copy = { ...dataset({ n: 1, dim: DIM, seed: 52, offset: 3000 })[0]!.image, code: codeB, embedding: shared[5]!.embedding.map((v) => v + 0.05) };
+  const others = dataset({ n: 100, dim: DIM, clusters: 10, seed: 53, offset: 4000 });
+  const all = [...others.map((x) => x.image), ...shared.map((x) => x.image), copy];
+  const query = { code: codeA, embedding: copy.embedding.map((v) => Math.max(0, v + 0.01 * gaussian(rand))) };
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+
+  it('PGlite + pgvector HNSW re-ranks the near-copy 2 bits away first, with the exact answer and pool', async () => {
+    const exact = await openTest(join(tmp.dir, 'exact'), { embeddingDim: DIM });
+    const graph = await openTest(join(tmp.dir, 'graph'), { embeddingDim: DIM, scanThreshold: 0 });
+    const pg = await openPostgresWith(await pgliteClient(), { bits: 128, embeddingDim: DIM, ...HASHES, scanThreshold: 0 });
+    try {
+      exact.addMany(all);
+      graph.addMany(all);
+      for (let i = 0; i < all.length; i += 400) await pg.addMany(all.slice(i, i + 400));
+      const want = exact.search(query, { k: 10 });
+      const copyId = all.length;
+      assert.equal(want.hits[0]?.id, copyId, 'the exact answer finds the near-copy');
+      const viaGraph = graph.search(query, { k: 10 });
+      const got = await pg.search(query, { k: 10 });
+      assert.deepEqual([viaGraph.engine, got.engine], ['hnsw', 'hnsw']);
+      assert.deepEqual(got.hits.map((h) => h.id), want.hits.map((h) => h.id));
+      assert.deepEqual(viaGraph.hits.map((h) => h.id), want.hits.map((h) => h.id));
+      assert.equal(got.candidates, want.candidates, 'the pool: code A whole, and B within the margin');
+      assert.equal(got.candidates, 1101);
+    } finally {
+      exact.close();
+      graph.close();
+      await pg.close();
+    }
+  });
 });
