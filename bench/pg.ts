@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- pg [--size 100000] [--queries 200] [--dim 64] [--uploads 120] [--skip search|uploads] [--engines hnsw,pglite,pg15]`
+ * `npm run bench -- pg [--size 100000] [--queries 200] [--dim 64] [--uploads 120] [--skip search|uploads] [--engines hnsw,pglite,pg15] [--ef 100,200,400]`
  *
  * 1. Search through the storage port on the same synthetic catalog (128-bit codes around
  *    clusters, `--dim`-d embeddings; small so that 100k rows fit PGlite's memory: the candidate
  *    stage is what differs between engines, the re-rank is the same JS on each): SQLite + hnswlib
  *    (HNSW forced), PGlite + pgvector 0.8 (HNSW on `bit(128)`, `bit_hamming_ops`) and PostgreSQL 15
  *    (no pgvector: exact `bit_count` scan, over a socket). p50/p99 latency of `search(k = 10)` and
- *    recall@10 against the exact two-stage answer (SQLite's exact scan).
+ *    recall@10 against the exact two-stage answer (SQLite's exact scan). `--ef` sweeps the pgvector
+ *    engine's `hnsw.ef_search` on the same filled catalog (the backend raises a value below the
+ *    k × oversample candidates it asks for to that number, so the table shows the value used).
  * 2. Upload throughput through `sightline serve` on one PostgreSQL 15: one replica vs two, the same
  *    images sent by 8 clients spread over the replicas. On a 2-core machine both replicas share the
  *    same cores, so this shows whether a second replica costs anything, not scale-out.
@@ -14,7 +16,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CatalogBackend, openPostgresWith, poolClient, SqliteBackend } from '../index/index.js';
+import { type CatalogBackend, openPostgresWith, poolClient, PostgresBackend, SqliteBackend } from '../index/index.js';
 import { pgliteClient } from '../testing/pglite.js';
 import { postgresSkipReason, startPostgres } from '../testing/postgres.js';
 import { uploadThroughput } from './pg-uploads.js';
@@ -71,6 +73,21 @@ async function measure(cat: CatalogBackend, queries: Item[], truth: number[][] |
   return { p50: pct(times, 0.5), p99: pct(times, 0.99), recall: truth ? hit / (10 * queries.length) : 1, ids };
 }
 
+/** k × oversample of search(k = 10) with the default oversample: the least ef_search the backend uses. */
+const CANDIDATES = 100;
+
+/** The pgvector engine's p50, p99 and recall@10 at each ef_search, one table row each. */
+async function efSweep(cat: CatalogBackend, efs: number[], queries: Item[], truth: number[][]): Promise<string[][]> {
+  if (!(cat instanceof PostgresBackend)) return [];
+  const out: string[][] = [];
+  for (const ef of efs) {
+    const at = new PostgresBackend(cat.db, cat.pgMeta, { readOnly: true, scanThreshold: 0, filterScanFraction: 0.1, efSearch: ef });
+    const m = await measure(at, queries, truth);
+    out.push([String(ef), String(Math.min(1000, Math.max(ef, CANDIDATES))), m.p50.toFixed(2), m.p99.toFixed(2), m.recall.toFixed(3)]);
+  }
+  return out;
+}
+
 function flag(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : dflt;
@@ -102,11 +119,15 @@ export async function run(args: string[]): Promise<void> {
       ];
       const wanted = args.includes('--engines') ? (args[args.indexOf('--engines') + 1] ?? '').split(',') : ['hnsw', 'pglite', 'pg15'];
       const keys = ['hnsw', 'pglite', 'pg15'];
+      const efs = args.includes('--ef') ? (args[args.indexOf('--ef') + 1] ?? '').split(',').map(Number) : [];
+      if (efs.some((ef) => !Number.isInteger(ef) || ef < 1 || ef > 1000)) throw new Error(`--ef wants integers in [1, 1000] separated by commas, got '${args[args.indexOf('--ef') + 1]}'`);
+      let sweep: string[][] = [];
       for (const [name, make] of engines.filter((_, i) => wanted.includes(keys[i] as string))) {
         const cat = await make();
         const t = await fill(cat, items);
         const m = await measure(cat, queries, truth.ids);
         rows.push([name, t.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), m.recall.toFixed(3)]);
+        if (efs.length > 0 && cat instanceof PostgresBackend && cat.engine === 'hnsw') sweep = await efSweep(cat, efs, queries, truth.ids);
         await cat.close();
         process.stderr.write(`${name} done\n`);
       }
@@ -115,6 +136,11 @@ export async function run(args: string[]): Promise<void> {
       console.log('| engine | fill s | p50 ms | p99 ms | recall@10 | p50 / SQLite HNSW |\n|---|---|---|---|---|---|');
       for (const r of rows) console.log(`| ${r.join(' | ')} | ${(Number(r[2]) / base).toFixed(2)} |`);
       if (pgSkip) console.log(`(PostgreSQL 15 skipped: ${pgSkip})`);
+      if (sweep.length > 0) {
+        console.log(`\nPGlite + pgvector HNSW by hnsw.ef_search (same catalog and queries)`);
+        console.log('| --ef | ef_search used | p50 ms | p99 ms | recall@10 |\n|---|---|---|---|---|');
+        for (const r of sweep) console.log(`| ${r.join(' | ')} |`);
+      }
     }
     if (skip !== 'uploads' && cluster) await uploadThroughput(cluster, dir, flag(args, '--uploads', 120));
   } finally {
