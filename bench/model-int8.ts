@@ -18,7 +18,7 @@ export const INT8_MODELS = ['bundled', 'alexnet', 'alexnet-dense'] as const;
 export type Int8Model = (typeof INT8_MODELS)[number];
 
 /** fp32 file of a bench model: the bundled file, or a random-init export written to `dir`. */
-function fp32Model(which: Int8Model, dir: string): string | undefined {
+export function fp32Model(which: Int8Model, dir: string): string | undefined {
   if (which === 'bundled') return existsSync(BUNDLED) ? BUNDLED : undefined;
   const preset = getPreset(which, { numClasses: 1000 });
   const bytes = exportOnnx(preset, initWeights(preset, 'he', 1), {
@@ -34,12 +34,12 @@ function fp32Model(which: Int8Model, dir: string): string | undefined {
 }
 
 /** 10 crops of each fixture photo under the model's contract, one batch per photo. */
-async function photoBatches(path: string): Promise<Float32Array[]> {
+export async function photoBatches(path: string): Promise<Float32Array[]> {
   const pre = readContractSync(path).preprocess;
   return Promise.all(FIXTURES.map(async (f) => makeCrops(await decodeImage(readFileSync(f), pre, { maxPixels: 1e8 }), pre, 10)));
 }
 
-async function quantizeFile(path: string, dest: string, threads: number): Promise<string> {
+export async function quantizeFile(path: string, dest: string, threads: number): Promise<string> {
   const bytes = readFileSync(path);
   const c = readContractSync(bytes);
   const plan = planQuantization(bytes, path);

@@ -10,12 +10,11 @@
  *   the ReLU output's range: lower end 0, so zero point 0, and onnxruntime drops the ReLU into the
  *   QLinearConv's uint8 output (ReluQuantFusion) instead of running it in float on the dequantized
  *   tensor. The uint8 grid spends no codes on negatives either.
- * - A pair whose tensor comes out of a MaxPool (conv2's input: conv1 → LRN → MaxPool) gets a Relu
- *   in front: onnxruntime would otherwise move the QuantizeLinear above the MaxPool (QDQ
- *   propagation) and run the pool on uint8 in NCHW, which its CPU kernels do 8–10× slower than the
- *   float pool (conv1.pool 11–17 ms vs 1.3 ms). The Relu changes nothing (a zero-point-0
- *   QuantizeLinear clamps negatives to 0 anyway) and onnxruntime removes it after propagation.
- * - An LRN reading a dequantized tensor reads it through a Relu (see quantizeModel).
+ * - An LRN reading a dequantized tensor reads it through a Relu (see quantizeModel); the session
+ *   then writes that LRN channels-last (onnx/lrn.ts), so the QLinearConvs around it, the LRN and
+ *   the uint8 MaxPool after it all run in NHWC. (With a channels-first LRN, onnxruntime moved the
+ *   next conv's input QuantizeLinear above the pool and ran it as a uint8 NCHW MaxPool, 8–10×
+ *   slower than in float: 11–17 ms for pool1 at batch 10.)
  * Graph outputs (`logits`, `embedding`) stay float: the embedding is the ReLU of fc7's
  * dequantized QGemm output, and fc8 reads its quantized copy.
  *
@@ -140,18 +139,12 @@ class Rewriter {
 
   constructor(private readonly g: IGraphProto) {}
 
-  /**
-   * Q → DQ nodes for activation `t`; readers then use `${t}.dq`. `guard` puts a Relu before the Q
-   * (only where the zero point is 0, so the Relu changes no value): see the top of this file.
-   */
-  qdqNodes(t: string, p: ActivationQuant, guard = false): INodeProto[] {
+  /** Q → DQ nodes for activation `t`; readers then use `${t}.dq`. */
+  qdqNodes(t: string, p: ActivationQuant): INodeProto[] {
     this.params.set(t, p);
     this.inits.push(scalar(`${t}.scale`, DataType.FLOAT, Float32Array.of(p.scale)), scalar(`${t}.zp`, DataType.UINT8, Uint8Array.of(p.zeroPoint)));
-    const relu = guard && p.zeroPoint === 0 ? [node('Relu', [t], [`${t}.guard`], `${t}.guard`)] : [];
-    const x = relu.length > 0 ? `${t}.guard` : t;
     return [
-      ...relu,
-      node('QuantizeLinear', [x, `${t}.scale`, `${t}.zp`], [`${t}.q`], `${t}.quantize`),
+      node('QuantizeLinear', [t, `${t}.scale`, `${t}.zp`], [`${t}.q`], `${t}.quantize`),
       node('DequantizeLinear', [`${t}.q`, `${t}.scale`, `${t}.zp`], [`${t}.dq`], `${t}.dequantize`),
     ];
   }
@@ -249,7 +242,7 @@ export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: Quantize
       n.input = ins.map(dq);
     }
     out.push(n);
-    for (const y of n.output ?? []) if (plan.qdq.has(y)) out.push(...rw.qdqNodes(y, paramsOf(y), n.opType === 'MaxPool'));
+    for (const y of n.output ?? []) if (plan.qdq.has(y)) out.push(...rw.qdqNodes(y, paramsOf(y)));
   }
   g.node = out;
   g.initializer = [...(g.initializer ?? []), ...rw.inits];

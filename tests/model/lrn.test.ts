@@ -1,7 +1,8 @@
 /**
  * The LRN expansion (model/onnx/lrn.ts) against onnxruntime's own LRN kernel: same values on
  * random inputs for the paper's constants and for others (beta ≠ 0.75 takes the Pow path, an
- * opset-12 graph the attribute form of Unsqueeze/Squeeze), and a model without LRN is left alone.
+ * opset-12 graph the attribute form of Unsqueeze/Squeeze), channels-last when the LRN reads a
+ * dequantized tensor (an int8 graph), and a model without LRN is left alone.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -49,6 +50,29 @@ describe('expandLrn', () => {
       assert.ok(err < 1e-5, `relative error ${err}`);
     });
   }
+
+  it('writes an LRN that reads a DequantizeLinear channels-last, with the same values', async () => {
+    const lrn = [attr.int('size', 5), attr.float('alpha', 5e-4), attr.float('beta', 0.75), attr.float('bias', 2)];
+    const scale = { name: 's', dims: [], dataType: DataType.FLOAT, rawData: new Uint8Array(Float32Array.of(0.05).buffer) };
+    const zp = { name: 'z', dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(0) };
+    const graph = {
+      name: 'qdq-lrn',
+      node: [node('QuantizeLinear', ['x', 's', 'z'], ['q'], 'q'), node('DequantizeLinear', ['q', 's', 'z'], ['dq'], 'dq'), node('Relu', ['dq'], ['r'], 'relu'), node('LRN', ['r'], ['y'], 'norm', lrn)],
+      initializer: [scale, zp],
+      input: [valueInfo('x', DataType.FLOAT, SHAPE)],
+      output: [valueInfo('y', DataType.FLOAT, SHAPE)],
+    };
+    const src = encodeModel(modelProto(graph));
+    const ex = expandLrn(src);
+    assert.ok(ex);
+    const nodes = decodeModel(ex.bytes).graph?.node ?? [];
+    assert.deepEqual(nodes.filter((n) => n.opType === 'Transpose').map((n) => Array.from(n.attribute?.[0]?.ints ?? [], Number)), [[0, 2, 3, 1], [0, 3, 1, 2]]);
+    const rand = mulberry32(9);
+    const x = new Float32Array(SHAPE.reduce((a, b) => a * b, 1)).map(() => rand() * 12);
+    const feeds = { x: { data: x, dims: SHAPE } };
+    const [a, b] = await Promise.all([runOrt(src, feeds, ['y']), runOrt(ex.bytes, feeds, ['y'])]);
+    assert.ok(relativeError(b['y'] ?? [], a['y'] ?? []) < 1e-5);
+  });
 
   it('returns undefined for a graph with no LRN', () => {
     const graph = { name: 'relu', node: [node('Relu', ['x'], ['y'], 'relu')], input: [valueInfo('x', DataType.FLOAT, SHAPE)], output: [valueInfo('y', DataType.FLOAT, SHAPE)] };

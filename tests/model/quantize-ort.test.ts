@@ -1,8 +1,9 @@
 /**
  * What onnxruntime makes of our QDQ graph (model/onnx/quantize.ts), read back from the optimized
  * model it saves: every Conv and Gemm fused into QLinearConv / QGemm, no ReLU left on a Conv
- * output, the pools after LRN kept in float (not a uint8 NCHW MaxPool behind a QuantizeLinear),
- * no LRN node (the session's expansion, onnx/lrn.ts) and one DequantizeLinear per tensor.
+ * output, no LRN node (the session's expansion, onnx/lrn.ts, channels-last here), every pool on
+ * uint8 in NHWC, no Transpose between the first QLinearConv and the flatten before fc6, and one
+ * DequantizeLinear per tensor.
  * The tiny AlexNet (LRN after conv1 and conv2, pools after conv1, conv2, conv5) with fixed ranges:
  * the values do not matter here, only the structure.
  */
@@ -26,7 +27,7 @@ describe('the QDQ graph as onnxruntime optimizes it (tiny AlexNet)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs Conv/Gemm as QLinearConv/QGemm, pools after LRN in float, and dequantizes each tensor once', async () => {
+  it('runs Conv/Gemm as QLinearConv/QGemm, the conv stack in NHWC, and dequantizes each tensor once', async () => {
     const src = readFileSync(tiny.path);
     const plan = planQuantization(src);
     const ranges = new Map(plan.observe.map((t) => [t, t === 'images' ? ([-2.5, 2.5] as const) : ([0, 4] as const)]));
@@ -45,10 +46,13 @@ describe('the QDQ graph as onnxruntime optimizes it (tiny AlexNet)', () => {
     assert.equal(count('LRN'), 0);
     // The only Relus left: the two single readers of the LRN inputs and fc6/fc7's (float QGemm outputs).
     assert.ok(count('Relu') <= 4, ops.join(' '));
+    assert.equal(count('NhwcMaxPool'), 3, ops.join(' '));
     for (const pool of nodesOf(g).filter((n) => n.opType === 'MaxPool')) {
       const p = producerOf(g, pool.input?.[0] ?? '');
       assert.notEqual(p?.opType, 'QuantizeLinear', `MaxPool '${pool.name}' runs on uint8 in NCHW: ${ops.join(' ')}`);
     }
+    const stack = ops.slice(ops.indexOf('QLinearConv'), ops.indexOf('Flatten'));
+    assert.ok(stack.filter((o) => o === 'Transpose').length <= 1, `layout changes inside the conv stack: ${ops.join(' ')}`);
     const dqInputs = nodesOf(g).filter((n) => n.opType === 'DequantizeLinear').map((n) => n.input?.[0] ?? '');
     assert.equal(new Set(dqInputs).size, dqInputs.length, `a tensor is dequantized more than once: ${dqInputs.join(', ')}`);
   });
