@@ -2,8 +2,9 @@
  * The fp32 vs int8 section of `npm run bench -- model`: crops/s at batch 1, 10 and 32 for the
  * bundled model and random-init full `alexnet` (two towers) and `alexnet-dense` (one tower), each
  * also quantized in-process (model/onnx/quantize.ts) on the 10 crops of the four fixture photos
- * (calibration quality does not change the speed). The two sessions of a model are timed in
- * alternation, round by round, so both see the same machine load; medians over the rounds.
+ * (calibration quality does not change the speed). The fp32 and int8 sessions of a model are timed
+ * in alternation, round by round, so both see the same machine load; `alexnet` and `alexnet-dense`
+ * (same input) alternate all four sessions, so grouped/dense is side by side too; medians over the rounds.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,34 +79,47 @@ export interface Int8Row {
   int8: number;
 }
 
-/** crops/s rows for each model and batch; `log` gets one line per model as it finishes. */
+/** Models timed together: `alexnet` and `alexnet-dense` share an input, so their four sessions alternate and grouped/dense is measured side by side too. */
+function timingGroups(models: readonly Int8Model[]): Int8Model[][] {
+  const towers = models.filter((m) => m !== 'bundled');
+  return [...(models.includes('bundled') ? [['bundled' as const]] : []), ...(towers.length > 0 ? [towers] : [])];
+}
+
+/** crops/s rows for each model and batch; `log` gets one line per model as it is quantized. */
 export async function int8Rows(models: readonly Int8Model[], dir: string, threads: number, iters: number, log: (s: string) => void): Promise<Int8Row[]> {
   const rows: Int8Row[] = [];
-  for (const which of models) {
-    const fp32 = fp32Model(which, dir);
-    if (!fp32) {
-      log(`${which}: ${BUNDLED} not found, skipped`);
-      continue;
-    }
-    const t0 = performance.now();
-    const int8 = await quantizeFile(fp32, join(dir, `${which}-int8.onnx`), threads);
-    const qs = ((performance.now() - t0) / 1000).toFixed(1);
-    const sessions = [await createSession(fp32, { device: 'cpu', threads }), await createSession(int8, { device: 'cpu', threads })];
+  for (const group of timingGroups(models)) {
+    const files: { which: Int8Model; fp32: string; int8: string }[] = [];
+    const sessions: ModelSession[] = [];
     try {
+      for (const which of group) {
+        const fp32 = fp32Model(which, dir);
+        if (!fp32) {
+          log(`${which}: ${BUNDLED} not found, skipped`);
+          continue;
+        }
+        const t0 = performance.now();
+        const int8 = await quantizeFile(fp32, join(dir, `${which}-int8.onnx`), threads);
+        files.push({ which, fp32, int8 });
+        log(`${which}: quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(readFileSync(fp32).length / 1e6).toFixed(0)} → ${(readFileSync(int8).length / 1e6).toFixed(0)} MB)`);
+        sessions.push(await createSession(fp32, { device: 'cpu', threads }), await createSession(int8, { device: 'cpu', threads }));
+      }
+      const first = files[0];
       const pre = sessions[0]?.contract.preprocess;
-      if (!pre) continue;
-      const crops = await photoBatches(fp32);
+      if (!first || !pre) continue;
+      const crops = await photoBatches(first.fp32);
       const input = new Float32Array(batchLength(pre, 32));
       for (let i = 0; i < 32; i++) input.set((crops[Math.floor(i / 10) % crops.length] ?? new Float32Array()).subarray(0, batchLength(pre, 1)), i * batchLength(pre, 1));
       for (const n of BATCHES) {
-        const [a = NaN, b = NaN] = await alternate(sessions, input, n, n === 32 ? Math.max(3, Math.ceil(iters / 2)) : iters);
-        rows.push({ model: which, batch: n, fp32: (n * 1000) / a, int8: (n * 1000) / b });
+        const ms = await alternate(sessions, input, n, n === 32 ? Math.max(3, Math.ceil(iters / 2)) : iters);
+        for (const [i, f] of files.entries()) rows.push({ model: f.which, batch: n, fp32: (n * 1000) / (ms[2 * i] ?? NaN), int8: (n * 1000) / (ms[2 * i + 1] ?? NaN) });
       }
-      log(`${which}: quantized in ${qs} s (${(readFileSync(fp32).length / 1e6).toFixed(0)} → ${(readFileSync(int8).length / 1e6).toFixed(0)} MB)`);
     } finally {
       for (const s of sessions) await s.close();
-      if (fp32 !== BUNDLED) rmSync(fp32, { force: true });
-      rmSync(int8, { force: true });
+      for (const f of files) {
+        if (f.fp32 !== BUNDLED) rmSync(f.fp32, { force: true });
+        rmSync(f.int8, { force: true });
+      }
     }
   }
   return rows;
@@ -113,7 +127,8 @@ export async function int8Rows(models: readonly Int8Model[], dir: string, thread
 
 /** Table rows: model, batch, fp32 and int8 crops/s, int8/fp32; then grouped/dense per batch. */
 export function int8Table(rows: readonly Int8Row[]): { speed: string[][]; towers: string[][] } {
-  const speed = rows.map((r) => [r.model, String(r.batch), r.fp32.toFixed(1), r.int8.toFixed(1), (r.int8 / r.fp32).toFixed(2)]);
+  const order = (r: Int8Row): number => INT8_MODELS.indexOf(r.model) * 1000 + r.batch;
+  const speed = [...rows].sort((a, b) => order(a) - order(b)).map((r) => [r.model, String(r.batch), r.fp32.toFixed(1), r.int8.toFixed(1), (r.int8 / r.fp32).toFixed(2)]);
   const towers: string[][] = [];
   for (const n of BATCHES) {
     const g = rows.find((r) => r.model === 'alexnet' && r.batch === n);
