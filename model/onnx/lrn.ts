@@ -102,12 +102,15 @@ function layoutFor(g: IGraphProto, x: string): LrnLayout {
 
 /**
  * The model with every `LRN` node of its main graph replaced by lrnNodes(), and how many were;
- * undefined when it has none (the caller then loads the original bytes).
+ * undefined when it has none, or keeps weights in external files (the caller then loads the file
+ * as it is).
  */
 export function expandLrn(bytes: Uint8Array, what = 'model'): { bytes: Uint8Array; expanded: number } | undefined {
   const m = decodeModel(bytes, what);
   const g = m.graph;
   if (!g || !nodesOf(g).some((n) => n.opType === 'LRN' && !n.domain)) return undefined;
+  // Weights in external files are found relative to the model's path, which bytes do not carry.
+  if ((g.initializer ?? []).some((t) => toNumber(t.dataLocation) === 1)) return undefined;
   const opset = toNumber((m.opsetImport ?? []).find((o) => !o.domain)?.version ?? 13);
   let expanded = 0;
   g.node = nodesOf(g).flatMap((n, i) => {

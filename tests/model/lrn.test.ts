@@ -74,8 +74,12 @@ describe('expandLrn', () => {
     assert.ok(relativeError(b['y'] ?? [], a['y'] ?? []) < 1e-5);
   });
 
-  it('returns undefined for a graph with no LRN', () => {
+  it('returns undefined for a graph with no LRN, and for one whose weights live in external files', () => {
     const graph = { name: 'relu', node: [node('Relu', ['x'], ['y'], 'relu')], input: [valueInfo('x', DataType.FLOAT, SHAPE)], output: [valueInfo('y', DataType.FLOAT, SHAPE)] };
     assert.equal(expandLrn(encodeModel(modelProto(graph))), undefined);
+    const external = decodeModel(lrnModel([attr.int('size', 5)], 13));
+    if (!external.graph) throw new Error('no graph');
+    external.graph.initializer = [{ name: 'w', dims: [1], dataType: DataType.FLOAT, dataLocation: 1, externalData: [{ key: 'location', value: 'w.bin' }] }];
+    assert.equal(expandLrn(encodeModel(external)), undefined);
   });
 });
