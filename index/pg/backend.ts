@@ -18,19 +18,10 @@ import { SketchProjection } from '../sketch.js';
 import type { CopyRecord } from '../store.js';
 import type { SqlClient, SqlQuery } from './client.js';
 import { pgDuplicates } from './duplicates.js';
-import { bitString, halvesOf, num, RECORD_COLUMNS, toRecord, vectorBytesSql, vectorParam } from './rows.js';
+import { bitString, halvesOf, num, RECORD_COLUMNS, STORED_HASHES, type StoredHashes, toRecord, vectorBytesSql, vectorParam } from './rows.js';
 import type { PgMeta } from './schema.js';
 import { hnswIndexSql } from './reembed.js';
 import { pgSearch, type PgSearchContext } from './search.js';
-
-interface StoredHashes {
-  bits: unknown;
-  model_hash: unknown;
-  code_model_hash: unknown;
-}
-
-/** The meta values a process checks its loaded model against (subqueries on a 7-row table). */
-const STORED_HASHES = ['bits', 'model_hash', 'code_model_hash'].map((k) => `(SELECT value FROM meta WHERE key = '${k}') AS ${k}`).join(', ');
 
 export interface PgBackendOptions {
   readOnly: boolean;
@@ -86,7 +77,8 @@ export class PostgresBackend implements CatalogBackend {
     return { images: num(r?.images ?? 0), generation: num(r?.generation ?? 0) };
   }
 
-  private checkCurrent(stored: StoredHashes): void {
+  /** Throws IndexModelMismatchError when the stored hashes are not this process's (a reindex switched them). */
+  checkCurrent(stored: StoredHashes): void {
     const m = this.pgMeta;
     const diffs: HashDifference[] = [];
     if (stored.model_hash !== m.modelHash) diffs.push({ field: 'model', stored: String(stored.model_hash), loaded: m.modelHash });
@@ -208,7 +200,7 @@ export class PostgresBackend implements CatalogBackend {
   }
 
   private searchContext(): PgSearchContext {
-    return { db: this.db, meta: this.pgMeta, sketch: this.sketch, ...this.opts, count: () => this.count() };
+    return { db: this.db, meta: this.pgMeta, sketch: this.sketch, ...this.opts, count: () => this.count(), checkCurrent: (s) => this.checkCurrent(s) };
   }
 
   async search(query: SearchQuery, options: SearchOptions = {}): Promise<SearchResult> {

@@ -58,6 +58,16 @@ export function labelsOf(v: unknown): LabelScore[] {
   return (typeof v === 'string' ? JSON.parse(v) : v) as LabelScore[];
 }
 
+/** The meta values a process checks its loaded model against (PostgresBackend.checkCurrent). */
+export interface StoredHashes {
+  bits: unknown;
+  model_hash: unknown;
+  code_model_hash: unknown;
+}
+
+/** StoredHashes as columns of any query: subqueries on the 7-row meta table, nearly free. */
+export const STORED_HASHES = ['bits', 'model_hash', 'code_model_hash'].map((k) => `(SELECT value FROM meta WHERE key = '${k}') AS ${k}`).join(', ');
+
 export const RECORD_COLUMNS = 'id, source, sha256, width, height, labels, code::text AS code, ood_score, ood_basis, model_hash, code_model_hash, created_at, updated_at';
 
 /** Both columns or neither: a score is meaningless without the basis it was computed on. */

@@ -23,7 +23,7 @@ import { checkEmbedding } from '../records.js';
 import { type CandidateEngine, type SearchHit, type SearchOptions, type SearchQuery, type SearchResult, validateSearchOptions } from '../search.js';
 import type { SketchProjection } from '../sketch.js';
 import type { SqlClient } from './client.js';
-import { bitString, halvesOf, labelsOf, num, oodOf, toBuffer, vectorBytesSql } from './rows.js';
+import { bitString, halvesOf, labelsOf, num, oodOf, STORED_HASHES, type StoredHashes, toBuffer, vectorBytesSql } from './rows.js';
 import type { PgMeta } from './schema.js';
 
 export interface PgSearchContext {
@@ -36,6 +36,8 @@ export interface PgSearchContext {
   efSearch: number;
   /** Images in the catalog now (catalog_state). */
   count(): Promise<number>;
+  /** Throws when the stored model hashes are not the loaded ones (read with the hits' rows). */
+  checkCurrent(stored: StoredHashes): void;
 }
 
 interface Candidate {
@@ -70,10 +72,10 @@ async function hnsw(ctx: PgSearchContext, q: string, want: number, label: string
   const bits = ctx.meta.bits;
   const ef = Math.min(MAX_EF, Math.max(ctx.efSearch, want));
   return ctx.db.transaction(async (tx) => {
-    await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
-    // The pool reads on past the k × oversample nearest (pool.ts), and a label filter drops
-    // nodes: both need the index scan to continue beyond ef_search.
-    if (pool || label !== undefined) await tx.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+    // SET LOCAL as one statement (a round trip less). The pool reads on past the k × oversample
+    // nearest (pool.ts), and a label filter drops nodes: both need the index scan to continue beyond ef_search.
+    const iterative = pool || label !== undefined ? ", set_config('hnsw.iterative_scan', 'relaxed_order', true)" : '';
+    await tx.query(`SELECT set_config('hnsw.ef_search', '${ef}', true)${iterative}`);
     const filter = label === undefined ? '' : 'WHERE top_label = $3';
     if (!pool) {
       const rows = (
@@ -126,12 +128,14 @@ interface NearRow {
 }
 
 async function candidates(ctx: PgSearchContext, q: string, want: number, label: string | undefined, pool: boolean): Promise<Pool> {
+  // Without the pgvector index every search scans: no counts to read first (a round trip each).
+  if (!ctx.meta.hnsw) return { cand: await scan(ctx, q, pool ? Math.max(want, POOL_MIN) : want, label, pool), engine: 'scan' };
   const total = await ctx.count();
   const eligible = label === undefined ? total : num((await ctx.db.query<{ n: unknown }>('SELECT count(*) AS n FROM images WHERE top_label = $1', [label])).rows[0]?.n);
   if (Math.min(want, eligible) === 0) return { cand: [], engine: 'scan' };
   const selective = label !== undefined && eligible < ctx.filterScanFraction * total;
   const exact = (): Promise<Candidate[]> => scan(ctx, q, pool ? Math.max(want, POOL_MIN) : want, label, pool);
-  if (total <= ctx.scanThreshold || selective || !ctx.meta.hnsw) return { cand: await exact(), engine: 'scan' };
+  if (total <= ctx.scanThreshold || selective) return { cand: await exact(), engine: 'scan' };
   const ann = await hnsw(ctx, q, want, label, pool);
   if (ann.length < Math.min(want, eligible)) return { cand: await exact(), engine: 'hnsw→scan' };
   return { cand: ann, engine: 'hnsw' };
@@ -177,14 +181,35 @@ interface Ranked {
   norm?: number;
 }
 
-async function rerank(ctx: PgSearchContext, q: Float32Array, picked: Candidate[]): Promise<Ranked[]> {
-  const byId = new Map(picked.map((c) => [c.id, c]));
-  const rows = (await ctx.db.query<{ id: unknown; v: unknown }>(`SELECT id, ${vectorBytesSql(ctx.meta.vector)} AS v FROM embeddings WHERE id = ANY($1::bigint[])`, [picked.map((c) => c.id)])).rows;
-  const out: Ranked[] = rows.map((r) => {
-    const halves = halvesOf(ctx.meta.vector, r.v);
-    const { distance, norm } = distanceAndNorm(q, halves);
-    return { c: byId.get(num(r.id)) as Candidate, distance, norm };
-  });
+interface DetailRow extends StoredHashes {
+  id: unknown;
+  source: string;
+  labels: unknown;
+  ood_score: unknown;
+  ood_basis: unknown;
+  v?: unknown;
+}
+
+/**
+ * The rows of `ids` (and their embeddings for the re-rank) in one round trip, with the stored
+ * model hashes: a replica whose model a reindex replaced finds out here, before answering.
+ */
+async function details(ctx: PgSearchContext, ids: number[], vectors: boolean): Promise<Map<number, DetailRow>> {
+  if (ids.length === 0) return new Map();
+  const [v, join] = vectors ? [`, ${vectorBytesSql(ctx.meta.vector)} AS v`, ' JOIN embeddings e ON e.id = i.id'] : ['', ''];
+  const rows = (await ctx.db.query<DetailRow>(`SELECT i.id, i.source, i.labels, i.ood_score, i.ood_basis${v}, ${STORED_HASHES} FROM images i${join} WHERE i.id = ANY($1::bigint[])`, [ids])).rows;
+  if (rows[0] !== undefined) ctx.checkCurrent(rows[0]);
+  return new Map(rows.map((r) => [num(r.id), r]));
+}
+
+function rerank(ctx: PgSearchContext, q: Float32Array, picked: Candidate[], rows: Map<number, DetailRow>): Ranked[] {
+  const out: Ranked[] = [];
+  for (const c of picked) {
+    const r = rows.get(c.id);
+    if (r === undefined) continue; // deleted since the pool was read
+    const { distance, norm } = distanceAndNorm(q, halvesOf(ctx.meta.vector, r.v));
+    out.push({ c, distance, norm });
+  }
   return out.sort((a, b) => (a.distance as number) - (b.distance as number) || a.c.id - b.c.id);
 }
 
@@ -198,17 +223,26 @@ export async function pgSearch(ctx: PgSearchContext, query: SearchQuery, options
     q = roundToHalf(checkEmbedding(query.embedding, ctx.meta.embeddingDim, 'query.embedding'));
   }
   const want = opts.rerank ? opts.k * opts.oversample : opts.k;
-  const { cand, engine } = await candidates(ctx, bitString(code, ctx.meta.bits), want, opts.label, q !== undefined);
-  const order: Ranked[] = q
-    ? await rerank(ctx, q, narrow(ctx.sketch, q, cand, want).map((i) => cand[i] as Candidate))
-    : [...cand].sort((a, b) => a.hamming - b.hamming || a.id - b.id).map((c) => ({ c, distance: null }));
+  const { cand, engine } = await candidates(ctx, bitString(code, ctx.meta.bits), want, opts.label, q !== undefined).catch(async (err: unknown) => {
+    // After a reindex to other bits the old width no longer casts: say that, not the SQL error.
+    await ctx.count();
+    throw err;
+  });
+  let summary: Map<number, DetailRow>;
+  let order: Ranked[];
+  if (q) {
+    const picked = narrow(ctx.sketch, q, cand, want).map((i) => cand[i] as Candidate);
+    summary = await details(ctx, picked.map((c) => c.id), true);
+    order = rerank(ctx, q, picked, summary);
+  } else {
+    order = [...cand].sort((a, b) => a.hamming - b.hamming || a.id - b.id).map((c) => ({ c, distance: null }));
+    summary = await details(ctx, order.slice(0, opts.k).map((r) => r.c.id), false);
+  }
   const top: Ranked[] = [];
   for (const r of order.slice(0, opts.k)) {
     if (opts.maxDistance !== undefined && r.distance !== null && r.distance > opts.maxDistance) break;
     top.push(r);
   }
-  const rows = (await ctx.db.query<{ id: unknown; source: string; labels: unknown; ood_score: unknown; ood_basis: unknown }>('SELECT id, source, labels, ood_score, ood_basis FROM images WHERE id = ANY($1::bigint[])', [top.map((r) => r.c.id)])).rows;
-  const summary = new Map(rows.map((r) => [num(r.id), r]));
   const nearDup = nearDuplicateTest();
   const qNorm = q ? Math.sqrt(q.reduce((acc, v) => acc + v * v, 0)) : 0;
   const hits: SearchHit[] = [];
@@ -216,7 +250,7 @@ export async function pgSearch(ctx: PgSearchContext, query: SearchQuery, options
     const row = summary.get(c.id);
     if (row === undefined) continue;
     const nearDuplicate = distance !== null && norm !== undefined && nearDup(distance, qNorm, norm);
-    hits.push({ id: c.id, source: row.source, distance, hamming: c.hamming, labels: labelsOf(row.labels), ood: oodOf(row), nearDuplicate });
+    hits.push({ id: c.id, source: row.source, distance, hamming: c.hamming, labels: labelsOf(row.labels), ood: oodOf(row as unknown as Record<string, unknown>), nearDuplicate });
   }
   return { hits, engine, candidates: cand.length };
 }
