@@ -206,7 +206,8 @@ class Stage {
     for (const [key, value] of [['bits', String(t.bits)], ['model_hash', t.modelHash], ['code_model_hash', t.codesHash]]) {
       await tx.query('UPDATE meta SET value = $2 WHERE key = $1', [key, value]);
     }
-    await tx.query('UPDATE catalog_state SET generation = generation + 1, images = images - $1 WHERE id = 1', [removed]);
+    // Nothing rewritten (a rerun with every row scored already): derived results stay valid.
+    if (this.switching || updated > 0 || removed > 0) await tx.query('UPDATE catalog_state SET generation = generation + 1, images = images - $1 WHERE id = 1', [removed]);
     await tx.query('DROP TABLE reembed_rows, reembed_target');
     return { updated, removed };
   }

@@ -202,13 +202,53 @@ describe('reindex --codes on PostgreSQL = the SQLite catalog re-encoded with the
         await assert.rejects(stale.ping(), mismatch);
       });
 
-      it('bad arguments: a codes model of another image model, --drop-unavailable without --model', { skip: s.name.startsWith('PGlite') ? 'the CLI needs a URL' : false }, async () => {
+      // The CLI takes a URL: PostgreSQL 15 only.
+      if (!s.name.startsWith('PGlite')) it('bad arguments: a codes model of another image model, --drop-unavailable without --model', async () => {
         await assert.rejects(reindexCli(['--db', db.url!, '--codes', otherPath]), /was trained for the image model/);
         await assert.rejects(reindexCli(['--db', db.url!, '--codes', codesPath, '--drop-unavailable']), /'--drop-unavailable' applies to --model only/);
         await assert.rejects(reindexCli(['--db', db.url!, '--codes', join(tmp.dir, 'nope.onnx')]), /nope\.onnx/);
       });
     });
   }
+});
+
+describe('reindex --model with the serving model on PostgreSQL: only the unscored rows, nothing else switched', () => {
+  it('scores the rows without a score on the basis, keeps codes, hashes and the replicas current', async () => {
+    const db = await pgliteClient();
+    const pg = await openPostgresWith(db, OPTS);
+    const replica = await openPostgresWith({ ...db, close: async () => undefined }, OPTS);
+    try {
+      const few = items.slice(0, 30);
+      // Ten rows scored on the 'energy' basis, twenty unscored (indexed before scores existed).
+      await pg.addMany(few.map((x, i) => (i < 10 ? { ...x.image, ood: { score: -i, basis: 'energy' } } : x.image)));
+      const generation = await pg.generation();
+      const seen: number[] = [];
+      const report = await reembedPostgres(pg, {
+        modelHash: MODEL,
+        codesHash: 'codes-v1',
+        oodBasis: 'energy',
+        compute: async (row) => (seen.push(row.id), { code: items[row.id - 1]!.code, embedding: row.embedding, ood: { score: row.id / 10, basis: 'energy' } }),
+      });
+      assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i + 11));
+      assert.deepEqual(report, { updated: 20, removed: 0, unavailable: [], complete: true });
+      assert.deepEqual((await pg.get(3))!.ood, { score: -2, basis: 'energy' });
+      assert.deepEqual((await pg.get(25))!.ood, { score: 2.5, basis: 'energy' });
+      assert.deepEqual((await pg.get(25))!.code, items[24]!.code);
+      assert.equal(await pg.generation(), generation + 1);
+      // Same model and codes: a replica started before is still current and answers.
+      assert.equal((await replica.search({ code: items[4]!.code, embedding: items[4]!.embedding }, { k: 1 })).hits[0]?.id, 5);
+      assert.deepEqual(await reembedPostgres(pg, { modelHash: MODEL, codesHash: 'codes-v1', oodBasis: 'energy', compute: async () => assert.fail('nothing left to score') }), {
+        updated: 0,
+        removed: 0,
+        unavailable: [],
+        complete: true,
+      });
+      assert.equal(await pg.generation(), generation + 1, 'a run that rewrites nothing leaves the generation');
+    } finally {
+      await replica.close();
+      await pg.close();
+    }
+  });
 });
 
 function num(v: unknown): number {
