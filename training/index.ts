@@ -8,7 +8,7 @@ export { readCheckpointData, readCheckpointJson } from './checkpoint.js';
 export { trainModel, type TrainOptions } from './run.js';
 export { finetune } from './finetune.js';
 export { initialState, Trainer } from './trainer.js';
-export type { StepProgress, TrainConfig } from './types.js';
+export type { StepPhases, StepProgress, TrainConfig } from './types.js';
 export { resumeArgs, resumeCommand, TRAIN_LAYERS, type RunArgs, type TrainLayers, type ValSpec } from './options.js';
 export { forward, gaussianFill, initWeights, mulberry32, paramsFromWeights, type InitScheme } from './network.js';
 export { evaluateClassifier, formatConfusion, matchLabels } from './evaluate.js';

@@ -47,11 +47,24 @@ export interface EvalMessage {
   count: number;
 }
 
+/** Where a worker's step went, in milliseconds (the train bench's breakdown). */
+// A type, not an interface: replies pass through tf.tidy, whose containers need an index signature.
+export type WorkerStepTimes = {
+  /** Shared weights → fresh tensors in the wasm heap. */
+  upload: number;
+  /** Forward + backward (tfjs kernels). */
+  compute: number;
+  /** Gradients → the worker's shared slot. */
+  copyOut: number;
+  /** Loss and accuracy read back, tensors disposed. */
+  finish: number;
+};
+
 export type ToWorker = InitMessage | StepMessage | UpdateMessage | EvalMessage | { type: 'exit' };
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'stepped'; loss: number; correct: number }
-  | { type: 'updated' }
+  | { type: 'stepped'; loss: number; correct: number; ms: WorkerStepTimes }
+  | { type: 'updated'; ms: number }
   | { type: 'evaluated'; loss: number; predictions: Int32Array }
   | { type: 'error'; message: string; stack?: string };

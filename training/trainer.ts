@@ -13,7 +13,8 @@ import { packWeights, paramLayout, sharedFloats, unpackWeights, type ParamLayout
 import { rgbCovariance, symmetricEigen3, type ColorPca } from './pca.js';
 import { WorkerPool } from './pool.js';
 import type { RunArgs } from './options.js';
-import type { EpochRecord, StepProgress, TrainConfig, TrainState } from './types.js';
+import type { WorkerStepTimes } from './protocol.js';
+import type { EpochRecord, StepPhases, StepProgress, TrainConfig, TrainState } from './types.js';
 
 export interface TrainerEvents {
   onStep?: (p: StepProgress) => void;
@@ -63,6 +64,14 @@ export function scheduleAfterEpoch(cfg: TrainConfig, state: TrainState, valError
     }
   }
   if (drop) state.lr = Math.max(state.lr / 10, cfg.minLr);
+}
+
+function phasesOf(workers: WorkerStepTimes[], updates: number[], fill: number, stepWait: number, updateWait: number): StepPhases {
+  const slowest = (k: keyof WorkerStepTimes) => Math.max(...workers.map((w) => w[k]));
+  return {
+    fill, stepWait, updateWait, upload: slowest('upload'), compute: slowest('compute'), copyOut: slowest('copyOut'),
+    finish: slowest('finish'), update: Math.max(...updates),
+  };
 }
 
 export class Trainer {
@@ -165,18 +174,22 @@ export class Trainer {
       while (state.step < steps) {
         const t0 = performance.now();
         const s = state.step;
+        const tStart = performance.now();
         const stepping = pool.all((w) => ({ type: 'step', buffer, offset: w * share, count: share, dropoutSeed: mixSeed(cfg.seed, state.epoch, s, 2, w) }), 'stepped');
         // Overlap: prepare the next batch while the workers compute this one.
         if (s + 1 < steps) this.fill(1 - buffer, this.train, indicesOf(s + 1), true, mixSeed(cfg.seed, state.epoch, s + 1, 1));
+        const tFilled = performance.now();
         const replies = await stepping;
+        const tStepped = performance.now();
         const lr = this.stepLr(state.epoch * steps + s);
-        await pool.all((w) => ({ type: 'update', start: w * chunk, end: Math.min((w + 1) * chunk, this.layout.total), lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay }), 'updated');
+        const updates = await pool.all((w) => ({ type: 'update', start: w * chunk, end: Math.min((w + 1) * chunk, this.layout.total), lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay }), 'updated');
         const loss = replies.reduce((a, r) => a + r.loss, 0) / replies.length;
         if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${state.epoch + 1} step ${s + 1}; lower --lr`);
         state.epochLossSum += loss * cfg.batch;
         state.epochCorrect += replies.reduce((a, r) => a + r.correct, 0);
         state.epochSeen += cfg.batch;
-        const seconds = (performance.now() - t0) / 1000;
+        const tUpdated = performance.now();
+        const seconds = (tUpdated - t0) / 1000;
         state.epochSeconds += seconds;
         state.totalSeconds += seconds;
         state.step = s + 1;
@@ -185,6 +198,7 @@ export class Trainer {
         events.onStep?.({
           epoch: state.epoch + 1, epochs: cfg.epochs, step: state.step, steps, loss: state.epochLossSum / state.epochSeen,
           accuracy: state.epochCorrect / state.epochSeen, imagesPerSecond: ips, etaSeconds: ((steps - state.step) * cfg.batch) / ips, lr,
+          phases: phasesOf(replies.map((r) => r.ms), updates.map((u) => u.ms), tFilled - tStart, tStepped - tStart, tUpdated - tStepped),
         });
         if (this.stopRequested) {
           if (checkpointDir) await this.checkpoint(checkpointDir, events);

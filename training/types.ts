@@ -59,6 +59,21 @@ export interface TrainState {
   history: EpochRecord[];
 }
 
+/** Where one step's wall time went (ms); worker figures are the slowest worker's. */
+export interface StepPhases {
+  /** Main thread: assembling the next batch (overlaps the workers' compute). */
+  fill: number;
+  /** Main thread waiting for every worker's gradient. */
+  stepWait: number;
+  /** Main thread waiting for the SGD update of every slice. */
+  updateWait: number;
+  upload: number;
+  compute: number;
+  copyOut: number;
+  finish: number;
+  update: number;
+}
+
 export interface StepProgress {
   epoch: number;
   epochs: number;
@@ -69,4 +84,6 @@ export interface StepProgress {
   imagesPerSecond: number;
   etaSeconds: number;
   lr: number;
+  /** Timing breakdown of this step (not of the epoch). */
+  phases?: StepPhases;
 }

@@ -11,7 +11,8 @@ import { getPreset, type Preset } from '../model/index.js';
 import { useBackend } from './backend.js';
 import { forward, type Params } from './network.js';
 import { sgdStep } from './sgd.js';
-import { heapView } from './kernels/wasm-util.js';
+import { heapView, makeOutput } from './kernels/wasm-util.js';
+import { transpose2dInto } from './kernels/transpose.js';
 import type { FromWorker, InitMessage, ToWorker } from './protocol.js';
 
 if (!parentPort) throw new Error('training/worker.ts must run in a worker thread');
@@ -24,17 +25,34 @@ function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
 
-/** Uploads the shared weights into fresh tensors (one copy into the wasm heap per step). */
-function paramTensors(c: InitMessage): { vars: tf.Tensor[]; params: Params } {
+/** Dense weight matrices at least this large also get a transposed copy (network.ts, denseViaTransposed): fc6 and fc7, not fc8. */
+const TRANSPOSED_MIN = 1 << 20;
+
+/** [rows, cols] of the shared array → a [cols, rows] tensor, transposed on the way into the wasm heap (one pass, no extra copy). */
+function uploadTransposed(src: Float32Array, rows: number, cols: number): tf.Tensor2D {
+  if (tf.getBackend() !== 'wasm') return tf.tidy(() => tf.transpose(tf.tensor2d(src, [rows, cols])));
+  const backend = tf.backend() as unknown as Parameters<typeof heapView>[0];
+  const info = makeOutput(backend, [cols, rows]);
+  transpose2dInto(src, rows, cols, heapView(backend, info));
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+}
+
+/** Uploads the shared weights into fresh tensors (one copy into the wasm heap per step; a transposed one too for large dense layers). */
+function paramTensors(c: InitMessage, withTransposed: boolean): { vars: tf.Tensor[]; consts: tf.Tensor[]; params: Params } {
   const vars: tf.Tensor[] = [];
+  const consts: tf.Tensor[] = [];
   const params: Params = new Map();
   for (const e of c.layout.entries) {
-    const w = tf.tensor(c.params.subarray(e.wOffset, e.wOffset + e.wSize), e.wShape);
+    const src = c.params.subarray(e.wOffset, e.wOffset + e.wSize);
+    const w = tf.tensor(src, e.wShape);
     const b = tf.tensor1d(c.params.subarray(e.bOffset, e.bOffset + e.bSize));
     vars.push(w, b);
-    params.set(e.name, { w, b });
+    const [rows, cols] = e.wShape as [number, number];
+    const wT = withTransposed && e.wShape.length === 2 && e.wSize >= TRANSPOSED_MIN ? uploadTransposed(src, rows, cols) : undefined;
+    if (wT) consts.push(wT);
+    params.set(e.name, { w, b, wT });
   }
-  return { vars, params };
+  return { vars, consts, params };
 }
 
 function inputOf(c: InitMessage, p: Preset, buffer: number, offset: number, count: number): tf.Tensor4D {
@@ -51,7 +69,9 @@ function labelsOf(c: InitMessage, buffer: number, offset: number, count: number)
 }
 
 function step(c: InitMessage, p: Preset, buffer: number, offset: number, count: number, dropoutSeed: number): FromWorker {
-  const { vars, params } = paramTensors(c);
+  const t0 = performance.now();
+  const { vars, consts, params } = paramTensors(c, true);
+  const t1 = performance.now();
   const x = inputOf(c, p, buffer, offset, count);
   const y = labelsOf(c, buffer, offset, count);
   const oneHot = tf.oneHot(y, p.numClasses);
@@ -62,6 +82,7 @@ function step(c: InitMessage, p: Preset, buffer: number, offset: number, count: 
     return tf.losses.softmaxCrossEntropy(oneHot, out.logits) as tf.Scalar;
   };
   const { value, grads } = tf.tidy(() => tf.valueAndGrads(f)(vars));
+  const t2 = performance.now();
   const slot = c.gradSlots[c.workerIndex];
   if (!slot) throw new Error(`no gradient slot ${c.workerIndex}`);
   const backend = tf.backend() as unknown as Parameters<typeof heapView>[0];
@@ -75,17 +96,20 @@ function step(c: InitMessage, p: Preset, buffer: number, offset: number, count: 
     slot.set(values(gw), e.wOffset);
     slot.set(values(gb), e.bOffset);
   });
+  const t3 = performance.now();
   const loss = value.dataSync()[0] ?? NaN;
   const pred = logits ? tf.argMax(logits, 1) : tf.zeros([count], 'int32');
-  const correct = tf.sum(tf.cast(tf.equal(pred, y), 'int32')).dataSync()[0] ?? 0;
-  tf.dispose([value, ...grads, ...vars, x, y, oneHot, pred, ...(logits ? [logits] : [])]);
-  return { type: 'stepped', loss, correct };
+  // In a tidy: equal, cast and sum would otherwise stay registered, three tensors leaked per step.
+  const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(pred, y), 'int32')).dataSync()[0] ?? 0);
+  tf.dispose([value, ...grads, ...vars, ...consts, x, y, oneHot, pred, ...(logits ? [logits] : [])]);
+  const t4 = performance.now();
+  return { type: 'stepped', loss, correct, ms: { upload: t1 - t0, compute: t2 - t1, copyOut: t3 - t2, finish: t4 - t3 } };
 }
 
 function evaluate(c: InitMessage, p: Preset, buffer: number, offset: number, count: number): FromWorker {
   if (count === 0) return { type: 'evaluated', loss: 0, predictions: new Int32Array(0) };
   return tf.tidy(() => {
-    const { params } = paramTensors(c);
+    const { params } = paramTensors(c, false);
     const x = inputOf(c, p, buffer, offset, count);
     const y = labelsOf(c, buffer, offset, count);
     const { logits } = forward(p, params, x, { training: false });
@@ -110,8 +134,9 @@ async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === 'step') send(step(ctx, preset, msg.buffer, msg.offset, msg.count, msg.dropoutSeed));
   else if (msg.type === 'eval') send(evaluate(ctx, preset, msg.buffer, msg.offset, msg.count));
   else if (msg.type === 'update') {
+    const t0 = performance.now();
     sgdStep(ctx.params, ctx.velocity, ctx.gradSlots, msg.lr, { momentum: msg.momentum, weightDecay: msg.weightDecay }, msg.start, msg.end);
-    send({ type: 'updated' });
+    send({ type: 'updated', ms: performance.now() - t0 });
   }
 }
 

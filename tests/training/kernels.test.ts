@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { KernelFunc, NamedAttrMap, NamedTensorMap, TensorInfo } from '@tensorflow/tfjs';
 import { useBackend } from '../../training/backend.js';
-import { mulberry32 } from '../../training/network.js';
+import { denseViaTransposed, mulberry32 } from '../../training/network.js';
 import { wasmKernel } from '../../training/kernels/wasm-util.js';
 import { transpose2dInto } from '../../training/kernels/transpose.js';
 import { conv2dBackpropFilterWasm } from '../../training/kernels/conv2d-backprop-filter.js';
@@ -85,11 +85,38 @@ before(async () => {
 });
 
 describe('kernel registration', () => {
-  it('registers Conv2DBackpropFilter and replaces Transpose, BatchMatMul, Conv2DBackpropInput, MaxPoolGrad, LRN and LRNGrad on wasm', () => {
+  it('registers Conv2DBackpropFilter and replaces Transpose, BatchMatMul, Conv2DBackpropInput, MaxPoolGrad, LRN, LRNGrad and Identity on wasm', () => {
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'Conv2DBackpropFilter is registered');
-    for (const name of ['Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'LRN', 'LRNGrad']) {
+    for (const name of ['Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'LRN', 'LRNGrad', 'Identity']) {
       assert.notEqual(tf.getKernel(name, 'wasm')?.kernelFunc, wasmKernel(name), `${name} is our replacement, not the original`);
     }
+  });
+});
+
+describe('Identity (wasm)', () => {
+  it('shares the input\'s buffer: each tensor stays readable after the other is disposed, and the buffer is freed after both', async () => {
+    await useBackend('wasm');
+    const buffers = () => tf.backend().numDataIds();
+    const before = buffers();
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.engine().runKernel('Identity', { x }) as tf.Tensor;
+    assert.equal(buffers() - before, 1, 'one buffer, not two');
+    x.dispose();
+    assert.deepEqual(Array.from(await y.data()), [1, 2, 3]);
+    const z = tf.engine().runKernel('Identity', { x: y }) as tf.Tensor;
+    y.dispose();
+    assert.deepEqual(Array.from(await z.data()), [1, 2, 3]);
+    z.dispose();
+    assert.equal(buffers(), before, 'freed once nothing refers to it');
+  });
+
+  it('gradients through tf.grads are unchanged (dense layer, cpu reference)', async () => {
+    const x = rand([4, 6], 91);
+    const w = rand([6, 5], 92);
+    const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.relu(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D))));
+    const want = await gradsOn('cpu', loss, x, w);
+    const got = await gradsOn('wasm', loss, x, w);
+    for (const k of [0, 1]) assert.ok(relativeError(got[k] as Float32Array, want[k] as Float32Array) <= TOL, `gradient ${k}`);
   });
 });
 
@@ -198,6 +225,29 @@ describe('BatchMatMul (wasm) vs cpu', () => {
     const [wdx, wdw] = await gradsOn('wasm', loss, x, w);
     assert.ok(relativeError(wdx as Float32Array, cdx as Float32Array) <= TOL, 'dX');
     assert.ok(relativeError(wdw as Float32Array, cdw as Float32Array) <= TOL, 'dW');
+  });
+
+  it('a dense layer computed from Wᵀ (denseViaTransposed) has x·W\'s value and gradients; Wᵀ gets none', async () => {
+    const x = rand([16, 96], 83);
+    const w = rand([96, 200], 84);
+    const plain = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)));
+    const viaT = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(denseViaTransposed(a as tf.Tensor2D, b as tf.Tensor2D, tf.transpose(b) as tf.Tensor2D)));
+    const want = await gradsOn('cpu', plain, x, w);
+    const got = await gradsOn('wasm', viaT, x, w);
+    for (const [k, name] of ['dX', 'dW'].entries()) {
+      const err = relativeError(got[k] as Float32Array, want[k] as Float32Array);
+      assert.ok(err <= TOL, `${name}: relative error ${err.toExponential(2)}`);
+    }
+    await useBackend('wasm');
+    const [xt, wt] = [tf.tensor2d(x.data, x.shape as [number, number]), tf.tensor2d(w.data, w.shape as [number, number])];
+    const wT = tf.transpose(wt);
+    const ref = tf.matMul(xt, wt);
+    const y = denseViaTransposed(xt, wt, wT);
+    assert.deepEqual(y.shape, [16, 200]);
+    assert.ok(relativeError(y.dataSync() as Float32Array, ref.dataSync() as Float32Array) <= TOL, 'value');
+    // Wᵀ is a constant of the step: tfjs finds no path from it to the loss.
+    assert.throws(() => tf.grads((t: tf.Tensor) => tf.sum(denseViaTransposed(xt, wt, t as tf.Tensor2D)))([wT]), /Cannot compute gradient/);
+    tf.dispose([xt, wt, wT, ref, y]);
   });
 });
 

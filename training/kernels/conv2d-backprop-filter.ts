@@ -18,6 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import { call, heapView, makeOutput, release, type Backend, type KernelArgs } from './wasm-util.js';
+import { transpose2dInto } from './transpose.js';
 
 /**
  * Largest transposed im2col matrix built for the matrix-product path (floats; 32 MB). Measured at
@@ -72,24 +73,48 @@ export function conv2dBackpropFilterWasm(args: KernelArgs, im2colMax = IM2COL_MA
   return out;
 }
 
-/** Row (kh, kw, ci) of the result holds, for every output pixel (b, oh, ow), the input it saw there. */
+/** Reused between calls: the channel-major copy of x (a fresh multi-MB array per call would churn the GC). */
+let scratch = new Float32Array(0);
+
+/**
+ * Row (kh, kw, ci) of the result holds, for every output pixel (b, oh, ow), the input it saw there.
+ * x is first copied channel-major ([C, B, H, W], one blocked transpose), so that each row is built
+ * from runs along w: sequential reads instead of one cache line per element at stride C (3–4×
+ * less time for conv3–5 of the small preset).
+ */
 export function im2colTransposedInto(x: Float32Array, info: tf.backend_util.Conv2DInfo, out: Float32Array): void {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
+  const plane = B * H * W;
+  let xc = x;
+  if (C > 1) {
+    if (scratch.length < x.length) scratch = new Float32Array(x.length);
+    xc = scratch;
+    transpose2dInto(x, plane, C, xc);
+  }
   const cols = B * OH * OW;
   let row = 0;
   for (let kh = 0; kh < info.filterHeight; kh++) {
     for (let kw = 0; kw < info.filterWidth; kw++) {
+      // Output columns whose input column w = ow·sw + kw − left lies inside [0, W).
+      const owLo = Math.min(OW, Math.max(0, Math.ceil((left - kw) / sw)));
+      const owHi = Math.max(owLo, Math.min(OW, Math.floor((W - 1 + left - kw) / sw) + 1));
       for (let c = 0; c < C; c++, row++) {
         let o = row * cols;
+        const base = c * plane;
         for (let b = 0; b < B; b++) {
           for (let oh = 0; oh < OH; oh++) {
             const h = oh * sh + kh - top;
-            const inside = h >= 0 && h < H;
-            for (let ow = 0; ow < OW; ow++, o++) {
-              const w = ow * sw + kw - left;
-              out[o] = inside && w >= 0 && w < W ? (x[((b * H + h) * W + w) * C + c] as number) : 0;
+            if (h < 0 || h >= H) {
+              out.fill(0, o, o + OW);
+              o += OW;
+              continue;
             }
+            let ow = 0;
+            for (; ow < owLo; ow++) out[o++] = 0;
+            let i = base + (b * H + h) * W + owLo * sw + kw - left;
+            for (; ow < owHi; ow++, i += sw) out[o++] = xc[i] as number;
+            for (; ow < OW; ow++) out[o++] = 0;
           }
         }
       }

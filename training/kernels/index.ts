@@ -10,6 +10,7 @@ import { makeBatchMatMul } from './batch-matmul.js';
 import { makeTranspose } from './transpose.js';
 import { makeMaxPoolGrad } from './max-pool-grad.js';
 import { makeLrn, makeLrnGrad } from './lrn.js';
+import { makeIdentity } from './identity.js';
 import { overrideWasmKernel, wasmKernel } from './wasm-util.js';
 
 let registered = false;
@@ -18,7 +19,7 @@ export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
   // Capture the originals first: replacements delegate to them and call them by name.
-  for (const name of ['Conv2D', 'Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'Reverse', 'PadV2', 'Slice', 'MaxPoolGrad', 'LRN', 'LRNGrad']) wasmKernel(name);
+  for (const name of ['Conv2D', 'Transpose', 'BatchMatMul', 'Conv2DBackpropInput', 'Reverse', 'PadV2', 'Slice', 'MaxPoolGrad', 'LRN', 'LRNGrad', 'Identity']) wasmKernel(name);
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.registerKernel(conv2dBackpropFilterConfig);
   overrideWasmKernel('Transpose', makeTranspose);
   overrideWasmKernel('BatchMatMul', makeBatchMatMul);
@@ -26,4 +27,5 @@ export function registerWasmTrainingKernels(): void {
   overrideWasmKernel('MaxPoolGrad', makeMaxPoolGrad);
   overrideWasmKernel('LRN', makeLrn);
   overrideWasmKernel('LRNGrad', makeLrnGrad);
+  overrideWasmKernel('Identity', makeIdentity);
 }
