@@ -5,7 +5,8 @@
  * thumbnail of an image uploaded through one is served by the other, and a delete through one is
  * seen by the other at once; kill -9 of the replica that
  * runs a batch-index job makes the other take the job over and finish it, nothing lost, nothing
- * doubled. The replicas are node processes spawned directly (tests/faults/fixtures/proc.ts).
+ * doubled; `sightline reindex --codes` meanwhile makes the replica still on the old codes not ready
+ * and refuse searches and uploads. The replicas are node processes spawned directly (tests/faults/fixtures/proc.ts).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,5 +149,30 @@ describe('two replicas on one PostgreSQL', { skip }, () => {
     assert.equal(await count(`SELECT runs AS n FROM index_jobs WHERE id = '${id}'`), 2, 'claimed by the victim, then by the survivor');
     assert.notEqual((await db?.query<{ owner: string | null }>('SELECT owner FROM index_jobs WHERE id = $1', [id]))?.rows[0]?.owner, owner);
     replicas.splice(replicas.indexOf(victim), 1);
+  });
+
+  test('reindex --codes while a replica serves: it becomes not ready and refuses search and upload (409) until restarted', async () => {
+    const live = replicas[0] as { child: Child; url: string };
+    const image = readFileSync(join(work.path, 'uploads-src', readdirSync(join(work.path, 'uploads-src')).sort()[3] as string));
+    const before = await fetch(`${live.url}/v1/search?k=5`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+    assert.equal(before.status, 200);
+    const re = runCli(['reindex', '--db', dbUrl, '--codes', 'random-projection']);
+    assert.equal(await re.exited, 0, re.output());
+    assert.match(re.output(), new RegExp(`recomputed ${49 + JOB_FILES} codes \\(128 bits\\)`));
+    for (let i = 0; ; i++) {
+      const ready = await fetch(`${live.url}/v2/health/ready`);
+      const body = await ready.text();
+      if (ready.status === 503) break;
+      if (i > 200) assert.fail(`still ready after the reindex: ${body}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The reason is logged (the readiness route answers only ready: false).
+    assert.match(await live.child.waitFor(/catalog reindexed for another model/, 10_000), /not ready/);
+    const search = await fetch(`${live.url}/v1/search?k=5`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+    assert.equal(search.status, 409);
+    assert.match(await search.text(), /code model differs/);
+    const upload = await fetch(`${live.url}/v1/images`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: Buffer.concat([image, Buffer.from('x')]) });
+    assert.equal(upload.status, 409);
+    assert.equal(await count('SELECT count(*) AS n FROM images'), 49 + JOB_FILES, 'nothing added with the old codes');
   });
 });
