@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { getPreset, parameterCount, type Preset } from '../model/index.js';
 import * as current from '../training/index.js';
-import { useBackend, loadFashionMnist, forward, initWeights, mulberry32, paramsFromWeights } from '../training/index.js';
+import { useBackend, loadFashionMnist, forward, initWeights, mulberry32, paramsFromWeights, setNativeConvolutions } from '../training/index.js';
 import type { SquareDataset, StepPhases, TrainConfig } from '../training/index.js';
 
 type TrainingModule = typeof current;
@@ -79,9 +79,10 @@ function meanPhases(all: StepPhases[]): StepPhases | undefined {
  * Runs `warmup + steps` steps; throughput is measured between the warm-up step's end and the last
  * step's end (the Trainer prepares the next batch while the workers compute, as in real training).
  */
-async function measure(mod: TrainingModule, cfg: TrainConfig, train: SquareDataset, warmup: number, steps: number, window: number): Promise<Throughput> {
+async function measure(mod: TrainingModule, cfg: TrainConfig, train: SquareDataset, warmup: number, steps: number, window: number, native: boolean): Promise<Throughput> {
   const t0 = performance.now();
   const trainer = new mod.Trainer(cfg, train, undefined, mod.initialState(cfg));
+  trainer.nativeKernels = native;
   trainer.initWeights();
   const ends: number[] = [];
   const cpu: number[] = [];
@@ -168,15 +169,16 @@ function timeKernels(into: Map<string, KernelRow>): () => void {
 
 /**
  * One forward + backward pass of `batch` images on wasm in this thread, kernel by kernel, as a
- * worker computes it (large dense layers with their transposed copy, network.ts), mean of `reps` passes.
+ * worker computes it (on wasm alone, large dense layers get their transposed copy, network.ts), mean of `reps` passes.
  */
-async function profileStep(p: Preset, batch: number, reps: number): Promise<{ rows: KernelRow[]; wallMs: number; cpuMs: number }> {
+async function profileStep(p: Preset, batch: number, reps: number, native: boolean): Promise<{ rows: KernelRow[]; wallMs: number; cpuMs: number }> {
   await useBackend('wasm');
+  setNativeConvolutions(native);
   const rand = mulberry32(5);
   const params = paramsFromWeights(initWeights(p, 'he', 1));
   const consts: tf.Tensor[] = [];
   for (const l of params.values()) {
-    if (l.w.rank === 2 && l.w.size >= 1 << 20) consts.push((l.wT = tf.transpose(l.w)));
+    if (!native && l.w.rank === 2 && l.w.size >= 1 << 20) consts.push((l.wT = tf.transpose(l.w)));
   }
   const vars = [...params.values()].flatMap((l) => [l.w, l.b]);
   const x = tf.tensor4d(Float32Array.from({ length: batch * p.inputSize ** 2 }, () => rand() * 2 - 1), [batch, p.inputSize, p.inputSize, 1]);
@@ -212,6 +214,8 @@ interface Options {
   data: string;
   baseline: string | undefined;
   rounds: number;
+  /** Native kernels (training/kernels/native-conv.ts) on, off, or each in turn. */
+  native: boolean[];
 }
 
 function parse(args: string[]): Options {
@@ -225,6 +229,7 @@ function parse(args: string[]): Options {
       data: { type: 'string', default: FIXTURE },
       baseline: { type: 'string' },
       rounds: { type: 'string', default: '1' },
+      native: { type: 'string', default: 'on' },
       'cpu-batch': { type: 'string', default: '2' },
       'no-profile': { type: 'boolean', default: false },
     },
@@ -245,8 +250,10 @@ function parse(args: string[]): Options {
   const steps = int('steps', values.steps, 1);
   const window = int('window', values.window, 0);
   if (window > steps) throw new Error(`bench train: --window ${window} is longer than --steps ${steps}`);
+  const native = values.native === 'both' ? [true, false] : values.native === 'on' ? [true] : values.native === 'off' ? [false] : undefined;
+  if (!native) throw new Error(`bench train: --native must be on, off or both, got '${values.native}'`);
   return {
-    batch, steps, window, workers, cpuBatch: int('cpu-batch', values['cpu-batch'], 0), profile: !values['no-profile'],
+    native, batch, steps, window, workers, cpuBatch: int('cpu-batch', values['cpu-batch'], 0), profile: !values['no-profile'],
     data: values.data, baseline, rounds: int('rounds', values.rounds, 1),
   };
 }
@@ -282,19 +289,22 @@ export async function run(args: string[]): Promise<void> {
   let reference: number | undefined;
   for (const w of o.workers) {
     for (let round = 0; round < o.rounds; round++) {
-      for (const [name, mod] of runs) {
-        const t = await measure(mod, config('wasm', w, o.batch), train, 1, o.steps, o.window);
+      // A baseline (which may predate the native kernels) runs once per round, as it is.
+      const plan = runs.flatMap(([name, mod]) => (mod === current ? o.native : [true]).map((native) => ({ name, mod, native })));
+      for (const { name, mod, native } of plan) {
+        const t = await measure(mod, config('wasm', w, o.batch), train, 1, o.steps, o.window, native);
         reference ??= t.imagesPerSecond;
-        const label = `wasm, ${w} worker${w > 1 ? 's' : ''}, batch ${o.batch}${name ? `, ${name}` : ''}${o.rounds > 1 ? `, round ${round + 1}` : ''}`;
+        const kernels = mod === current ? (native ? ', native convs/products' : ', wasm kernels only') : '';
+        const label = `wasm, ${w} worker${w > 1 ? 's' : ''}, batch ${o.batch}${name ? `, ${name}` : ''}${kernels}${o.rounds > 1 ? `, round ${round + 1}` : ''}`;
         rows.push([label, fmt(t.imagesPerSecond), fmt(t.imagesPerCpuSecond), t.secondsPerStep.toFixed(2), `${t.timedSteps} after 1 warm-up`, t.startSeconds.toFixed(1), `${(t.imagesPerSecond / reference).toFixed(2)}×`]);
         if (t.windows.length > 0) windowRows.push([label, ...t.windows.map((v, i) => `${fmt(v)} (${fmt(t.cpuWindows[i] ?? NaN)})`)]);
-        if (t.phases) phases.push([`${w}w${name ? ` ${name === 'this checkout' ? 'this' : 'base'}` : ''}${o.rounds > 1 ? ` r${round + 1}` : ''}`, t.phases]);
+        if (t.phases) phases.push([`${w}w${name ? ` ${name === 'this checkout' ? 'this' : 'base'}` : ''}${native ? '' : ' wasm'}${o.rounds > 1 ? ` r${round + 1}` : ''}`, t.phases]);
         console.error(`  done wasm ${w} workers ${name}`);
       }
     }
   }
   if (o.cpuBatch > 0) {
-    const t = await measure(current, config('cpu', 1, o.cpuBatch), train, 0, 1, 0);
+    const t = await measure(current, config('cpu', 1, o.cpuBatch), train, 0, 1, 0, false);
     rows.push([`cpu (pure JS), 1 worker, batch ${o.cpuBatch}: EXTRAPOLATED from 1 step`, t.imagesPerSecond.toFixed(3), '', t.secondsPerStep.toFixed(1), '1, no warm-up', t.startSeconds.toFixed(1), reference ? `${(t.imagesPerSecond / reference).toFixed(4)}×` : '']);
     console.error('  done cpu');
   }
@@ -311,9 +321,10 @@ export async function run(args: string[]): Promise<void> {
   if (o.profile) {
     const share = o.batch / (o.workers[0] ?? 1);
     const reps = 3;
-    const { rows: kernels, wallMs, cpuMs } = await profileStep(preset, share, reps);
+    const native = o.native[0] ?? true;
+    const { rows: kernels, wallMs, cpuMs } = await profileStep(preset, share, reps, native);
     const total = kernels.reduce((s, k) => s + k.cpuMs, 0);
-    console.log(`\nwasm kernels of one forward + backward pass of ${share} images (one worker's share), this thread, mean of ${reps}: ` +
+    console.log(`\nkernels of one forward + backward pass of ${share} images (one worker's share, ${native ? 'native convolutions/products' : 'wasm kernels only'}), this thread, mean of ${reps}: ` +
       `${wallMs.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU, ${total.toFixed(0)} ms CPU in kernels\n`);
     const shown = kernels.filter((k) => k.cpuMs >= total * 0.005);
     const rest = kernels.slice(shown.length);

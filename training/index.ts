@@ -4,6 +4,7 @@
  * Code outside training/ imports this file only.
  */
 export { useBackend } from './backend.js';
+export { setNativeConvolutions } from './kernels/native-conv.js';
 export { readCheckpointData, readCheckpointJson } from './checkpoint.js';
 export { trainModel, type TrainOptions } from './run.js';
 export { finetune } from './finetune.js';

@@ -21,6 +21,8 @@ export interface InitMessage {
   batches: Float32Array[];
   labels: Int32Array[];
   backend: 'wasm' | 'cpu';
+  /** Stride-1 convolutions and matrix products on onnxruntime's native kernels (training/kernels/native-conv.ts). */
+  native: boolean;
 }
 
 export interface StepMessage {

@@ -86,6 +86,8 @@ export class Trainer {
   private pool: WorkerPool | undefined;
   /** Recorded in every checkpoint (training/options.ts). */
   runArgs: RunArgs | undefined;
+  /** Convolutions and matrix products on onnxruntime's native kernels (off: all on wasm; the train bench compares both). */
+  nativeKernels = true;
   /** Checkpoint also every this many steps within an epoch (0: at epoch ends and on stop only). */
   checkpointEvery = 0;
 
@@ -141,7 +143,7 @@ export class Trainer {
     const gradSlots = Array.from({ length: this.cfg.workers }, () => sharedFloats(this.layout.total));
     this.pool = await WorkerPool.start(this.cfg.workers, (workerIndex) => ({
       type: 'init', workerIndex, preset: this.cfg.preset, layout: this.layout, params: this.params,
-      velocity: this.velocity, gradSlots, batches: this.batches, labels: this.labels, backend: this.cfg.backend,
+      velocity: this.velocity, gradSlots, batches: this.batches, labels: this.labels, backend: this.cfg.backend, native: this.nativeKernels,
     }));
     return this.pool;
   }

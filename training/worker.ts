@@ -13,6 +13,7 @@ import { forward, type Params } from './network.js';
 import { sgdStep } from './sgd.js';
 import { heapView, makeOutput } from './kernels/wasm-util.js';
 import { transpose2dInto } from './kernels/transpose.js';
+import { nativeConvolutions, setNativeConvolutions } from './kernels/native-conv.js';
 import type { FromWorker, InitMessage, ToWorker } from './protocol.js';
 
 if (!parentPort) throw new Error('training/worker.ts must run in a worker thread');
@@ -25,7 +26,10 @@ function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
 
-/** Dense weight matrices at least this large also get a transposed copy (network.ts, denseViaTransposed): fc6 and fc7, not fc8. */
+/**
+ * Dense weight matrices at least this large also get a transposed copy (network.ts, denseViaTransposed):
+ * fc6 and fc7, not fc8; only when products run on the wasm kernels (onnxruntime's Gemm takes x·W as is).
+ */
 const TRANSPOSED_MIN = 1 << 20;
 
 /** [rows, cols] of the shared array → a [cols, rows] tensor, transposed on the way into the wasm heap (one pass, no extra copy). */
@@ -48,7 +52,7 @@ function paramTensors(c: InitMessage, withTransposed: boolean): { vars: tf.Tenso
     const b = tf.tensor1d(c.params.subarray(e.bOffset, e.bOffset + e.bSize));
     vars.push(w, b);
     const [rows, cols] = e.wShape as [number, number];
-    const wT = withTransposed && e.wShape.length === 2 && e.wSize >= TRANSPOSED_MIN ? uploadTransposed(src, rows, cols) : undefined;
+    const wT = withTransposed && !nativeConvolutions() && e.wShape.length === 2 && e.wSize >= TRANSPOSED_MIN ? uploadTransposed(src, rows, cols) : undefined;
     if (wT) consts.push(wT);
     params.set(e.name, { w, b, wT });
   }
@@ -123,6 +127,7 @@ async function handle(msg: ToWorker): Promise<void> {
     ctx = msg;
     preset = getPreset(msg.preset.name, msg.preset);
     await useBackend(msg.backend);
+    setNativeConvolutions(msg.native);
     send({ type: 'ready' });
     return;
   }

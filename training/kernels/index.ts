@@ -11,7 +11,8 @@ import { makeTranspose } from './transpose.js';
 import { makeMaxPoolGrad } from './max-pool-grad.js';
 import { makeLrn, makeLrnGrad } from './lrn.js';
 import { makeIdentity } from './identity.js';
-import { overrideWasmKernel, wasmKernel } from './wasm-util.js';
+import { overrideWasmKernel, wasmKernel, wrapRegisteredKernel } from './wasm-util.js';
+import { makeNativeBatchMatMul, makeNativeConv2D, makeNativeConv2DBackpropFilter, makeNativeConv2DBackpropInput } from './native-conv.js';
 
 let registered = false;
 
@@ -28,4 +29,9 @@ export function registerWasmTrainingKernels(): void {
   overrideWasmKernel('LRN', makeLrn);
   overrideWasmKernel('LRNGrad', makeLrnGrad);
   overrideWasmKernel('Identity', makeIdentity);
+  // Stride-1 convolutions on onnxruntime's native kernels, the wasm ones above as their fallback.
+  wrapRegisteredKernel('Conv2D', makeNativeConv2D);
+  wrapRegisteredKernel('Conv2DBackpropInput', makeNativeConv2DBackpropInput);
+  wrapRegisteredKernel('Conv2DBackpropFilter', makeNativeConv2DBackpropFilter);
+  wrapRegisteredKernel('BatchMatMul', makeNativeBatchMatMul);
 }

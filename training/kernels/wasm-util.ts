@@ -60,3 +60,11 @@ export function overrideWasmKernel(name: string, make: (original: KernelFunc) =>
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: make(original) });
 }
+
+/** Replaces whatever is registered for `name` on wasm now (ours or the backend's) with `make(current)`. */
+export function wrapRegisteredKernel(name: string, make: (current: KernelFunc) => KernelFunc): void {
+  const current = tf.getKernel(name, 'wasm');
+  if (!current) throw new Error(`wasm kernel '${name}' is not registered`);
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...current, kernelFunc: make(current.kernelFunc) });
+}
