@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--rounds 1] [--crops 10] [--no-worker] [--spin] [--full] [--threads N] [--inflight N] [--decode-concurrency N]`
+ * `npm run bench -- server [--model FILE] [--codes FILE] [--image JPEG] [--clients 1,8,32] [--seconds 8] [--rounds 1] [--crops 10] [--no-worker] [--spin] [--full] [--threads N] [--inflight N] [--decode-concurrency N] [--baseline DIR]`
  *
  * Starts the real server (port 0, empty temp database) and drives POST /v1/classify with 1, 8 and
  * 32 concurrent clients, each a closed loop of HTTP calls on a real JPEG, measured in a window
@@ -14,15 +14,20 @@
  * Without --model, uses model/default/sightline-fmnist.onnx, else a random-init alexnet-small.
  * Clients run in a worker thread of the same process (their own event loop, the same CPUs), and
  * decoding shares the CPUs with inference: on a small shared machine that is part of the ratio.
+ * With --baseline DIR a second server is started from another checkout's server/ (e.g. /work/main
+ * before a change; its node_modules must resolve), and each round measures both, in alternating
+ * order (ABBA), so that before and after see the same machine; one row per level and server.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Histogram } from 'prom-client';
-import { createLogger, loadConfig, startServer, packageRoot } from '../server/index.js';
+import * as serverModule from '../server/index.js';
+import { packageRoot } from '../server/index.js';
 import type { RunningServer } from '../server/index.js';
 import { tempDir, testCodesPath, testModelPath } from '../testing/models.js';
 
@@ -35,7 +40,11 @@ interface Level {
   meanBatch: number;
   /** Process CPU seconds spent during the windows. */
   cpu: number;
+  batchSum: number;
+  batchRuns: number;
 }
+
+type ServerModule = Pick<typeof serverModule, 'createLogger' | 'loadConfig' | 'startServer'>;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -173,7 +182,7 @@ async function drive(srv: RunningServer, url: string, body: Uint8Array, clients:
   worker.postMessage('stop');
   const { latencies, errors } = await done;
   await worker.terminate();
-  return { level: { clients, requests: latencies.length, errors, seconds: served, latencies: latencies.sort((a, b) => a - b), meanBatch: batchRuns > 0 ? batchSum / batchRuns : 0, cpu }, raw, batch };
+  return { level: { clients, requests: latencies.length, errors, seconds: served, latencies: latencies.sort((a, b) => a - b), meanBatch: batchRuns > 0 ? batchSum / batchRuns : 0, cpu, batchSum, batchRuns }, raw, batch };
 }
 
 /** session.run alone on a ready batch of `n` crops, over about `seconds`. */
@@ -215,6 +224,8 @@ export async function run(args: string[]): Promise<void> {
       inflight: { type: 'string' },
       // Images decoded at once, 0 = no limit of our own (SIGHTLINE_DECODE_CONCURRENCY).
       'decode-concurrency': { type: 'string' },
+      // Another checkout to measure alternately with this one (see the header).
+      baseline: { type: 'string' },
     },
   });
   const rounds = Number(values.rounds);
@@ -241,44 +252,105 @@ export async function run(args: string[]): Promise<void> {
   }
   codes ??= testCodesPath(128, 11, 'center', model);
   const image = new Uint8Array(readFileSync(values.image ?? join(packageRoot(), 'tests/fixtures/images/dog.jpg')));
+  const baselineDir = values.baseline === undefined ? undefined : resolve(values.baseline);
+  if (baselineDir !== undefined && !existsSync(join(baselineDir, 'server/index.ts'))) {
+    throw new Error(`bench server: --baseline '${values.baseline}' is not a Sightline checkout (no server/index.ts there)`);
+  }
+  const builds: [string, ServerModule][] = [['this checkout', serverModule]];
+  if (baselineDir !== undefined) builds.unshift([`baseline ${baselineDir}`, (await import(pathToFileURL(join(baselineDir, 'server/index.ts')).href)) as ServerModule]);
   const data = tempDir('sightline-bench-');
-  const config = loadConfig({ modelPath: model, codesPath: codes, dataDir: data.path, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'], inferenceSpin: values.spin === true, ...tuning }, {});
-  const srv = await startServer(config, { logger: createLogger('silent') });
+  const servers: { name: string; srv: RunningServer; url: string }[] = [];
   try {
-    await srv.startup;
-    const url = `${srv.url.replace('localhost', '127.0.0.1')}/v1/classify?crops=${values.crops}`;
-    process.stdout.write(
-      `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, onnxruntime in ${config.inferenceWorker ? 'a worker thread' : 'the main thread'}, spinning ${config.inferenceSpin ? 'on' : 'off'}, ` +
-        `threads ${config.threads || 'default'}, inflight ${config.inferenceInflight}, decode concurrency ${config.decodeConcurrency || 'libuv pool'} (UV_THREADPOOL_SIZE ${process.env['UV_THREADPOOL_SIZE'] ?? '4, default'}), ` +
-        `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${rounds} × ${seconds} s served + ${rounds} × ${Math.max(1, seconds / 2)} s raw per level\n\n`,
-    );
+    for (const [name, mod] of builds) {
+      const dataDir = join(data.path, String(servers.length));
+      const config = mod.loadConfig({ modelPath: model, codesPath: codes, dataDir, host: '127.0.0.1', port: 0, demo: false, logLevel: 'silent', maxQueue: 100_000, inferenceWorker: !values['no-worker'], inferenceSpin: values.spin === true, ...tuning }, {});
+      const srv = await mod.startServer(config, { logger: mod.createLogger('silent') });
+      servers.push({ name, srv, url: `${srv.url.replace('localhost', '127.0.0.1')}/v1/classify?crops=${values.crops}` });
+      await srv.startup;
+      if (servers.length === 1) {
+        process.stdout.write(
+          `server bench: ${origin}\nimage ${values.image ?? 'tests/fixtures/images/dog.jpg'}, ${values.crops} crops/request, max batch ${config.maxBatch}, max delay ${config.maxDelayMs} ms, onnxruntime in ${config.inferenceWorker ? 'a worker thread' : 'the main thread'}, spinning ${config.inferenceSpin ? 'on' : 'off'}, ` +
+            `threads ${config.threads || 'default'}, inflight ${config.inferenceInflight}, decode concurrency ${config.decodeConcurrency || 'libuv pool'} (UV_THREADPOOL_SIZE ${process.env['UV_THREADPOOL_SIZE'] ?? '4, default'}), ` +
+            `${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}, ${rounds} × ${seconds} s served + ${rounds} × ${Math.max(1, seconds / 2)} s raw per level${builds.length > 1 ? ' and server, servers alternating ABBA' : ''}\n\n`,
+        );
+      }
+    }
     const rows: string[][] = [];
     for (const clients of levels) {
-      const { level: lv, raw, batch } = await drive(srv, url, image, clients, seconds, Math.max(1, seconds / 4), rounds);
-      const rps = lv.requests / lv.seconds;
-      const served = rps * Number(values.crops);
-      const servedCrops = lv.requests * Number(values.crops);
-      const rawRate = raw.crops / raw.seconds;
-      const cpuServed = (lv.cpu / servedCrops) * 1000;
-      const cpuRaw = (raw.cpu / raw.crops) * 1000;
-      rows.push([
-        String(clients),
-        rps.toFixed(1),
-        percentile(lv.latencies, 50).toFixed(1),
-        percentile(lv.latencies, 99).toFixed(1),
-        lv.meanBatch.toFixed(1),
-        served.toFixed(0),
-        `${rawRate.toFixed(0)} @${batch}`,
-        (served / rawRate).toFixed(2),
-        cpuServed.toFixed(2),
-        cpuRaw.toFixed(2),
-        (cpuRaw / cpuServed).toFixed(2),
-        String(lv.errors),
-      ]);
+      const acc = servers.map(() => ({ level: undefined as Level | undefined, raw: { crops: 0, seconds: 0, cpu: 0 }, batch: 1 }));
+      if (servers.length === 1) {
+        const only = servers[0];
+        if (only === undefined) throw new Error('no server');
+        const one = await drive(only.srv, only.url, image, clients, seconds, Math.max(1, seconds / 4), rounds);
+        acc[0] = one;
+      } else {
+        for (let r = 0; r < rounds; r++) {
+          const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
+          for (const i of order) {
+            const s = servers[i];
+            const a = acc[i];
+            if (s === undefined || a === undefined) continue;
+            const one = await drive(s.srv, s.url, image, clients, seconds, Math.max(1, seconds / 4), 1);
+            a.level = a.level === undefined ? one.level : mergeLevels(a.level, one.level);
+            a.raw = { crops: a.raw.crops + one.raw.crops, seconds: a.raw.seconds + one.raw.seconds, cpu: a.raw.cpu + one.raw.cpu };
+            a.batch = one.batch;
+          }
+        }
+      }
+      acc.forEach((a, i) => {
+        if (a.level === undefined) return;
+        rows.push(levelRow(clients, servers.length > 1 ? (servers[i]?.name ?? '') : undefined, a.level, a.raw, a.batch, Number(values.crops)));
+      });
     }
-    process.stdout.write(`${table(['clients', 'req/s', 'p50 ms', 'p99 ms', 'mean batch', 'served crops/s', 'raw crops/s', 'served/raw', 'CPU ms/crop served', 'CPU ms/crop raw', 'raw/served CPU', 'errors'], rows)}\n`);
+    const header = ['clients', 'req/s', 'p50 ms', 'p99 ms', 'mean batch', 'served crops/s', 'raw crops/s', 'served/raw', 'CPU ms/crop served', 'CPU ms/crop raw', 'raw/served CPU', 'CPU ms/image over raw', 'errors'];
+    process.stdout.write(`${table(servers.length > 1 ? ['server', ...header] : header, rows)}\n`);
+    process.stdout.write(
+      '\nserved/raw: crops/s over HTTP ÷ session.run alone at the served mean batch size (goal ≥ 0.9 at 8 and 32 clients with --full, ≥ 0.85 bundled).\n' +
+        'CPU ms/image over raw: (served − raw CPU per crop) × crops per request: what a request costs beyond inference (HTTP, decode, crops, batching).\n',
+    );
   } finally {
-    await srv.close();
+    for (const { srv } of servers) await srv.close();
     data.cleanup();
   }
+}
+
+function mergeLevels(a: Level, b: Level): Level {
+  const batchSum = a.batchSum + b.batchSum;
+  const batchRuns = a.batchRuns + b.batchRuns;
+  return {
+    clients: a.clients,
+    requests: a.requests + b.requests,
+    errors: a.errors + b.errors,
+    seconds: a.seconds + b.seconds,
+    latencies: [...a.latencies, ...b.latencies].sort((x, y) => x - y),
+    meanBatch: batchRuns > 0 ? batchSum / batchRuns : 0,
+    cpu: a.cpu + b.cpu,
+    batchSum,
+    batchRuns,
+  };
+}
+
+function levelRow(clients: number, name: string | undefined, lv: Level, raw: Raw, batch: number, cropsPerRequest: number): string[] {
+  const rps = lv.requests / lv.seconds;
+  const served = rps * cropsPerRequest;
+  const servedCrops = lv.requests * cropsPerRequest;
+  const rawRate = raw.crops / raw.seconds;
+  const cpuServed = (lv.cpu / servedCrops) * 1000;
+  const cpuRaw = (raw.cpu / raw.crops) * 1000;
+  return [
+    ...(name === undefined ? [] : [name]),
+    String(clients),
+    rps.toFixed(1),
+    percentile(lv.latencies, 50).toFixed(1),
+    percentile(lv.latencies, 99).toFixed(1),
+    lv.meanBatch.toFixed(1),
+    served.toFixed(0),
+    `${rawRate.toFixed(0)} @${batch}`,
+    (served / rawRate).toFixed(2),
+    cpuServed.toFixed(2),
+    cpuRaw.toFixed(2),
+    (cpuRaw / cpuServed).toFixed(2),
+    ((cpuServed - cpuRaw) * cropsPerRequest).toFixed(1),
+    String(lv.errors),
+  ];
 }

@@ -8,3 +8,4 @@ export { batchLength, cropSpecs, makeCrops, normalizationTable } from './image/c
 export type { CropCount, CropName, CropSpec } from './image/crops.js';
 export { sniffFormat } from './image/formats.js';
 export type { ImageFormat, Sniffed } from './image/formats.js';
+export { isSrgbIdentityProfile, SRGB_IDENTITY_PROFILES } from './image/icc.js';

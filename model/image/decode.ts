@@ -1,7 +1,8 @@
 /**
  * One sharp pipeline per image: decode (with JPEG shrink-on-load), EXIF orientation, alpha
  * flattening, colour conversion, shorter side → resizeSize and a centered resizeSize² square.
- * Crops are then cut from that square in JS (crops.ts), so an image is decoded exactly once.
+ * Crops are then cut from that square in JS (crops.ts), so an image is decoded exactly once (the
+ * header is read once before, for the size limit, the orientation and the ICC profile).
  */
 import sharp from 'sharp';
 import type { PreprocessContract } from '../contract.js';
@@ -9,6 +10,7 @@ import { ImageTooLargeError, UndecodableImageError, UnsupportedMediaError } from
 import { damageReason } from './damage.js';
 import type { ImageFormat } from './formats.js';
 import { sniffFormat } from './formats.js';
+import { isSrgbIdentityProfile } from './icc.js';
 
 export interface DecodeLimits {
   /** Largest accepted width × height of the encoded image, checked from its header before decoding. */
@@ -54,13 +56,16 @@ export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits
   if (sniffed.kind === 'unknown') throw new UndecodableImageError(sniffed.label, sniffed.reason);
   const { format, label } = sniffed;
 
-  const img = sharp(bytes, { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true, sequentialRead: true });
+  const options = { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true, sequentialRead: true };
   let width: number;
   let height: number;
+  let ignoreIcc: boolean;
   try {
-    const meta = await img.metadata();
+    const meta = await sharp(bytes, options).metadata();
     width = meta.autoOrient.width;
     height = meta.autoOrient.height;
+    // An sRGB profile's conversion to sRGB changes no pixel but costs lcms time (icc.ts).
+    ignoreIcc = isSrgbIdentityProfile(meta.icc);
   } catch (err) {
     if (isPixelLimit(err)) throw await tooLarge(bytes, limits.maxPixels);
     throw new UndecodableImageError(label, damageReason(format, bytes, 'header'));
@@ -69,7 +74,7 @@ export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits
   const [r, g, b] = pre.background;
   const gray = pre.channels === 'gray';
   const size = pre.resizeSize;
-  let pipeline = img
+  let pipeline = sharp(bytes, { ...options, ignoreIcc })
     .flatten({ background: { r, g, b } })
     // fit 'cover' = shorter side to `size`, then the centered size×size square: the paper's
     // "rescale the shorter side, crop the central patch" in one libvips operation.
