@@ -231,6 +231,30 @@ describe('makeCrops', () => {
     assert.throws(() => makeCrops(sq, RAW, 10, new Float32Array(10)), /'out' holds 10 floats/);
   });
 
+  it('matches a direct per-pixel cut on a random square with an odd margin, grey and RGB', () => {
+    let seed = 12345;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    for (const channels of ['gray', 'rgb'] as const) {
+      const nch = channels === 'gray' ? 1 : 3;
+      const pre: PreprocessContract = { inputSize: 33, resizeSize: 40, channels, scale: 1 / 255, mean: [0.1, 0.2, 0.3].slice(0, nch), std: [0.5, 0.25, 2].slice(0, nch), background: [255, 255, 255] };
+      const data = Uint8Array.from({ length: 40 * 40 * nch }, rand);
+      const sq: DecodedSquare = { data, size: 40, channels: nch, order: channels, width: 40, height: 40, format: 'png' };
+      const batch = makeCrops(sq, pre, 10);
+      cropSpecs(40, 33, 10).forEach((spec, n) => {
+        for (let c = 0; c < nch; c++) {
+          for (let y = 0; y < 33; y++) {
+            for (let x = 0; x < 33; x++) {
+              const sx = spec.x + (spec.mirrored ? 32 - x : x);
+              const v = data[((spec.y + y) * 40 + sx) * nch + c] ?? NaN;
+              const want = Math.fround((v / 255 - (pre.mean[c] ?? 0)) / (pre.std[c] ?? 1));
+              if (at(batch, n, c, y, x, nch, 33) !== want) assert.fail(`crop ${n} channel ${c} at (${x}, ${y}): ${at(batch, n, c, y, x, nch, 33)} vs ${want}`);
+            }
+          }
+        }
+      });
+    }
+  });
+
   it('refuses a square that does not fit the contract', async () => {
     const sq = await square();
     assert.throws(() => makeCrops(sq, { ...RAW, resizeSize: 40 }, 1), /decoded square is 36×36×3, the contract expects 40×40×3/);
