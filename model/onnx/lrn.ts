@@ -4,8 +4,9 @@
  *
  *   y = x / (bias + alpha/size · Σ_window x²)^beta      (ONNX LRN semantics, window of `size` channels)
  *
- * as   sq = x·x;  avg = AveragePool over the channel axis (size × 1 × 1 on [N,1,C,H,W], zero padded,
- *      padding counted, so avg = Σ/size);  d = bias + alpha · avg;  y = x / d^beta.
+ * as   sq = x·x;  avg = AveragePool over the channel axis (size × 1 × 1 on [N,1,C,H,W], or
+ *      1 × 1 × size on [N,1,H,W,C] channels-last; zero padded, padding counted, so avg = Σ/size);
+ *      d = bias + alpha · avg (one BatchNormalization);  y = x / d^beta.
  *
  * Why: onnxruntime's CPU LRN kernel costs 25–30 ns per element (pow per value): on the full
  * `alexnet` at batch 10 it took 136 of 308 ms (conv1.lrn 83 ms, conv2.lrn 53 ms, profiled), more
@@ -41,9 +42,34 @@ function constant(name: string, dataType: number, dims: readonly number[], bytes
  * NHWC, the expansion with the pool along the last axis, a Transpose back) lets its optimizer
  * cancel those Transposes against ours, and the MaxPool after it then runs on uint8 in NHWC
  * (NhwcMaxPool): no layout change left between conv1 and conv5 (alexnet int8: 1.10–1.14× faster,
- * identical outputs). In a float graph the Conv runs in NCHWc and the extra Transposes would only cost.
+ * identical outputs). In a float graph the Conv and MaxPool run in NCHWc and onnxruntime folds our
+ * Transposes into the reorders it places around them (ReorderOutput/ReorderInput channels-last),
+ * so channels-last costs nothing there either, and the pool is cheaper: its 5 reads per value are
+ * adjacent instead of 5 planes apart (full `alexnet`, batch 10, 2 threads, profiled under load:
+ * conv2's pool 1.3 ms vs 6.8–10.9, LRN with reorders 25–37 ms vs 36–52). A LRN that reads neither
+ * a Conv nor a DequantizeLinear stays channels-first, as the Transposes would then stay too.
  */
 export type LrnLayout = 'nchw' | 'nhwc';
+
+/**
+ * `out` = bias + alpha · `mean` on the pooled 5-D tensor, whose channel axis has size 1: one
+ * BatchNormalization (scale alpha, B bias, mean 0, variance 1, epsilon 0, so exactly alpha·v + bias)
+ * instead of a Mul and an Add, one pass over the tensor less. Opsets before 9 (BatchNormalization's
+ * `spatial`/`is_test` forms) keep the Mul and Add.
+ */
+function affine(mean: string, out: string, t: (s: string) => string, p: LrnParams, opset: number): INodeProto[] {
+  const scalar = (s: string, v: number, dims: number[]): INodeProto => constant(t(s), DataType.FLOAT, dims, Float32Array.of(v));
+  if (opset < 9) {
+    return [scalar('alpha', p.alpha, []), scalar('bias', p.bias, []), node('Mul', [mean, t('alpha')], [t('scaled')], t('scale')), node('Add', [t('scaled'), t('bias')], [out], t('shift'))];
+  }
+  return [
+    scalar('alpha', p.alpha, [1]),
+    scalar('bias', p.bias, [1]),
+    scalar('zero', 0, [1]),
+    scalar('one', 1, [1]),
+    node('BatchNormalization', [mean, t('alpha'), t('bias'), t('zero'), t('one')], [out], t('affine'), [attr.float('epsilon', 0)]),
+  ];
+}
 
 /** Nodes computing `y` = LRN(`x`) under `name` (every intermediate tensor is named `${name}.*`). */
 export function lrnNodes(x: string, y: string, name: string, p: LrnParams, opset = 13, layout: LrnLayout = 'nchw'): INodeProto[] {
@@ -56,8 +82,6 @@ export function lrnNodes(x: string, y: string, name: string, p: LrnParams, opset
   const axes = opset >= 13 ? { extra: [t('axis')], attrs: [] } : { extra: [], attrs: [attr.ints('axes', [1])] };
   const nodes = [
     ...(opset >= 13 ? [constant(t('axis'), DataType.INT64, [1], BigInt64Array.of(1n))] : []),
-    constant(t('alpha'), DataType.FLOAT, [], Float32Array.of(p.alpha)),
-    constant(t('bias'), DataType.FLOAT, [], Float32Array.of(p.bias)),
     ...(last ? [node('Transpose', [x], [xin], t('to_nhwc'), [attr.ints('perm', [0, 2, 3, 1])])] : []),
     node('Mul', [xin, xin], [t('square')], t('square')),
     // [N,C,H,W] → [N,1,C,H,W] (or [N,H,W,C] → [N,1,H,W,C]): a 3-D pool of size 1 except along the channels.
@@ -67,9 +91,8 @@ export function lrnNodes(x: string, y: string, name: string, p: LrnParams, opset
       attr.ints('pads', last ? [0, 0, half, 0, 0, half] : [half, 0, 0, half, 0, 0]),
       attr.int('count_include_pad', 1),
     ]),
-    node('Squeeze', [t('mean5d'), ...axes.extra], [t('mean')], t('squeeze'), axes.attrs),
-    node('Mul', [t('mean'), t('alpha')], [t('scaled')], t('scale')),
-    node('Add', [t('scaled'), t('bias')], [t('base')], t('shift')),
+    ...affine(t('mean5d'), t('base5d'), t, p, opset),
+    node('Squeeze', [t('base5d'), ...axes.extra], [t('base')], t('squeeze'), axes.attrs),
   ];
   if (p.beta === 0.75) {
     nodes.push(
@@ -91,10 +114,10 @@ function lrnParams(n: INodeProto): LrnParams {
   return { size: intAttr(n, 'size', 0), alpha: f('alpha', 1e-4), beta: f('beta', 0.75), bias: f('bias', 1) };
 }
 
-/** Channels last when the LRN reads a dequantized tensor (through Relus): an int8 graph's QLinearConv output. */
+/** Channels last when the LRN reads (through Relus) a Conv or a dequantized tensor (an int8 graph's QLinearConv output). */
 function layoutFor(g: IGraphProto, x: string): LrnLayout {
   for (let p = producerOf(g, x), depth = 0; p && depth < 4; p = producerOf(g, p.input?.[0] ?? ''), depth++) {
-    if (p.opType === 'DequantizeLinear') return 'nhwc';
+    if (p.opType === 'DequantizeLinear' || (p.opType === 'Conv' && !p.domain)) return 'nhwc';
     if (p.opType !== 'Relu') return 'nchw';
   }
   return 'nchw';
