@@ -6,12 +6,13 @@
  * forms of the transposed matrix product.
  */
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { KernelFunc, NamedAttrMap, NamedTensorMap, TensorInfo } from '@tensorflow/tfjs';
 import { useBackend } from '../../training/backend.js';
 import { denseViaTransposed, mulberry32 } from '../../training/network.js';
 import { wasmKernel } from '../../training/kernels/wasm-util.js';
+import { setNativeConvolutions } from '../../training/kernels/native-conv.js';
 import { transpose2dInto } from '../../training/kernels/transpose.js';
 import { conv2dBackpropFilterWasm } from '../../training/kernels/conv2d-backprop-filter.js';
 import { relativeError } from '../model/onnx-checker.js';
@@ -82,7 +83,11 @@ async function assertSame(name: string, inputs: Record<string, Input>, attrs: ob
 
 before(async () => {
   await useBackend('wasm');
+  // These are the wasm kernels' tests: the native ones that run in front of them by default have theirs (native-conv.test.ts).
+  setNativeConvolutions(false);
 });
+
+after(() => setNativeConvolutions(true));
 
 describe('kernel registration', () => {
   it('registers Conv2DBackpropFilter and replaces Transpose, BatchMatMul, Conv2DBackpropInput, MaxPoolGrad, LRN, LRNGrad and Identity on wasm', () => {
