@@ -34,13 +34,38 @@ interface Binding {
 }
 
 let native: Binding | undefined;
+/** Why the native binding could not be loaded (then every kernel stays on wasm); undefined while it works. */
+let unavailable: string | undefined;
 
-function binding(): Binding {
-  if (!native) {
-    native = createRequire(import.meta.url)('onnxruntime-node/dist/binding.js') as Binding;
-    native.initOrt();
+/**
+ * The binding is not onnxruntime-node's public API (tested with 1.30): if a later release moves or
+ * changes it, training falls back to the wasm kernels (slower, same results) and says why once.
+ */
+function loadBinding(): Binding | undefined {
+  if (native || unavailable !== undefined) return native;
+  try {
+    const b = createRequire(import.meta.url)('onnxruntime-node/dist/binding.js') as Partial<Binding>;
+    if (typeof b.initOrt !== 'function' || typeof b.binding?.InferenceSession !== 'function') {
+      throw new Error('onnxruntime-node/dist/binding.js has no initOrt() or binding.InferenceSession');
+    }
+    b.initOrt();
+    native = b as Binding;
+  } catch (e: unknown) {
+    unavailable = e instanceof Error ? e.message : String(e);
+    process.emitWarning(`training: onnxruntime's native kernels are not usable (${unavailable}); convolutions run on the wasm kernels`);
   }
   return native;
+}
+
+function binding(): Binding {
+  const b = loadBinding();
+  if (!b) throw new Error(`onnxruntime native binding unavailable: ${unavailable ?? 'not loaded'}`);
+  return b;
+}
+
+/** The native path is taken when it is switched on and the binding loads. */
+function active(): boolean {
+  return enabled && loadBinding() !== undefined;
 }
 
 const sessions = new Map<string, NativeSession>();
@@ -151,7 +176,7 @@ export function setNativeConvolutions(on: boolean): void {
 }
 
 export function nativeConvolutions(): boolean {
-  return enabled;
+  return active();
 }
 
 const key = (op: string, g: Geometry): string => `${op}:${g.x.join('x')}:${g.w.join('x')}:${g.pads.join(',')}`;
@@ -184,7 +209,7 @@ export function makeNativeBatchMatMul(original: KernelFunc): KernelFunc {
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
     const rank = a.shape.length;
     const plain = rank === b.shape.length && (rank === 2 || (rank === 3 && a.shape[0] === 1 && b.shape[0] === 1));
-    if (!enabled || !plain || a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
+    if (!plain || a.dtype !== 'float32' || b.dtype !== 'float32' || !active()) return original(args);
     const am = a.shape.slice(-2) as [number, number];
     const bm = b.shape.slice(-2) as [number, number];
     const m = transposeA ? am[1] : am[0];
@@ -199,7 +224,7 @@ export function makeNativeConv2D(original: KernelFunc): KernelFunc {
     const x = args.inputs['x'] as TensorInfo;
     const w = args.inputs['filter'] as TensorInfo;
     const g = geometry(convInfo(x.shape, w.shape, args.attrs as never));
-    if (!g || !enabled) return original(args);
+    if (!g || !active()) return original(args);
     return run(session(key('fwd', g), () => forwardModel(g)), args.backend, { x: [x, g.x], w: [w, g.w] }, 'y', g.y);
   };
 }
@@ -210,7 +235,7 @@ export function makeNativeConv2DBackpropInput(original: KernelFunc): KernelFunc 
     const w = args.inputs['filter'] as TensorInfo;
     const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
     const g = geometry(convInfo(attrs.inputShape, w.shape, attrs as never));
-    if (!g || !enabled) return original(args);
+    if (!g || !active()) return original(args);
     return run(session(key('input', g), () => inputGradModel(g)), args.backend, { dy: [dy, g.y], w: [w, g.w] }, 'dx', g.x);
   };
 }
@@ -221,7 +246,7 @@ export function makeNativeConv2DBackpropFilter(original: KernelFunc): KernelFunc
     const dy = args.inputs['dy'] as TensorInfo;
     const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
     const g = geometry(convInfo(x.shape, attrs.filterShape, attrs as never));
-    if (!g || !enabled) return original(args);
+    if (!g || !active()) return original(args);
     return run(session(key('filter', g), () => filterGradModel(g)), args.backend, { x: [x, g.x], dy: [dy, g.y] }, 'dw', g.w);
   };
 }
