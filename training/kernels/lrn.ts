@@ -48,11 +48,28 @@ function powMinusBeta(n: number, beta: number): number {
   return n ** -beta;
 }
 
+/** One pass per pixel: the window sum slides along the channels and each output is written as its N is known. */
 export function lrnInto(x: Float32Array, channels: number, p: LrnParams, y: Float32Array): void {
-  const norm = new Float64Array(channels);
+  const r = p.depthRadius;
+  const { bias, alpha, beta } = p;
   for (let base = 0; base < x.length; base += channels) {
-    pixelNorms(x, base, channels, p, norm);
-    for (let c = 0; c < channels; c++) y[base + c] = (x[base + c] as number) * powMinusBeta(norm[c] as number, p.beta);
+    const end = base + channels;
+    let sum = 0;
+    for (let k = base; k < Math.min(base + r, end); k++) {
+      const v = x[k] as number;
+      sum += v * v;
+    }
+    for (let i = base; i < end; i++) {
+      if (i + r < end) {
+        const v = x[i + r] as number;
+        sum += v * v;
+      }
+      if (i - r - 1 >= base) {
+        const v = x[i - r - 1] as number;
+        sum -= v * v;
+      }
+      y[i] = (x[i] as number) * powMinusBeta(bias + alpha * sum, beta);
+    }
   }
 }
 

@@ -26,38 +26,37 @@ export interface PoolGeometry {
   padLeft: number;
 }
 
-/** dx (zeroed here) of a max pool over NHWC x, given dy; each window's winner per channel is tracked in two C-long arrays. */
+/**
+ * dx (zeroed here) of a max pool over NHWC x, given dy. Per window and channel the winner is kept
+ * in locals while the window's pixels are walked (stride C): no per-element stores to scratch arrays.
+ */
 export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
   const C = g.channels;
-  const best = new Float32Array(C);
-  const arg = new Int32Array(C);
+  const rowStride = g.inW * C;
   dx.fill(0);
   for (let b = 0; b < g.batch; b++) {
-    const xb = b * g.inH * g.inW * C;
+    const xb = b * g.inH * rowStride;
     for (let oh = 0; oh < g.outH; oh++) {
       const h0 = Math.max(0, oh * g.strideH - g.padTop);
       const h1 = Math.min(g.inH, oh * g.strideH - g.padTop + g.filterH);
       for (let ow = 0; ow < g.outW; ow++) {
         const w0 = Math.max(0, ow * g.strideW - g.padLeft);
         const w1 = Math.min(g.inW, ow * g.strideW - g.padLeft + g.filterW);
-        best.fill(-Infinity);
-        arg.fill(-1);
-        for (let h = h0; h < h1; h++) {
-          for (let w = w0; w < w1; w++) {
-            const base = xb + (h * g.inW + w) * C;
-            for (let c = 0; c < C; c++) {
-              const v = x[base + c] as number;
-              if (v > (best[c] as number)) {
-                best[c] = v;
-                arg[c] = base + c;
+        const o = ((b * g.outH + oh) * g.outW + ow) * C;
+        const first = xb + h0 * rowStride + w0 * C;
+        for (let c = 0; c < C; c++) {
+          let best = -Infinity;
+          let arg = -1;
+          for (let h = h0, row = first + c; h < h1; h++, row += rowStride) {
+            for (let w = w0, at = row; w < w1; w++, at += C) {
+              const v = x[at] as number;
+              if (v > best) {
+                best = v;
+                arg = at;
               }
             }
           }
-        }
-        const o = ((b * g.outH + oh) * g.outW + ow) * C;
-        for (let c = 0; c < C; c++) {
-          const at = arg[c] as number;
-          if (at >= 0) dx[at] = (dx[at] as number) + (dy[o + c] as number);
+          if (arg >= 0) dx[arg] = (dx[arg] as number) + (dy[o + c] as number);
         }
       }
     }
