@@ -318,6 +318,12 @@ describe('MaxPoolGrad (wasm) vs cpu', () => {
     const got = await runOn('wasm', 'MaxPoolGrad', { dy: { shape: [1, 1, 1, 1], data: Float32Array.of(5) }, input: zeros, output: { shape: [1, 1, 1, 1], data: new Float32Array(1) } }, attrs);
     assert.deepEqual([...got.data], [5, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
+  it('a window whose maximum appears three times sends its gradient to the first one only', async () => {
+    const input: Input = { shape: [1, 3, 3, 1], data: Float32Array.of(1, 2, 3, 0, 3, 1, 3, 1, 2) };
+    const attrs = { filterSize: 3, strides: 2, pad: 'valid', dimRoundingMode: undefined };
+    const got = await runOn('wasm', 'MaxPoolGrad', { dy: { shape: [1, 1, 1, 1], data: Float32Array.of(5) }, input, output: { shape: [1, 1, 1, 1], data: Float32Array.of(3) } }, attrs);
+    assert.deepEqual([...got.data], [0, 0, 5, 0, 0, 0, 0, 0, 0]);
+  });
 });
 
 describe('LRN and LRNGrad (wasm) vs cpu', () => {
