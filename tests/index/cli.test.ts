@@ -3,35 +3,18 @@ import { describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { register as registerDuplicates } from '../../cli/commands/duplicates.js';
 import { register as registerReindex } from '../../cli/commands/reindex.js';
 import { fallbackCodes, fallbackCodesName } from '../../model/index.js';
 import { register as registerStats } from '../../cli/commands/stats.js';
 import { HNSW_FILE, type NewImage } from '../../index/index.js';
+import { runCli } from '../../testing/cli.js';
 import { writeCodesModel, projectLogits } from './fixtures/codes-model.js';
 import { dataset } from './fixtures/synthetic.js';
 import { openTest, tempDir } from './fixtures/catalog.js';
 
 /** Runs one sub-command in-process and returns what it printed on stdout. */
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  for (const r of [registerStats, registerDuplicates, registerReindex]) r(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  // Our commands write strings; the test runner's own reports (binary frames) pass through.
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    if (typeof chunk !== 'string') return write(chunk, ...rest);
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
-}
+const run = (args: string[]): Promise<string> => runCli([registerStats, registerDuplicates, registerReindex], args);
 
 describe('index CLI commands', () => {
   it('stats --json, duplicates --json and reindex work on an index directory', async () => {

@@ -13,10 +13,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Command } from 'commander';
 import { register as registerReindex } from '../../cli/commands/reindex.js';
 import { Catalog, type CatalogBackend, IndexModelMismatchError, openPostgresWith, poolClient, PostgresBackend, reembed, reembedPostgres, type ReembedOptions, type SqlClient } from '../../index/index.js';
 import { createCodesSession } from '../../model/index.js';
+import { runCli } from '../../testing/cli.js';
 import { pgliteClient } from '../../testing/pglite.js';
 import { postgresSkipReason, startPostgres, type PgCluster } from '../../testing/postgres.js';
 import { writeCodesModel } from './fixtures/codes-model.js';
@@ -33,23 +33,7 @@ const queries = items.filter((_, i) => i % 23 === 0).map((it) => ({ code: it.cod
 const OPTS = { bits: 128, embeddingDim: DIM, modelHash: MODEL, codesHash: 'codes-v1' };
 
 /** Runs `sightline reindex` in-process; returns stdout. */
-async function reindexCli(args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  registerReindex(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    if (typeof chunk !== 'string') return write(chunk, ...rest);
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(['reindex', ...args], { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
-}
+const reindexCli = (args: string[]): Promise<string> => runCli([registerReindex], ['reindex', ...args]);
 
 let cluster: PgCluster | undefined;
 after(async () => cluster?.stop());
