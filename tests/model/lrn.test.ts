@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expandLrn } from '../../model/onnx/lrn.js';
-import type { IAttributeProto } from '../../model/onnx/proto.js';
+import type { IAttributeProto, INodeProto, ITensorProto } from '../../model/onnx/proto.js';
 import { attr, DataType, decodeModel, encodeModel, modelProto, node, valueInfo } from '../../model/onnx/proto.js';
 import { mulberry32 } from '../../training/network.js';
 import { relativeError, runOrt } from './onnx-checker.js';
@@ -25,6 +25,22 @@ function lrnModel(attrs: IAttributeProto[], opset: number): Uint8Array {
   const m = modelProto(graph);
   m.opsetImport = [{ domain: '', version: opset }];
   return encodeModel(m);
+}
+
+/**
+ * Builds a graph x → `nodes` → y (the last node the LRN), expands it, and asserts that the LRN runs
+ * channels-last (one Transpose to NHWC before it, one back after) with onnxruntime's LRN values on `x`.
+ */
+async function assertChannelsLast(name: string, nodes: INodeProto[], initializer: ITensorProto[], x: Float32Array): Promise<void> {
+  const graph = { name, node: nodes, initializer, input: [valueInfo('x', DataType.FLOAT, SHAPE)], output: [valueInfo('y', DataType.FLOAT, SHAPE)] };
+  const src = encodeModel(modelProto(graph));
+  const ex = expandLrn(src);
+  assert.ok(ex);
+  const expanded = decodeModel(ex.bytes).graph?.node ?? [];
+  assert.deepEqual(expanded.filter((n) => n.opType === 'Transpose').map((n) => Array.from(n.attribute?.[0]?.ints ?? [], Number)), [[0, 2, 3, 1], [0, 3, 1, 2]]);
+  const feeds = { x: { data: x, dims: SHAPE } };
+  const [a, b] = await Promise.all([runOrt(src, feeds, ['y']), runOrt(ex.bytes, feeds, ['y'])]);
+  assert.ok(relativeError(b['y'] ?? [], a['y'] ?? []) < 1e-5);
 }
 
 const CASES: { label: string; attrs: IAttributeProto[]; opset: number }[] = [
@@ -61,23 +77,10 @@ describe('expandLrn', () => {
     const lrn = [attr.int('size', 5), attr.float('alpha', 5e-4), attr.float('beta', 0.75), attr.float('bias', 2)];
     const scale = { name: 's', dims: [], dataType: DataType.FLOAT, rawData: new Uint8Array(Float32Array.of(0.05).buffer) };
     const zp = { name: 'z', dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(0) };
-    const graph = {
-      name: 'qdq-lrn',
-      node: [node('QuantizeLinear', ['x', 's', 'z'], ['q'], 'q'), node('DequantizeLinear', ['q', 's', 'z'], ['dq'], 'dq'), node('Relu', ['dq'], ['r'], 'relu'), node('LRN', ['r'], ['y'], 'norm', lrn)],
-      initializer: [scale, zp],
-      input: [valueInfo('x', DataType.FLOAT, SHAPE)],
-      output: [valueInfo('y', DataType.FLOAT, SHAPE)],
-    };
-    const src = encodeModel(modelProto(graph));
-    const ex = expandLrn(src);
-    assert.ok(ex);
-    const nodes = decodeModel(ex.bytes).graph?.node ?? [];
-    assert.deepEqual(nodes.filter((n) => n.opType === 'Transpose').map((n) => Array.from(n.attribute?.[0]?.ints ?? [], Number)), [[0, 2, 3, 1], [0, 3, 1, 2]]);
+    const nodes = [node('QuantizeLinear', ['x', 's', 'z'], ['q'], 'q'), node('DequantizeLinear', ['q', 's', 'z'], ['dq'], 'dq'), node('Relu', ['dq'], ['r'], 'relu'), node('LRN', ['r'], ['y'], 'norm', lrn)];
     const rand = mulberry32(9);
     const x = new Float32Array(SHAPE.reduce((a, b) => a * b, 1)).map(() => rand() * 12);
-    const feeds = { x: { data: x, dims: SHAPE } };
-    const [a, b] = await Promise.all([runOrt(src, feeds, ['y']), runOrt(ex.bytes, feeds, ['y'])]);
-    assert.ok(relativeError(b['y'] ?? [], a['y'] ?? []) < 1e-5);
+    await assertChannelsLast('qdq-lrn', nodes, [scale, zp], x);
   });
 
   it('writes an LRN that reads a float Conv (through a Relu) channels-last, with the same values', async () => {
@@ -85,22 +88,9 @@ describe('expandLrn', () => {
     const rand = mulberry32(11);
     const c = SHAPE[1] ?? 0;
     const w = { name: 'w', dims: [c, c, 1, 1], dataType: DataType.FLOAT, rawData: new Uint8Array(new Float32Array(c * c).map(() => rand() - 0.3).buffer) };
-    const graph = {
-      name: 'conv-lrn',
-      node: [node('Conv', ['x', 'w'], ['c'], 'conv'), node('Relu', ['c'], ['r'], 'relu'), node('LRN', ['r'], ['y'], 'norm', lrn)],
-      initializer: [w],
-      input: [valueInfo('x', DataType.FLOAT, SHAPE)],
-      output: [valueInfo('y', DataType.FLOAT, SHAPE)],
-    };
-    const src = encodeModel(modelProto(graph));
-    const ex = expandLrn(src);
-    assert.ok(ex);
-    const nodes = decodeModel(ex.bytes).graph?.node ?? [];
-    assert.deepEqual(nodes.filter((n) => n.opType === 'Transpose').map((n) => Array.from(n.attribute?.[0]?.ints ?? [], Number)), [[0, 2, 3, 1], [0, 3, 1, 2]]);
+    const nodes = [node('Conv', ['x', 'w'], ['c'], 'conv'), node('Relu', ['c'], ['r'], 'relu'), node('LRN', ['r'], ['y'], 'norm', lrn)];
     const x = new Float32Array(SHAPE.reduce((a, b) => a * b, 1)).map(() => (rand() - 0.5) * 20);
-    const feeds = { x: { data: x, dims: SHAPE } };
-    const [a, b] = await Promise.all([runOrt(src, feeds, ['y']), runOrt(ex.bytes, feeds, ['y'])]);
-    assert.ok(relativeError(b['y'] ?? [], a['y'] ?? []) < 1e-5);
+    await assertChannelsLast('conv-lrn', nodes, [w], x);
   });
 
   it('returns undefined for a graph with no LRN, and for one whose weights live in external files', () => {
