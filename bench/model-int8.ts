@@ -58,7 +58,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
-/** Median ms per run of each session at batch `n`, alternating sessions every round. */
+/**
+ * Median ms per run of each session at batch `n`, alternating sessions every round. The sessions
+ * are made as the server makes them, with onnxruntime's spin-waiting off (config `inferenceSpin`):
+ * with it on, the session that ran before kept its threads spinning after its run and, on 2 cores,
+ * took them from the next one (fp32 `alexnet` at batch 10: 115 ms timed right after another
+ * session against 79–89 ms back to back), which no single-model server sees.
+ */
 async function alternate(sessions: readonly ModelSession[], input: Float32Array, n: number, rounds: number): Promise<number[]> {
   const times = sessions.map(() => [] as number[]);
   for (const s of sessions) await s.run(input, n);
@@ -102,7 +108,7 @@ export async function int8Rows(models: readonly Int8Model[], dir: string, thread
         const int8 = await quantizeFile(fp32, join(dir, `${which}-int8.onnx`), threads);
         files.push({ which, fp32, int8 });
         log(`${which}: quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(readFileSync(fp32).length / 1e6).toFixed(0)} → ${(readFileSync(int8).length / 1e6).toFixed(0)} MB)`);
-        sessions.push(await createSession(fp32, { device: 'cpu', threads }), await createSession(int8, { device: 'cpu', threads }));
+        sessions.push(await createSession(fp32, { device: 'cpu', threads, spin: false }), await createSession(int8, { device: 'cpu', threads, spin: false }));
       }
       const first = files[0];
       const pre = sessions[0]?.contract.preprocess;
