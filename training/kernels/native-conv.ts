@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelFunc, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import { attr, DataType, encodeModel, modelProto, node, valueInfo } from '../../model/index.js';
 import { heapView, makeOutput, type Backend } from './wasm-util.js';
 
@@ -219,34 +219,43 @@ export function makeNativeBatchMatMul(original: KernelFunc): KernelFunc {
   };
 }
 
-export function makeNativeConv2D(original: KernelFunc): KernelFunc {
-  return (args) => {
-    const x = args.inputs['x'] as TensorInfo;
-    const w = args.inputs['filter'] as TensorInfo;
-    const g = geometry(convInfo(x.shape, w.shape, args.attrs as never));
+/** Which of a Geometry's shapes a graph tensor has. */
+type Side = 'x' | 'w' | 'y';
+
+/**
+ * The tfjs kernel wrapper of one convolution op: `shapes` picks the x and w shapes its geometry is
+ * computed from (from an input, or from the attribute naming the shape a gradient computes); each
+ * tfjs input is fed to its graph input with the geometry's shape for it, and the graph output comes
+ * back with the geometry's shape. What geometry() rejects, and everything while the native path is
+ * off, stays on the wasm kernel (`original`).
+ */
+function nativeConvKernel(
+  op: string,
+  model: (g: Geometry) => Uint8Array,
+  shapes: (inputs: NamedTensorInfoMap, attrs: unknown) => [number[], number[]],
+  inputs: readonly [tfjs: string, graph: string, side: Side][],
+  output: [graph: string, side: Side],
+): (original: KernelFunc) => KernelFunc {
+  return (original) => (args) => {
+    const [xShape, wShape] = shapes(args.inputs, args.attrs);
+    const g = geometry(convInfo(xShape, wShape, args.attrs as never));
     if (!g || !active()) return original(args);
-    return run(session(key('fwd', g), () => forwardModel(g)), args.backend, { x: [x, g.x], w: [w, g.w] }, 'y', g.y);
+    const feeds: Record<string, [TensorInfo, number[]]> = {};
+    for (const [tfjs, graph, side] of inputs) feeds[graph] = [args.inputs[tfjs] as TensorInfo, g[side]];
+    return run(session(key(op, g), () => model(g)), args.backend, feeds, output[0], g[output[1]]);
   };
 }
 
-export function makeNativeConv2DBackpropInput(original: KernelFunc): KernelFunc {
-  return (args) => {
-    const dy = args.inputs['dy'] as TensorInfo;
-    const w = args.inputs['filter'] as TensorInfo;
-    const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-    const g = geometry(convInfo(attrs.inputShape, w.shape, attrs as never));
-    if (!g || !active()) return original(args);
-    return run(session(key('input', g), () => inputGradModel(g)), args.backend, { dy: [dy, g.y], w: [w, g.w] }, 'dx', g.x);
-  };
-}
+const tensor = (inputs: NamedTensorInfoMap, name: string): TensorInfo => inputs[name] as TensorInfo;
 
-export function makeNativeConv2DBackpropFilter(original: KernelFunc): KernelFunc {
-  return (args) => {
-    const x = args.inputs['x'] as TensorInfo;
-    const dy = args.inputs['dy'] as TensorInfo;
-    const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-    const g = geometry(convInfo(x.shape, attrs.filterShape, attrs as never));
-    if (!g || !active()) return original(args);
-    return run(session(key('filter', g), () => filterGradModel(g)), args.backend, { x: [x, g.x], dy: [dy, g.y] }, 'dw', g.w);
-  };
-}
+export const makeNativeConv2D = nativeConvKernel('fwd', forwardModel,
+  (i) => [tensor(i, 'x').shape, tensor(i, 'filter').shape],
+  [['x', 'x', 'x'], ['filter', 'w', 'w']], ['y', 'y']);
+
+export const makeNativeConv2DBackpropInput = nativeConvKernel('input', inputGradModel,
+  (i, attrs) => [(attrs as tf.Conv2DBackpropInputAttrs).inputShape, tensor(i, 'filter').shape],
+  [['dy', 'dy', 'y'], ['filter', 'w', 'w']], ['dx', 'x']);
+
+export const makeNativeConv2DBackpropFilter = nativeConvKernel('filter', filterGradModel,
+  (i, attrs) => [tensor(i, 'x').shape, (attrs as tf.Conv2DBackpropFilterAttrs).filterShape],
+  [['x', 'x', 'x'], ['dy', 'dy', 'y']], ['dw', 'w']);
