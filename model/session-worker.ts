@@ -41,7 +41,51 @@ try {
   post({ type: 'init-error', error: info(err) });
 }
 
+/** The shared input slots the main thread has handed over (worker-session.ts), by id. */
+const slots = new Map<number, Float32Array>();
+// Private copies of the slots' crops: onnxruntime-node refuses an array on a SharedArrayBuffer
+// ('Invalid argument'). Kept and reused, never transferred (a transfer counts as new external
+// memory and drives the garbage collector; see worker-session.ts).
+const copies: Float32Array[] = [];
+
+function takeCopy(need: number, capacity: number): Float32Array {
+  const i = copies.findIndex((c) => c.length >= need);
+  return (i >= 0 ? copies.splice(i, 1)[0] : undefined) ?? new Float32Array(capacity);
+}
+
+function runSlot(s: ModelSession, m: Extract<ToSessionWorker, { type: 'run' }>): void {
+  const shared = slots.get(m.slot);
+  const need = m.n * s.inputShape.reduce((a, b) => a * b, 1);
+  if (!shared || shared.length < need) {
+    post({ type: 'run-error', id: m.id, error: { name: 'Error', message: `input slot ${m.slot} ${shared ? `holds ${shared.length} floats, ${m.n} crops need ${need}` : 'is unknown'}` } });
+    return;
+  }
+  const copy = takeCopy(need, shared.length);
+  copy.set(shared.subarray(0, need));
+  const done = (): void => {
+    if (copies.length < 4) copies.push(copy);
+  };
+  s.run(copy, m.n).then(
+    (out) => {
+      done();
+      post({ type: 'result', id: m.id, logits: out.logits, embedding: out.embedding }, [out.logits, out.embedding].flatMap(ownBuffer));
+    },
+    (err: unknown) => {
+      done();
+      post({ type: 'run-error', id: m.id, error: info(err) });
+    },
+  );
+}
+
 port.on('message', (m: ToSessionWorker) => {
+  if (m.type === 'slot') {
+    slots.set(m.slot, new Float32Array(m.buffer));
+    return;
+  }
+  if (m.type === 'drop') {
+    slots.delete(m.slot);
+    return;
+  }
   const s = session;
   if (m.type === 'close') {
     void (s ? s.close() : Promise.resolve()).finally(() => {
@@ -50,11 +94,5 @@ port.on('message', (m: ToSessionWorker) => {
     });
     return;
   }
-  if (!s) return;
-  // The input goes back with the answer (moved, not copied) for the main thread to refill.
-  const batch = m.batch;
-  s.run(batch, m.n).then(
-    (out) => post({ type: 'result', id: m.id, logits: out.logits, embedding: out.embedding, batch }, [...[out.logits, out.embedding].flatMap(ownBuffer), ...ownBuffer(batch)]),
-    (err: unknown) => post({ type: 'run-error', id: m.id, error: info(err), batch }, ownBuffer(batch)),
-  );
+  if (s) runSlot(s, m);
 });

@@ -18,12 +18,20 @@ export interface WorkerErrorInfo {
   kind?: ModelErrorKind;
 }
 
-export type ToSessionWorker = { type: 'run'; id: number; batch: Float32Array; n: number } | { type: 'close' };
+/**
+ * Inputs travel through shared input slots (worker-session.ts): `slot` hands the worker a slot once,
+ * `drop` retires one, and a `run` names the slot its crops were written to.
+ */
+export type ToSessionWorker =
+  | { type: 'slot'; slot: number; buffer: SharedArrayBuffer }
+  | { type: 'drop'; slot: number }
+  | { type: 'run'; id: number; slot: number; n: number }
+  | { type: 'close' };
 
 export type FromSessionWorker =
   | { type: 'ready'; contract: ModelContract; provider: Provider }
   | { type: 'init-error'; error: WorkerErrorInfo }
   | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
-  | { type: 'result'; id: number; logits: Float32Array; embedding: Float32Array; batch?: Float32Array }
-  | { type: 'run-error'; id: number; error: WorkerErrorInfo; batch?: Float32Array }
+  | { type: 'result'; id: number; logits: Float32Array; embedding: Float32Array }
+  | { type: 'run-error'; id: number; error: WorkerErrorInfo }
   | { type: 'closed' };

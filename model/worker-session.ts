@@ -3,9 +3,15 @@
  * onnxruntime-node blocks its thread for the whole batch (a 128-crop batch of the default model
  * held the event loop 4.9 s under load), so in the server's main thread it stalls HTTP intake,
  * image decoding callbacks and crop cutting between batches. Here the main thread keeps working
- * while the worker runs; inputs are copied once (the batcher reuses its buffer), outputs move back.
- * The copies are recycled: the worker hands each input buffer back with its result, because a fresh
- * 19 MB buffer per 32-crop batch of the full AlexNet would cost ≈ 50 ms of page faults here (11 µs per 4 KiB page).
+ * while the worker runs.
+ *
+ * Inputs go through shared slots (SharedArrayBuffer), handed to the worker once and reused: the
+ * caller's crops are copied into a free slot and the run names the slot. Before, each batch's
+ * buffer was transferred to the worker and back; every transfer registers the buffer as new
+ * external memory in the receiving isolate, and with the full AlexNet's 19 MB per 32-crop batch
+ * that started a full mark-compact in the main thread about every 300 ms while serving (38 in
+ * 26 s, ~400 ms of pauses, plus concurrent marking). Outputs still move back (0.5 MB per batch).
+ * Slots grow to the largest batch seen, so the batcher's maximum is reached once and kept.
  */
 import { Worker } from 'node:worker_threads';
 import type { ModelContract } from './contract.js';
@@ -34,10 +40,16 @@ function startWorker(data: SessionWorkerData): Worker {
   return new Worker(src, { eval: true, workerData: data });
 }
 
-/** Input buffers kept per batch size: as many as batches that can be in flight at once. */
-const SPARE_PER_SIZE = 4;
+/** Free input slots kept: as many as batches that can be in flight at once. */
+const SPARE_SLOTS = 4;
 
-type Pending = { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; n: number };
+/** Shared memory the main thread writes a batch into and the worker reads it from. */
+interface Slot {
+  readonly id: number;
+  readonly data: Float32Array;
+}
+
+type Pending = { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; n: number; slot: Slot };
 
 class WorkerModelSession implements ModelSession {
   readonly inputShape: readonly [number, number, number];
@@ -45,8 +57,10 @@ class WorkerModelSession implements ModelSession {
   private nextId = 1;
   private failure: Error | undefined;
   private closing: Promise<void> | undefined;
-  /** Input buffers back from the worker, by float count (one per batch size seen; a few in flight). */
-  private readonly spare = new Map<number, Float32Array[]>();
+  /** Slots not in flight, each as large as the largest batch seen when it was made. */
+  private readonly free: Slot[] = [];
+  private nextSlot = 1;
+  private largest = 0;
 
   constructor(
     private readonly worker: Worker,
@@ -59,7 +73,7 @@ class WorkerModelSession implements ModelSession {
       if (m.type !== 'result' && m.type !== 'run-error') return;
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
-      if (m.batch) this.recycle(m.batch);
+      if (p) this.release(p.slot);
       if (m.type === 'result') p?.resolve({ logits: m.logits, embedding: m.embedding, n: p.n });
       else p?.reject(new WorkerModelError(m.error));
     });
@@ -77,19 +91,34 @@ class WorkerModelSession implements ModelSession {
     if (this.closing || this.failure) throw this.failure ?? new ModelLoadError(`model session for '${this.modelPath}' is closed`);
     const need = checkRunArgs(batch, n, this.inputShape);
     const id = this.nextId++;
-    // A private copy: the caller may refill its buffer as soon as this returns.
-    const copy = this.spare.get(need)?.pop() ?? new Float32Array(need);
-    copy.set(batch.subarray(0, need));
+    // Copied into a slot: the caller may refill its buffer as soon as this returns.
+    const slot = this.take(need);
+    slot.data.set(batch.subarray(0, need));
     return new Promise<InferenceOutput>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, n });
-      this.worker.postMessage({ type: 'run', id, batch: copy, n } satisfies ToSessionWorker, [copy.buffer as ArrayBuffer]);
+      this.pending.set(id, { resolve, reject, n, slot });
+      this.worker.postMessage({ type: 'run', id, slot: slot.id, n } satisfies ToSessionWorker);
     });
   }
 
-  private recycle(buf: Float32Array): void {
-    const free = this.spare.get(buf.length) ?? [];
-    if (free.length < SPARE_PER_SIZE) free.push(buf);
-    this.spare.set(buf.length, free);
+  /** A free slot that holds `need` floats, or a new one as large as the largest batch seen (the worker gets it once). */
+  private take(need: number): Slot {
+    this.largest = Math.max(this.largest, need);
+    const i = this.free.findIndex((s) => s.data.length >= need);
+    const found = i >= 0 ? this.free.splice(i, 1)[0] : undefined;
+    if (found) return found;
+    const buffer = new SharedArrayBuffer(this.largest * Float32Array.BYTES_PER_ELEMENT);
+    const slot: Slot = { id: this.nextSlot++, data: new Float32Array(buffer) };
+    this.worker.postMessage({ type: 'slot', slot: slot.id, buffer } satisfies ToSessionWorker);
+    return slot;
+  }
+
+  /** Back to the free list; a slot smaller than a batch seen since, or one too many, is retired. */
+  private release(slot: Slot): void {
+    if (slot.data.length >= this.largest && this.free.length < SPARE_SLOTS) {
+      this.free.push(slot);
+      return;
+    }
+    if (!this.failure) this.worker.postMessage({ type: 'drop', slot: slot.id } satisfies ToSessionWorker);
   }
 
   close(): Promise<void> {

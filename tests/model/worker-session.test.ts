@@ -64,12 +64,31 @@ describe('createSession({ worker: true })', () => {
     assert.deepEqual(Array.from((await pending).logits), Array.from(want.logits));
   });
 
-  it('recycles its input copies without mixing batches: same-size runs in a row and at once each get their own result', async () => {
+  it('reuses its input slots without mixing batches: same-size runs in a row and at once each get their own result', async () => {
     const batches = [31, 32, 33, 34, 35].map((seed) => randomBatch(4, seed));
     const want = await Promise.all(batches.map((b) => local.run(b, 4)));
     for (const [i, b] of batches.entries()) assert.deepEqual(Array.from((await remote.run(b, 4)).logits), Array.from(want[i]!.logits), `run ${i} in a row`);
     const got = await Promise.all(batches.map((b) => remote.run(b, 4)));
     got.forEach((g, i) => assert.deepEqual(Array.from(g.logits), Array.from(want[i]!.logits), `run ${i} at once`));
+  });
+
+  it('grows its shared input slots with the batch size: smaller and larger batches, in a row and at once, keep their own results', async () => {
+    // A fresh session, so that its slots start small and must grow (the shared one has seen 7 crops).
+    const fresh = await createSession(model.path, { device: 'cpu', threads: 1, worker: true });
+    try {
+      const sizes = [2, 5, 1, 5, 3, 6, 2];
+      const batches = sizes.map((n, i) => randomBatch(n, 60 + i));
+      const want = await Promise.all(batches.map((b, i) => local.run(b, sizes[i]!)));
+      for (const [i, b] of batches.entries()) {
+        const got = await fresh.run(b, sizes[i]!);
+        assert.equal(got.logits.length, want[i]!.logits.length, `run ${i} (${sizes[i]} crops) in a row`);
+        assert.deepEqual(Array.from(got.logits), Array.from(want[i]!.logits), `run ${i} (${sizes[i]} crops) in a row`);
+      }
+      const together = await Promise.all(batches.map((b, i) => fresh.run(b, sizes[i]!)));
+      together.forEach((g, i) => assert.deepEqual(Array.from(g.embedding), Array.from(want[i]!.embedding), `run ${i} (${sizes[i]} crops) at once`));
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('answers concurrent runs each with its own result', async () => {
