@@ -58,6 +58,12 @@ export const contractSchema = z.object({
       /** 'qdq-int8': QuantizeLinear/DequantizeLinear pairs that onnxruntime fuses into int8 kernels. */
       format: z.literal('qdq-int8'),
       weights: z.string(),
+      /**
+       * Range of the int8 weights: 7 (±63) runs exactly on every x86 CPU; 8 (±127) saturates in
+       * onnxruntime's u8×s8 kernels on CPUs without VNNI (see onnx/quantize-math.ts). Files made
+       * before this field existed used 8.
+       */
+      weightBits: z.union([z.literal(7), z.literal(8)]).default(8),
       activations: z.string(),
       /** Calibration set ('fashion-mnist train' or a folder), images and crops run, range method. */
       calibration: z.object({ set: z.string(), images: z.number().int().positive(), crops: z.number().int().positive(), method: z.string() }),

@@ -15,6 +15,7 @@ import { channelCount, ContractError } from './contract.js';
 import { checkIntOption, InvalidOptionError, ModelLoadError } from './errors.js';
 import { expandLrn, readContract } from './onnx/index.js';
 import { withOod } from './ood-sidecar.js';
+import { int8SaturationWarning, readCpuFlags } from './int8-cpu.js';
 import { createWorkerSession } from './worker-session.js';
 import { checkRunArgs, cropShape, DEVICES } from './session-types.js';
 import type { DeviceRequest, InferenceOutput, ModelSession, Provider, SessionLogger, SessionOptions } from './session-types.js';
@@ -191,6 +192,8 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
   if (!DEVICES.includes(device)) throw new InvalidOptionError(`'device' must be one of ${DEVICES.join(', ')}, got '${String(device)}'`);
   await checkFile(modelPath);
   const contract = await withOod(await readContract(modelPath), modelPath, (msg) => opts.logger?.warn({ model: modelPath }, msg));
+  const int8Warning = int8SaturationWarning(contract, readCpuFlags());
+  if (int8Warning) opts.logger?.warn({ model: modelPath }, int8Warning);
   const spin = opts.spin ?? true;
   if (opts.worker) return createWorkerSession({ modelPath, device, threads, spin }, opts.logger);
   const base: InferenceSession.SessionOptions = {

@@ -8,8 +8,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { CalibrationBatch, CalibrationMethod, DecodedSquare, ModelContract } from '../../model/index.js';
-import { batchLength, calibrate, CALIBRATION_METHODS, createSession, decodeImage, makeCrops, PERCENTILE_TAIL, planQuantization, quantizeModel, rangesOf, readContractSync, replaceContract } from '../../model/index.js';
+import type { CalibrationBatch, CalibrationMethod, DecodedSquare, ModelContract, WeightBits } from '../../model/index.js';
+import { batchLength, calibrate, CALIBRATION_METHODS, createSession, DEFAULT_WEIGHT_BITS, WEIGHT_BITS, decodeImage, makeCrops, PERCENTILE_TAIL, planQuantization, quantizeModel, rangesOf, readContractSync, replaceContract } from '../../model/index.js';
 import { loadFashionMnist, evaluateClassifier } from '../../training/index.js';
 import { CliError } from '../errors.js';
 import { intFlag } from '../flags.js';
@@ -20,6 +20,7 @@ interface QuantizeFlags {
   data?: string;
   images: string;
   method: string;
+  weightBits: string;
   eval: string;
   threads: string;
   out: string;
@@ -98,6 +99,8 @@ async function runQuantize(modelArg: string, f: QuantizeFlags): Promise<void> {
   const threads = intFlag('--threads', f.threads, 1, 256);
   if (!(CALIBRATION_METHODS as readonly string[]).includes(f.method)) throw CliError.usage(`--method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${f.method}'`);
   const method = f.method as CalibrationMethod;
+  const weightBits = Number(f.weightBits);
+  if (!(WEIGHT_BITS as readonly number[]).includes(weightBits)) throw CliError.usage(`--weight-bits must be one of ${WEIGHT_BITS.join(', ')}, got '${f.weightBits}'`);
   const path = resolve(modelArg);
   let bytes: Uint8Array;
   try {
@@ -113,10 +116,10 @@ async function runQuantize(modelArg: string, f: QuantizeFlags): Promise<void> {
     const p = contract.preprocess;
     const stats = await calibrate(bytes, plan, { input: contract.io.input, shape: [p.channels === 'gray' ? 1 : 3, p.inputSize, p.inputSize], batches: () => batchesOf(squares, contract), threads });
     const methodText = method === 'percentile' ? `percentile (${PERCENTILE_TAIL * 100}% clipped at each end)` : 'minmax';
-    let q = quantizeModel(bytes, plan, { ranges: rangesOf(stats, method), calibration: { set, images: squares.length, crops: CROPS, method: methodText } });
+    let q = quantizeModel(bytes, plan, { ranges: rangesOf(stats, method), calibration: { set, images: squares.length, crops: CROPS, method: methodText }, weightBits: weightBits as WeightBits });
     writeModelFile(f.out, q.bytes);
     const secs = ((performance.now() - started) / 1000).toFixed(1);
-    process.stdout.write(`wrote ${f.out}: ${plan.targets.length} Conv/Gemm nodes int8 (QDQ), ${(q.bytes.length / 1e6).toFixed(1)} MB (fp32 ${(bytes.length / 1e6).toFixed(1)} MB); calibrated on ${squares.length} images × ${CROPS} crops of ${set}, ${methodText}, ${secs} s\n`);
+    process.stdout.write(`wrote ${f.out}: ${plan.targets.length} Conv/Gemm nodes int8 (QDQ, ${weightBits}-bit weights), ${(q.bytes.length / 1e6).toFixed(1)} MB (fp32 ${(bytes.length / 1e6).toFixed(1)} MB); calibrated on ${squares.length} images × ${CROPS} crops of ${set}, ${methodText}, ${secs} s\n`);
     for (const s of plan.skipped) process.stdout.write(`left in float: ${s}\n`);
     if (evalN > 0 && f.calibration === 'fashion-mnist') {
       const fp32 = await top1(path, evalN, threads, f.data);
@@ -140,6 +143,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files')
     .option('--images <n>', 'calibration images (each run as 10 crops)', '500')
     .option('--method <name>', `activation ranges: ${CALIBRATION_METHODS.join(' or ')}`, 'percentile')
+    .option('--weight-bits <n>', `range of the int8 weights: 7 (±63) runs exactly on every x86 CPU; 8 (±127) only on CPUs with VNNI (AVX-512 VNNI, AVX-VNNI): elsewhere onnxruntime's int8 products saturate`, String(DEFAULT_WEIGHT_BITS))
     .option('--eval <n>', 'with fashion-mnist: measure fp32 and int8 top-1 (10 crops) on the first N test images, 0 to skip', '1000')
     .option('--threads <n>', 'onnxruntime threads', '2')
     .requiredOption('--out <file>', 'destination .onnx file')

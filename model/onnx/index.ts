@@ -20,5 +20,5 @@ export type { DenseHead, HeadLayer } from './head.js';
 export { readPresetWeights } from './read-weights.js';
 export { planQuantization, quantizeModel, replaceContract } from './quantize.js';
 export type { QuantPlan, QuantizeInfo } from './quantize.js';
-export { CALIBRATION_METHODS, PERCENTILE_TAIL } from './quantize-math.js';
-export type { CalibrationMethod } from './quantize-math.js';
+export { CALIBRATION_METHODS, DEFAULT_WEIGHT_BITS, PERCENTILE_TAIL, WEIGHT_BITS } from './quantize-math.js';
+export type { CalibrationMethod, WeightBits } from './quantize-math.js';

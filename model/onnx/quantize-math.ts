@@ -1,13 +1,22 @@
 /**
  * The arithmetic of static int8 quantization (pure functions, no graph):
- * - weights: per-channel symmetric int8, scale_c = max|w_c| / 127, q = round(w / scale_c) in
- *   [−127, 127], zero point 0 (the symmetric range keeps u8×s8 products exact on VNNI);
+ * - weights: per-channel symmetric int8 with `bits` of range (WEIGHT_BITS), scale_c = max|w_c| / qmax,
+ *   q = round(w / scale_c) in [−qmax, qmax], zero point 0, where qmax = 63 for 7 bits (the default) and
+ *   127 for 8. Why 7: on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8×s8
+ *   kernels add pairs of products in 16 bits with saturation (VPMADDUBSW): 2 × 255 × 127 overflows
+ *   int16, 2 × 255 × 63 does not. Measured on an AVX2-only EPYC, the tiny AlexNet's int8 logits were
+ *   0.31 off fp32 (relative) with 8-bit weights and within 0.08 with 7; on VNNI both are exact;
  * - activations: per-tensor asymmetric uint8 over a calibrated range [lo, hi] widened to hold 0
  *   (so zero padding and ReLU's zeros are exact), scale = (hi − lo) / 255, zero point = round(−lo / scale);
  * - biases: int32 with scale = activation scale × weight scale_c, zero point 0 (what QLinearConv
  *   and QGemm add to their int32 accumulators).
  * Rounding is half away from zero for weights and biases, as onnxruntime's own quantizer does.
  */
+
+/** Weight ranges `sightline quantize --weight-bits` offers: 7 runs exactly on every x86 CPU, 8 only with VNNI. */
+export const WEIGHT_BITS = [7, 8] as const;
+export type WeightBits = (typeof WEIGHT_BITS)[number];
+export const DEFAULT_WEIGHT_BITS: WeightBits = 7;
 
 export interface ChannelQuant {
   /** One scale per output channel. */
@@ -23,11 +32,11 @@ export interface ActivationQuant {
 const roundHalfAway = (x: number): number => Math.sign(x) * Math.round(Math.abs(x));
 
 /**
- * Per-channel symmetric int8 weights. `dims` is the tensor's shape and `axis` the channel axis
- * (0 for Conv OIHW and for Gemm with transB = 1, 1 for Gemm [in, out] with transB = 0).
- * An all-zero channel gets scale 1 (scales must be positive) and quantizes to zeros.
+ * Per-channel symmetric int8 weights with `bits` of range. `dims` is the tensor's shape and `axis`
+ * the channel axis (0 for Conv OIHW and for Gemm with transB = 1, 1 for Gemm [in, out] with
+ * transB = 0). An all-zero channel gets scale 1 (scales must be positive) and quantizes to zeros.
  */
-export function quantizePerChannel(w: Float32Array, dims: readonly number[], axis: number): ChannelQuant {
+export function quantizePerChannel(w: Float32Array, dims: readonly number[], axis: number, bits: WeightBits = DEFAULT_WEIGHT_BITS): ChannelQuant {
   const channels = dims[axis] ?? 0;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const size = dims.reduce((a, b) => a * b, 1);
@@ -38,11 +47,12 @@ export function quantizePerChannel(w: Float32Array, dims: readonly number[], axi
     const a = Math.abs(w[i] ?? 0);
     if (a > (maxAbs[c] ?? 0)) maxAbs[c] = a;
   }
-  const scales = maxAbs.map((m) => (m > 0 ? m / 127 : 1));
+  const qmax = 2 ** (bits - 1) - 1;
+  const scales = maxAbs.map((m) => (m > 0 ? m / qmax : 1));
   const q = new Int8Array(size);
   for (let i = 0; i < size; i++) {
     const s = scales[Math.floor(i / inner) % channels] ?? 1;
-    q[i] = Math.max(-127, Math.min(127, roundHalfAway((w[i] ?? 0) / s)));
+    q[i] = Math.max(-qmax, Math.min(qmax, roundHalfAway((w[i] ?? 0) / s)));
   }
   return { scales, q };
 }

@@ -29,8 +29,8 @@ import { tensorFloats } from './head.js';
 import { contractMetadata } from './metadata.js';
 import type { IGraphProto, IModelProto, INodeProto, ITensorProto } from './proto.js';
 import { attr, DataType, decodeModel, encodeModel, getAttr, intAttr, metadataEntry, node, tensorDims, toNumber } from './proto.js';
-import type { ActivationQuant } from './quantize-math.js';
-import { activationParams, quantizeBias, quantizePerChannel } from './quantize-math.js';
+import type { ActivationQuant, WeightBits } from './quantize-math.js';
+import { activationParams, DEFAULT_WEIGHT_BITS, quantizeBias, quantizePerChannel } from './quantize-math.js';
 
 /** Operators whose presence means the graph is already quantized. */
 const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QGemm', 'QLinearAdd']);
@@ -128,6 +128,8 @@ export interface QuantizeInfo {
   /** Calibrated [lo, hi] of every tensor in plan.observe. */
   ranges: ReadonlyMap<string, readonly [number, number]>;
   calibration: { set: string; images: number; crops: number; method: string };
+  /** Range of the int8 weights (quantize-math.ts says why 7 is the default). */
+  weightBits?: WeightBits;
 }
 
 const scalar = (name: string, dataType: number, bytes: ArrayBufferView): ITensorProto => ({ name, dims: [], dataType, rawData: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
@@ -137,7 +139,10 @@ class Rewriter {
   readonly inits: ITensorProto[] = [];
   readonly params = new Map<string, ActivationQuant>();
 
-  constructor(private readonly g: IGraphProto) {}
+  constructor(
+    private readonly g: IGraphProto,
+    private readonly weightBits: WeightBits,
+  ) {}
 
   /** Q → DQ nodes for activation `t`; readers then use `${t}.dq`. */
   qdqNodes(t: string, p: ActivationQuant): INodeProto[] {
@@ -157,7 +162,7 @@ class Rewriter {
     if (!wt || !data) throw new OnnxError('onnx_unsupported_graph', `weight '${wName}' disappeared while quantizing`);
     const dims = tensorDims(wt);
     const base = t.node.name || wName;
-    const wq = quantizePerChannel(data, dims, t.axis);
+    const wq = quantizePerChannel(data, dims, t.axis, this.weightBits);
     const C = dims[t.axis] ?? 0;
     this.inits.push(
       vector(`${base}.weight.int8`, DataType.INT8, dims, wq.q),
@@ -208,7 +213,8 @@ export function fp32Metrics(metrics: Readonly<Record<string, number>>): Record<s
 export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: QuantizeInfo): { bytes: Uint8Array; contract: ModelContract } {
   const m: IModelProto = decodeModel(bytes);
   const g = m.graph ?? {};
-  const rw = new Rewriter(g);
+  const weightBits = info.weightBits ?? DEFAULT_WEIGHT_BITS;
+  const rw = new Rewriter(g, weightBits);
   const paramsOf = (t: string): ActivationQuant => {
     const src = plan.qdq.get(t) ?? t;
     const r = info.ranges.get(src);
@@ -259,7 +265,8 @@ export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: Quantize
       metrics: fp32Metrics(before.metrics),
       quantization: {
         format: 'qdq-int8',
-        weights: 'int8, symmetric, per output channel (Conv, Gemm)',
+        weights: `int8 (${weightBits}-bit range, ±${2 ** (weightBits - 1) - 1}), symmetric, per output channel (Conv, Gemm)`,
+        weightBits,
         activations: 'uint8, asymmetric, per tensor (Conv/Gemm inputs and Conv outputs, after their ReLU)',
         calibration: info.calibration,
         quantizedNodes: plan.targets.length,
