@@ -5,7 +5,7 @@
  *   127 for 8. Why 7: on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8×s8
  *   kernels add pairs of products in 16 bits with saturation (VPMADDUBSW): 2 × 255 × 127 overflows
  *   int16, 2 × 255 × 63 does not. Measured on an AVX2-only EPYC, the tiny AlexNet's int8 logits were
- *   0.31 off fp32 (relative) with 8-bit weights and within 0.08 with 7; on VNNI both are exact;
+ *   0.31 off fp32 (relative) with 8-bit weights and within 0.08 with 7; VNNI (32-bit sums) clips neither;
  * - activations: per-tensor asymmetric uint8 over a calibrated range [lo, hi] widened to hold 0
  *   (so zero padding and ReLU's zeros are exact), scale = (hi − lo) / 255, zero point = round(−lo / scale);
  * - biases: int32 with scale = activation scale × weight scale_c, zero point 0 (what QLinearConv
@@ -17,6 +17,9 @@
 export const WEIGHT_BITS = [7, 8] as const;
 export type WeightBits = (typeof WEIGHT_BITS)[number];
 export const DEFAULT_WEIGHT_BITS: WeightBits = 7;
+
+/** The largest |q| of `bits`-bit symmetric weights: 63 for 7, 127 for 8. */
+export const weightQmax = (bits: WeightBits): number => 2 ** (bits - 1) - 1;
 
 export interface ChannelQuant {
   /** One scale per output channel. */
@@ -47,7 +50,7 @@ export function quantizePerChannel(w: Float32Array, dims: readonly number[], axi
     const a = Math.abs(w[i] ?? 0);
     if (a > (maxAbs[c] ?? 0)) maxAbs[c] = a;
   }
-  const qmax = 2 ** (bits - 1) - 1;
+  const qmax = weightQmax(bits);
   const scales = maxAbs.map((m) => (m > 0 ? m / qmax : 1));
   const q = new Int8Array(size);
   for (let i = 0; i < size; i++) {

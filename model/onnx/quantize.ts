@@ -30,7 +30,7 @@ import { contractMetadata } from './metadata.js';
 import type { IGraphProto, IModelProto, INodeProto, ITensorProto } from './proto.js';
 import { attr, DataType, decodeModel, encodeModel, getAttr, intAttr, metadataEntry, node, tensorDims, toNumber } from './proto.js';
 import type { ActivationQuant, WeightBits } from './quantize-math.js';
-import { activationParams, DEFAULT_WEIGHT_BITS, quantizeBias, quantizePerChannel } from './quantize-math.js';
+import { activationParams, DEFAULT_WEIGHT_BITS, quantizeBias, quantizePerChannel, weightQmax } from './quantize-math.js';
 
 /** Operators whose presence means the graph is already quantized. */
 const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QGemm', 'QLinearAdd']);
@@ -265,7 +265,7 @@ export function quantizeModel(bytes: Uint8Array, plan: QuantPlan, info: Quantize
       metrics: fp32Metrics(before.metrics),
       quantization: {
         format: 'qdq-int8',
-        weights: `int8 (${weightBits}-bit range, ±${2 ** (weightBits - 1) - 1}), symmetric, per output channel (Conv, Gemm)`,
+        weights: `int8 (${weightBits}-bit range, ±${weightQmax(weightBits)}), symmetric, per output channel (Conv, Gemm)`,
         weightBits,
         activations: 'uint8, asymmetric, per tensor (Conv/Gemm inputs and Conv outputs, after their ReLU)',
         calibration: info.calibration,
