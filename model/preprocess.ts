@@ -9,3 +9,5 @@ export type { CropCount, CropName, CropSpec } from './image/crops.js';
 export { sniffFormat } from './image/formats.js';
 export type { ImageFormat, Sniffed } from './image/formats.js';
 export { isSrgbIdentityProfile, SRGB_IDENTITY_PROFILES } from './image/icc.js';
+export { readJpegHeader } from './image/jpeg-header.js';
+export type { JpegHeader } from './image/jpeg-header.js';

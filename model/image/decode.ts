@@ -2,7 +2,8 @@
  * One sharp pipeline per image: decode (with JPEG shrink-on-load), EXIF orientation, alpha
  * flattening, colour conversion, shorter side → resizeSize and a centered resizeSize² square.
  * Crops are then cut from that square in JS (crops.ts), so an image is decoded exactly once (the
- * header is read once before, for the size limit, the orientation and the ICC profile).
+ * header is read once before, for the size limit, the orientation and the ICC profile: in JS for
+ * JPEGs, jpeg-header.ts, by sharp for other formats).
  */
 import sharp from 'sharp';
 import type { PreprocessContract } from '../contract.js';
@@ -11,6 +12,7 @@ import { damageReason } from './damage.js';
 import type { ImageFormat } from './formats.js';
 import { sniffFormat } from './formats.js';
 import { isSrgbIdentityProfile } from './icc.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 export interface DecodeLimits {
   /** Largest accepted width × height of the encoded image, checked from its header before decoding. */
@@ -49,6 +51,33 @@ function checkLimits(limits: DecodeLimits): void {
   }
 }
 
+interface Header {
+  /** What sharp decodes: the file itself, or for a JPEG read here, the file without its EXIF block. */
+  input: Buffer;
+  /** Size after EXIF orientation. */
+  width: number;
+  height: number;
+  /** An sRGB profile's conversion to sRGB changes no pixel but costs lcms time (icc.ts). */
+  ignoreIcc: boolean;
+}
+
+/** A JPEG's header is read here when it can be (jpeg-header.ts); other files by sharp. */
+async function readHeader(bytes: Buffer, format: ImageFormat, label: string, limits: DecodeLimits): Promise<Header> {
+  const jpeg = format === 'jpeg' ? readJpegHeader(bytes) : undefined;
+  if (jpeg) {
+    if (jpeg.width * jpeg.height > limits.maxPixels) throw new ImageTooLargeError(jpeg.width, jpeg.height, limits.maxPixels);
+    const turned = jpeg.orientation >= 5; // orientations 5–8 swap the axes
+    return { input: jpeg.lean, width: turned ? jpeg.height : jpeg.width, height: turned ? jpeg.width : jpeg.height, ignoreIcc: isSrgbIdentityProfile(jpeg.icc) };
+  }
+  try {
+    const meta = await sharp(bytes, { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true }).metadata();
+    return { input: bytes, width: meta.autoOrient.width, height: meta.autoOrient.height, ignoreIcc: isSrgbIdentityProfile(meta.icc) };
+  } catch (err) {
+    if (isPixelLimit(err)) throw await tooLarge(bytes, limits.maxPixels);
+    throw new UndecodableImageError(label, damageReason(format, bytes, 'header'));
+  }
+}
+
 export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits: DecodeLimits): Promise<DecodedSquare> {
   checkLimits(limits);
   const sniffed = sniffFormat(bytes);
@@ -57,24 +86,12 @@ export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits
   const { format, label } = sniffed;
 
   const options = { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true, sequentialRead: true };
-  let width: number;
-  let height: number;
-  let ignoreIcc: boolean;
-  try {
-    const meta = await sharp(bytes, options).metadata();
-    width = meta.autoOrient.width;
-    height = meta.autoOrient.height;
-    // An sRGB profile's conversion to sRGB changes no pixel but costs lcms time (icc.ts).
-    ignoreIcc = isSrgbIdentityProfile(meta.icc);
-  } catch (err) {
-    if (isPixelLimit(err)) throw await tooLarge(bytes, limits.maxPixels);
-    throw new UndecodableImageError(label, damageReason(format, bytes, 'header'));
-  }
+  const { input, width, height, ignoreIcc } = await readHeader(bytes, format, label, limits);
 
   const [r, g, b] = pre.background;
   const gray = pre.channels === 'gray';
   const size = pre.resizeSize;
-  let pipeline = sharp(bytes, { ...options, ignoreIcc })
+  let pipeline = sharp(input, { ...options, ignoreIcc })
     .flatten({ background: { r, g, b } })
     // fit 'cover' = shorter side to `size`, then the centered size×size square: the paper's
     // "rescale the shorter side, crop the central patch" in one libvips operation.
