@@ -69,6 +69,12 @@ export const configSchema = z.object({
    * onnxruntime's threads; see `npm run bench -- server --decode-concurrency N`.
    */
   decodeConcurrency: int(0, 64).default(0),
+  /**
+   * V8 may grow the JS heap to 1 + this/100 times its live size between full garbage collections
+   * (default 100; 0 = V8's own choice; env SIGHTLINE_HEAP_GROWING_PERCENT). V8's own choice kept
+   * the server's heap so tight that full collections ran back to back; see server/heap.ts.
+   */
+  heapGrowingPercent: int(0, 1000).default(100),
   /** Index the bundled Fashion-MNIST demo gallery when the catalog is empty (default true; env SIGHTLINE_DEMO; flag --no-demo). */
   demo: bool.default(true),
   /** Most crops merged into one onnxruntime run (default 32; env SIGHTLINE_MAX_BATCH). */
@@ -154,6 +160,7 @@ const ENV: Readonly<Record<string, keyof ConfigInput>> = {
   SIGHTLINE_INFERENCE_SPIN: 'inferenceSpin',
   SIGHTLINE_INFERENCE_INFLIGHT: 'inferenceInflight',
   SIGHTLINE_DECODE_CONCURRENCY: 'decodeConcurrency',
+  SIGHTLINE_HEAP_GROWING_PERCENT: 'heapGrowingPercent',
   SIGHTLINE_DEMO: 'demo',
   SIGHTLINE_MAX_BATCH: 'maxBatch',
   SIGHTLINE_MAX_DELAY_MS: 'maxDelayMs',

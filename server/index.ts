@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createLogger } from './logging.js';
+import { setHeapGrowing } from './heap.js';
 import { createRuntime } from './services/runtime.js';
 import type { Runtime } from './services/runtime.js';
 import { checkGolden, indexDemoGallery } from './services/startup.js';
@@ -58,6 +59,7 @@ export function httpServerOptions(config: Pick<Config, 'headersTimeoutMs' | 'htt
 
 export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
+  setHeapGrowing(config.heapGrowingPercent);
   const rt = await createRuntime(config, logger);
   const app = createApp({ logger, metrics: rt.metrics, inference: rt.inference, gallery: rt.gallery, jobs: rt.jobs, readiness: rt.readiness }, config);
   const server = createServer(httpServerOptions(config), app);

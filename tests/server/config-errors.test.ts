@@ -22,6 +22,9 @@ test('config defaults are documented values, absolute paths, frozen', () => {
   assert.equal(c.decodeConcurrency, 0);
   assert.equal(loadConfig({}, { SIGHTLINE_INFERENCE_INFLIGHT: '2', SIGHTLINE_DECODE_CONCURRENCY: '3' }).inferenceInflight, 2);
   assert.equal(loadConfig({}, { SIGHTLINE_DECODE_CONCURRENCY: '3' }).decodeConcurrency, 3);
+  assert.equal(c.heapGrowingPercent, 100);
+  assert.equal(loadConfig({}, { SIGHTLINE_HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent, 0);
+  assert.throws(() => loadConfig({}, { SIGHTLINE_HEAP_GROWING_PERCENT: '-5' }), /'heapGrowingPercent' \(SIGHTLINE_HEAP_GROWING_PERCENT\).*got "-5"/);
   assert.throws(() => loadConfig({}, { SIGHTLINE_INFERENCE_INFLIGHT: '0' }), /'inferenceInflight' \(SIGHTLINE_INFERENCE_INFLIGHT\).*got "0"/);
   assert.equal(c.apiToken, undefined);
   assert.deepEqual(c.indexRoots, []);
