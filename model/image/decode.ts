@@ -6,6 +6,7 @@
  * JPEGs, jpeg-header.ts, by sharp for other formats).
  */
 import sharp from 'sharp';
+import type { SharpOptions } from 'sharp';
 import type { PreprocessContract } from '../contract.js';
 import { ImageTooLargeError, UndecodableImageError, UnsupportedMediaError } from '../errors.js';
 import { damageReason } from './damage.js';
@@ -62,7 +63,7 @@ interface Header {
 }
 
 /** A JPEG's header is read here when it can be (jpeg-header.ts); other files by sharp. */
-async function readHeader(bytes: Buffer, format: ImageFormat, label: string, limits: DecodeLimits): Promise<Header> {
+async function readHeader(bytes: Buffer, format: ImageFormat, label: string, limits: DecodeLimits, options: SharpOptions): Promise<Header> {
   const jpeg = format === 'jpeg' ? readJpegHeader(bytes) : undefined;
   if (jpeg) {
     if (jpeg.width * jpeg.height > limits.maxPixels) throw new ImageTooLargeError(jpeg.width, jpeg.height, limits.maxPixels);
@@ -70,7 +71,7 @@ async function readHeader(bytes: Buffer, format: ImageFormat, label: string, lim
     return { input: jpeg.lean, width: turned ? jpeg.height : jpeg.width, height: turned ? jpeg.width : jpeg.height, ignoreIcc: isSrgbIdentityProfile(jpeg.icc) };
   }
   try {
-    const meta = await sharp(bytes, { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true }).metadata();
+    const meta = await sharp(bytes, options).metadata();
     return { input: bytes, width: meta.autoOrient.width, height: meta.autoOrient.height, ignoreIcc: isSrgbIdentityProfile(meta.icc) };
   } catch (err) {
     if (isPixelLimit(err)) throw await tooLarge(bytes, limits.maxPixels);
@@ -86,7 +87,7 @@ export async function decodeImage(bytes: Buffer, pre: PreprocessContract, limits
   const { format, label } = sniffed;
 
   const options = { failOn: FAIL_ON, limitInputPixels: limits.maxPixels, autoOrient: true, sequentialRead: true };
-  const { input, width, height, ignoreIcc } = await readHeader(bytes, format, label, limits);
+  const { input, width, height, ignoreIcc } = await readHeader(bytes, format, label, limits, options);
 
   const [r, g, b] = pre.background;
   const gray = pre.channels === 'gray';

@@ -16,7 +16,8 @@ const CONVERT = 'convert to JPEG or PNG';
 
 const LABELS: Record<ImageFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', tiff: 'TIFF', avif: 'AVIF' };
 
-function startsWith(b: Uint8Array, sig: readonly number[], at = 0): boolean {
+/** Whether `sig` is at `at` in `b` (false when `b` ends first). */
+export function startsWith(b: Uint8Array, sig: readonly number[], at = 0): boolean {
   if (b.length < at + sig.length) return false;
   return sig.every((v, i) => b[at + i] === v);
 }

@@ -4,16 +4,17 @@
  *
  * Why: libvips parses every EXIF tag into a string field of the image and copies those fields
  * through each operation of the pipeline. On tests/fixtures/images/dog.jpg (a 0.7 KB EXIF block
- * from a Canon camera) that cost about 1.3 of 5.5–6.5 ms CPU per decode to the bundled model's
+ * from a Canon camera) that cost about 1.3 of 6.3–7.2 ms CPU per decode to the bundled model's
  * 32 px square (AMD EPYC; libjpeg's own decode of that file at 1/8 scale takes 1.6 ms), and
  * sharp's metadata() pass over the header another ~0.4 ms. Pixels depend on the EXIF block only
  * through its orientation, which is kept as a one-tag block, so the decoded square is
  * byte-identical (tests/model/jpeg-header.test.ts).
  *
  * Only files read without doubt take this path: anything unexpected (a second EXIF block, an
- * orientation that is not a SHORT in 1..8, ICC chunks out of sequence, a marker cut short, no frame
+ * orientation that is not a SHORT in 1..8, ICC chunks missing or repeated, a marker cut short, no frame
  * header before the first scan) returns undefined and the caller keeps sharp's own header pass.
  */
+import { startsWith } from './formats.js';
 
 export interface JpegHeader {
   /** As stored in the frame header (before orientation). */
@@ -30,9 +31,9 @@ export interface JpegHeader {
 const EXIF_ID = [0x45, 0x78, 0x69, 0x66, 0, 0]; // "Exif\0\0"
 const ICC_ID = [...Buffer.from('ICC_PROFILE', 'latin1'), 0];
 
+/** Whether segment data [at, end) begins with `id`. */
 function hasPrefix(b: Uint8Array, at: number, end: number, id: readonly number[]): boolean {
-  if (end - at < id.length) return false;
-  return id.every((v, k) => b[at + k] === v);
+  return end - at >= id.length && startsWith(b, id, at);
 }
 
 function u16(b: Uint8Array, at: number, little: boolean): number {
@@ -92,6 +93,8 @@ function orientationSegment(orientation: number): Buffer {
 function joinIcc(chunks: Map<number, Uint8Array>, count: number): Uint8Array | undefined | null {
   if (chunks.size === 0) return undefined;
   if (chunks.size !== count) return null;
+  // Nearly every profile is one chunk: hand it on without a copy.
+  if (count === 1) return chunks.get(1) ?? null;
   const parts: Uint8Array[] = [];
   for (let seq = 1; seq <= count; seq++) {
     const c = chunks.get(seq);
